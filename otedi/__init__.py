@@ -1,0 +1,3 @@
+"""otedi: occupational-therapy billing over X12 EDI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Charge entry: read extracts, map columns, validate rows, load idempotently."""

@@ -1,0 +1,78 @@
+"""The canonical charge line (../shared/contracts/charge_extract.md), after
+mapping and validation. Every later stage works on these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+# Columns of the canonical extract, in contract order.
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "charge_id", "practice_id", "service_date",
+    "patient_id", "patient_last_name", "patient_first_name", "patient_dob", "patient_sex",
+    "patient_address1", "patient_city", "patient_state", "patient_zip",
+    "payer_id", "payer_name", "claim_filing_code", "payer_sequence", "member_id", "group_number",
+    "relationship", "subscriber_last_name", "subscriber_first_name", "subscriber_dob", "subscriber_sex",
+    "rendering_npi", "rendering_last_name", "rendering_first_name", "rendering_role",
+    "referring_npi", "referring_last_name", "referring_first_name",
+    "place_of_service", "cpt", "modifiers", "minutes", "units", "charge_amount", "dx_codes",
+    "prior_auth_number", "initial_treatment_date", "plan_of_care_certified_through",
+)
+
+OPTIONAL_COLUMNS: frozenset[str] = frozenset({
+    "payer_sequence", "group_number", "relationship",
+    "subscriber_last_name", "subscriber_first_name", "subscriber_dob", "subscriber_sex",
+    "modifiers", "minutes", "units",
+    "prior_auth_number", "initial_treatment_date", "plan_of_care_certified_through",
+})
+
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c not in OPTIONAL_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Charge:
+    charge_id: str
+    practice_id: str
+    service_date: date
+    patient_id: str
+    patient_last_name: str
+    patient_first_name: str
+    patient_dob: date
+    patient_sex: str  # F, M or U
+    patient_address1: str
+    patient_city: str
+    patient_state: str
+    patient_zip: str
+    payer_id: str
+    payer_name: str
+    claim_filing_code: str  # SBR09: MB, MC, CI, BL, HM, 16, ...
+    member_id: str
+    rendering_npi: str
+    rendering_last_name: str
+    rendering_first_name: str
+    rendering_role: str  # OT or OTA
+    referring_npi: str
+    referring_last_name: str
+    referring_first_name: str
+    place_of_service: str
+    cpt: str
+    charge_amount: Decimal  # line total for all charted units
+    dx_codes: tuple[str, ...]  # ICD-10-CM without the dot, most relevant first
+    payer_sequence: str = "P"
+    group_number: str | None = None
+    relationship: str = "18"  # 18 self, 01 spouse, 19 child, G8 other
+    subscriber_last_name: str | None = None
+    subscriber_first_name: str | None = None
+    subscriber_dob: date | None = None
+    subscriber_sex: str | None = None
+    modifiers: tuple[str, ...] = field(default_factory=tuple)
+    minutes: int | None = None
+    units: int | None = None
+    prior_auth_number: str | None = None
+    initial_treatment_date: date | None = None
+    plan_of_care_certified_through: date | None = None
+
+    @property
+    def patient_is_subscriber(self) -> bool:
+        return self.relationship == "18"

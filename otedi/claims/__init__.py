@@ -1,0 +1,1 @@
+"""Charges -> claims: grouping, claim ids, line control numbers, diagnosis pointers."""

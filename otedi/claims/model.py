@@ -1,0 +1,44 @@
+"""A professional claim as the 837P builder sees it (loop 2300 and its 2400 lines)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from otedi.charges.record import Charge
+from otedi.coding.result import CodedLine
+
+MAX_LINES = 50  # 837P: at most 50 service lines per claim
+MAX_DIAGNOSES = 12  # HI: one ABK plus up to 11 ABF
+MAX_POINTERS = 4  # SV107: up to 4 diagnosis pointers per line
+
+
+@dataclass(frozen=True)
+class ClaimLine:
+    number: int  # LX01, 1-based
+    coded: CodedLine
+    dx_pointers: tuple[int, ...]  # 1-based positions in Claim.diagnoses, at most 4
+    line_control_number: str  # REF*6R, unique, echoed back in the 835
+
+    @property
+    def charge(self) -> Charge:
+        return self.coded.charge
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim_id: str  # patient control number, CLM01 (<= 17 characters), echoed as 835 CLP01
+    header: Charge  # the first charge: patient, subscriber, payer and provider fields shared by every line
+    lines: tuple[ClaimLine, ...]
+    diagnoses: tuple[str, ...]  # ICD-10-CM without dots, principal first
+    frequency_code: str = "1"  # CLM05-3: 1 original, 7 replacement, 8 void
+    payer_claim_number: str | None = None  # REF*F8 for frequency 7 and 8
+
+    @property
+    def total_charge(self) -> Decimal:
+        return sum((line.coded.charge_amount for line in self.lines), Decimal("0.00"))
+
+    @property
+    def service_dates(self) -> tuple:
+        dates = sorted({line.charge.service_date for line in self.lines})
+        return dates[0], dates[-1]

@@ -1,0 +1,1 @@
+"""OT coding rules: code set, 8-minute rule, modifiers, NCCI/MUE edits, payer rules."""
