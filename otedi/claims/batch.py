@@ -1,0 +1,127 @@
+"""Write ready claims into 837P interchange files and pass each through the pyx12 gate.
+
+One interchange per practice (submitter) and clearinghouse (receiver), split
+by the clearinghouse's claim limit. Each file is written under a temporary
+name, validated, then renamed and recorded in the same transaction that
+takes its control numbers: a file that fails validation is quarantined with
+its errors and its claims are marked quarantined, and the rest proceed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from otedi import config
+from otedi.charges.load import from_model
+from otedi.claims.model import Claim, ClaimLine
+from otedi.coding.result import CodedLine
+from otedi.warehouse import control_numbers, models
+from otedi.x12.envelope import ControlNumbers
+from otedi.x12.validate import quarantine, validate_file
+from otedi.x12.x837p import write_837p
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # ready | quarantined
+    claims: int
+    lines: int
+    total_charge: Decimal
+    interchange_control_number: int
+    errors: str | None = None
+
+
+def claim_from_model(row: models.Claim, charges: dict[str, models.Charge]) -> Claim:
+    lines = []
+    for line in row.lines:
+        coded = CodedLine(
+            charge=from_model(charges[line.charge_id]), units=line.units,
+            modifiers=tuple(m for m in line.modifiers.split(":") if m),
+            charge_amount=line.charge_amount, expected_allowed=line.expected_allowed,
+        )
+        lines.append(ClaimLine(number=line.line_number, coded=coded,
+                               dx_pointers=tuple(int(p) for p in line.dx_pointers.split(":") if p),
+                               line_control_number=line.line_control_number))
+    return Claim(claim_id=row.claim_id, header=lines[0].charge, lines=tuple(lines),
+                 diagnoses=tuple(row.diagnoses.split("|")), frequency_code=row.frequency_code,
+                 payer_claim_number=row.payer_claim_number)
+
+
+def write_ready_claims(session: Session, out_dir: str | Path, *, created: datetime | None = None) -> list[FileResult]:
+    """Batch every claim in status 'ready' into validated 837P files under out_dir."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    created = created or datetime.now(timezone.utc)
+    ready = session.scalars(
+        select(models.Claim).where(models.Claim.status == "ready")
+        .options(selectinload(models.Claim.lines)).order_by(models.Claim.practice_id, models.Claim.claim_id)
+    ).all()
+    by_practice: dict[str, list[models.Claim]] = defaultdict(list)
+    for row in ready:
+        by_practice[row.practice_id].append(row)
+
+    results = []
+    for practice_id, rows in by_practice.items():
+        practice = config.practice(practice_id)
+        house = config.clearinghouse(practice.clearinghouse)
+        for start in range(0, len(rows), house.max_claims_per_file):
+            results.append(_write_one(session, rows[start:start + house.max_claims_per_file],
+                                      practice, house, out_dir, created))
+    return results
+
+
+def _write_one(session: Session, rows: list[models.Claim], practice: config.Practice,
+               house: config.Clearinghouse, out_dir: Path, created: datetime) -> FileResult:
+    charge_ids = [line.charge_id for row in rows for line in row.lines]
+    charges = {c.charge_id: c for c in session.scalars(
+        select(models.Charge).where(models.Charge.charge_id.in_(charge_ids)))}
+    claims = [claim_from_model(row, charges) for row in rows]
+    counter = f"{house.clearinghouse_id}:{practice.submitter_id}"
+    control = ControlNumbers(
+        interchange=control_numbers.allocate(session, f"isa:{counter}"),
+        group=control_numbers.allocate(session, f"gs:{counter}"),
+        transaction=control_numbers.allocate(session, f"st:{counter}"),
+    )
+    name = f"{practice.practice_id}_{house.clearinghouse_id}_{control.interchange:09d}.837"
+    final = out_dir / name
+    partial = out_dir / (name + ".part")
+    with open(partial, "w", encoding="ascii", newline="") as fh:
+        stats = write_837p(claims, practice, house, control, fh, created=created)
+    report = validate_file(partial)
+    data = partial.read_bytes()
+    os.replace(partial, final)
+    if report.ok:
+        status, errors, path = "ready", None, final
+    else:
+        path = quarantine(final, report, out_dir / "quarantine")
+        status, errors = "quarantined", report.to_text()
+    record = models.ClaimFile(
+        file_name=name, path=str(path), sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+        practice_id=practice.practice_id, clearinghouse_id=house.clearinghouse_id,
+        interchange_control_number=control.interchange, group_control_number=control.group,
+        transaction_control_number=control.transaction, claims=stats.claims, lines=stats.lines,
+        total_charge=stats.total_charge, status=status, errors=errors,
+    )
+    session.add(record)
+    session.flush()
+    for row in rows:
+        row.status = "batched" if status == "ready" else "quarantined"
+        row.claim_file_id = record.id
+    session.commit()
+    log.info("837P %s: %d claims, %d lines, status %s", name, stats.claims, stats.lines, status)
+    return FileResult(path=str(path), status=status, claims=stats.claims, lines=stats.lines,
+                      total_charge=stats.total_charge, interchange_control_number=control.interchange,
+                      errors=errors)

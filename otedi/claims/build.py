@@ -1,0 +1,153 @@
+"""Scrub pending charges visit by visit and store the claims they make.
+
+A visit is one practice, patient, payer and date of service: the unit the
+8-minute rule, NCCI/MUE edits and KX accrual work on. Visits are taken in
+date order per patient so the KX threshold accrues as the payer sees it.
+Charges already on a claim are never coded again: building twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from otedi.charges.load import from_model
+from otedi.charges.record import Charge
+from otedi.claims.grouping import group_into_claims
+from otedi.claims.model import Claim
+from otedi.coding.history import InMemoryHistory
+from otedi.coding.result import CodedLine
+from otedi.coding.scrub import scrub_visit
+from otedi.issues import Issue, Severity
+from otedi.warehouse import models
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    charges: int = 0
+    claims: int = 0
+    held: int = 0
+    lines: int = 0
+    not_billed: int = 0
+    issues: list[Issue] = field(default_factory=list)
+
+
+def visit_key(charge: Charge) -> tuple:
+    return (charge.practice_id, charge.patient_id, charge.payer_id, charge.payer_sequence, charge.service_date)
+
+
+def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> InMemoryHistory:
+    """History of lines already billed for these patients in these years (for KX and visit limits)."""
+    history = InMemoryHistory()
+    if not patient_ids:
+        return history
+    start, end = date(min(years), 1, 1), date(max(years), 12, 31)
+    rows = session.execute(
+        select(models.Claim.patient_id, models.Claim.payer_id, models.Claim.claim_filing_code,
+               models.ClaimLine.service_date, models.ClaimLine.cpt, models.ClaimLine.modifiers,
+               models.ClaimLine.expected_allowed)
+        .join(models.ClaimLine.claim)
+        .where(models.Claim.patient_id.in_(patient_ids),
+               models.ClaimLine.service_date.between(start, end),
+               models.Claim.frequency_code != "8")
+    )
+    for patient_id, payer_id, filing, service_date, cpt, modifiers, allowed in rows:
+        history.record(patient_id=patient_id, payer_id=payer_id, claim_filing_code=filing,
+                       service_date=service_date, cpt=cpt, modifiers=tuple(m for m in modifiers.split(":") if m),
+                       expected_allowed=allowed)
+    return history
+
+
+def build_claims(session: Session, *, today: date) -> BuildResult:
+    """Code every charge still in status 'new' and store the resulting claims."""
+    rows = session.scalars(
+        select(models.Charge).where(models.Charge.status == "new")
+        .order_by(models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
+    ).all()
+    result = BuildResult(charges=len(rows))
+    if not rows:
+        return result
+    row_by_charge = {row.charge_id: row for row in rows}
+    visits: dict[tuple, list[Charge]] = defaultdict(list)
+    for row in rows:
+        charge = from_model(row)
+        visits[visit_key(charge)].append(charge)
+
+    history = seed_history(session, {k[1] for k in visits}, {k[4].year for k in visits})
+    coded: list[CodedLine] = []
+    held_charges: set[str] = set()
+    issues_by_charge: dict[str | None, list[Issue]] = defaultdict(list)
+    for key in sorted(visits, key=lambda k: (k[1], k[4], k[0], k[2], k[3])):
+        visit = scrub_visit(visits[key], history, today=today)
+        history.record_visit(visit)
+        coded.extend(visit.lines)
+        for issue in visit.issues:
+            issues_by_charge[issue.charge_id].append(issue)
+            if issue.severity is Severity.HOLD:
+                # A hold names its charge; a visit-wide hold (no charge) holds the whole visit.
+                if issue.charge_id is None:
+                    held_charges.update(c.charge_id for c in visits[key])
+                else:
+                    held_charges.add(issue.charge_id)
+
+    claims = group_into_claims(coded)
+    for claim in claims:
+        held = any(line.charge.charge_id in held_charges for line in claim.lines)
+        _store_claim(session, claim, held)
+        result.claims += 1
+        result.held += held
+        result.lines += len(claim.lines)
+        for line in claim.lines:
+            row_by_charge[line.charge.charge_id].status = "claimed"
+            for issue in issues_by_charge.pop(line.charge.charge_id, []):
+                _store_issue(session, issue, claim.claim_id, result)
+
+    for charge_id, issues in issues_by_charge.items():
+        for issue in issues:
+            _store_issue(session, issue, None, result)
+        if charge_id in row_by_charge and row_by_charge[charge_id].status == "new":
+            row_by_charge[charge_id].status = "not_billed"
+            result.not_billed += 1
+    session.flush()
+    log.info("coded %d charges into %d claims (%d held), %d lines; %d charges not billed",
+             result.charges, result.claims, result.held, result.lines, result.not_billed)
+    return result
+
+
+def _store_issue(session: Session, issue: Issue, claim_id: str | None, result: BuildResult) -> None:
+    if claim_id and issue.claim_id is None:
+        issue = Issue(**{**issue.__dict__, "claim_id": claim_id})
+    session.add(models.EditIssue(charge_id=issue.charge_id, claim_id=issue.claim_id, severity=str(issue.severity),
+                                 rule=issue.rule, source=issue.source, message=issue.message))
+    result.issues.append(issue)
+
+
+def _store_claim(session: Session, claim: Claim, held: bool) -> None:
+    header = claim.header
+    first, last = claim.service_dates
+    allowed = [line.coded.expected_allowed for line in claim.lines]
+    row = models.Claim(
+        claim_id=claim.claim_id, practice_id=header.practice_id, patient_id=header.patient_id,
+        payer_id=header.payer_id, payer_sequence=header.payer_sequence, claim_filing_code=header.claim_filing_code,
+        rendering_npi=header.rendering_npi, service_date_from=first, service_date_to=last,
+        total_charge=claim.total_charge,
+        expected_allowed=sum(allowed, Decimal("0.00")) if all(a is not None for a in allowed) else None,
+        frequency_code=claim.frequency_code, payer_claim_number=claim.payer_claim_number,
+        diagnoses="|".join(claim.diagnoses), status="held" if held else "ready",
+    )
+    session.add(row)
+    for line in claim.lines:
+        row.lines.append(models.ClaimLine(
+            line_number=line.number, charge_id=line.charge.charge_id, line_control_number=line.line_control_number,
+            service_date=line.charge.service_date, cpt=line.coded.cpt, modifiers=":".join(line.coded.modifiers),
+            units=line.coded.units, charge_amount=line.coded.charge_amount,
+            expected_allowed=line.coded.expected_allowed, dx_pointers=":".join(map(str, line.dx_pointers)),
+        ))

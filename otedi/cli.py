@@ -1,0 +1,195 @@
+"""The `otedi` command.
+
+  otedi db upgrade
+  otedi charges load FILE [--mapping NAME] [--json]
+  otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
+  otedi validate FILE [--json]
+  otedi synth charges --rows N --seed S --out FILE [--defect-rate R]
+  otedi run [--extract FILE] [--out DIR]
+
+Output names ids, codes, counts and amounts only: never patient names,
+birth dates or member ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from otedi import config
+from otedi.errors import OtediError
+
+log = logging.getLogger("otedi")
+
+
+def _issue_lines(issues: list[dict], limit: int | None = 50) -> list[str]:
+    order = {"reject": 0, "hold": 1, "warning": 2}
+    shown = sorted(issues, key=lambda i: (order.get(i["severity"], 3), i.get("claim_id") or "", i.get("charge_id") or ""))
+    lines = []
+    for i in shown[:limit] if limit else shown:
+        where = " ".join(x for x in (
+            f"row {i['row']}" if i.get("row") is not None else "",
+            f"claim {i['claim_id']}" if i.get("claim_id") else "",
+            f"charge {i['charge_id']}" if i.get("charge_id") else "",
+        ) if x)
+        lines.append(f"  {i['severity'].upper():8} {i['rule']:22} {where}: {i['message']}")
+    if limit and len(shown) > limit:
+        lines.append(f"  ... {len(shown) - limit} more (use --json for the full list)")
+    return lines
+
+
+def _print_outbound(summary: dict) -> None:
+    counts = Counter(i["severity"] for i in summary["issues"])
+    if summary["already_loaded"]:
+        print("extract already loaded: nothing new added")
+    print(f"rows read {summary['rows']}, rows rejected {summary['rows_rejected']}")
+    print(f"claims in ready files {summary['claims']} ({summary['lines']} lines); "
+          f"claims held for review {summary['held_claims']}")
+    for path in summary["files"]:
+        print(f"ready   {path}")
+    for path in summary["quarantined"]:
+        print(f"QUARANTINED {path} (errors beside it in .errors.txt)")
+    if summary["issues"]:
+        print(f"issues: {counts.get('reject', 0)} reject, {counts.get('hold', 0)} hold, "
+              f"{counts.get('warning', 0)} warning")
+        print("\n".join(_issue_lines(summary["issues"])))
+
+
+def cmd_db_upgrade(args) -> int:
+    from otedi.warehouse import db
+    db.upgrade()
+    print(f"warehouse at {_safe_url()} is up to date")
+    return 0
+
+
+def _safe_url() -> str:
+    from sqlalchemy import make_url
+    return make_url(config.database_url()).render_as_string(hide_password=True)
+
+
+def cmd_charges_load(args) -> int:
+    from otedi.charges.load import load_extract
+    from otedi.warehouse import db
+    db.upgrade()
+    with db.session_scope() as session:
+        result = load_extract(session, args.file, args.mapping)
+    issues = [i.as_dict() for i in result.issues]
+    if args.json:
+        print(json.dumps({"file": result.file, "sha256": result.sha256, "already_loaded": result.already_loaded,
+                          "rows": result.rows, "loaded": result.accepted, "rejected": result.rejected,
+                          "duplicates": result.duplicates, "issues": issues}, indent=2))
+    elif result.already_loaded:
+        print(f"{result.file}: already loaded (same content); nothing added")
+    else:
+        print(f"{result.file}: {result.rows} rows, {result.accepted} loaded, {result.rejected} rejected, "
+              f"{result.duplicates} already in the warehouse")
+        print("\n".join(_issue_lines(issues)))
+    return 0
+
+
+def cmd_claims_build(args) -> int:
+    from otedi.outbound import run_outbound
+    from otedi.warehouse import db
+    db.upgrade()
+    result = run_outbound(args.extract, args.out, mapping=args.mapping)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        _print_outbound(summary)
+    return 1 if summary["quarantined"] else 0
+
+
+def cmd_validate(args) -> int:
+    from otedi.x12.validate import validate_file
+    report = validate_file(args.file)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def cmd_synth_charges(args) -> int:
+    from otedi.charges.synth import synth_charges
+    rows = synth_charges(args.rows, args.seed, args.out, defect_rate=args.defect_rate)
+    print(f"wrote {rows} charge rows to {args.out}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    """The main job on embedded defaults (SQLite warehouse under OTEDI_HOME)."""
+    from otedi.outbound import run_outbound
+    from otedi.warehouse import db
+    extract = Path(args.extract)
+    out = Path(args.out) if args.out else config.home() / "outbound"
+    print(f"warehouse: {_safe_url()}", file=sys.stderr)
+    db.upgrade()
+    result = run_outbound(extract, out, mapping=args.mapping, today=date.fromisoformat(args.today) if args.today else None)
+    _print_outbound(result.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otedi", description="Occupational-therapy billing over X12 EDI")
+    parser.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="action", required=True)
+    p_db.add_parser("upgrade", help="create or migrate the warehouse schema").set_defaults(func=cmd_db_upgrade)
+
+    p_ch = sub.add_parser("charges", help="charge-entry extracts").add_subparsers(dest="action", required=True)
+    p = p_ch.add_parser("load", help="load an extract (CSV, XLSX or Parquet) into the warehouse")
+    p.add_argument("file")
+    p.add_argument("--mapping", help="column mapping under mappings/extracts/ (without .yaml)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_charges_load)
+
+    p_cl = sub.add_parser("claims", help="claims").add_subparsers(dest="action", required=True)
+    p = p_cl.add_parser("build", help="load, scrub, build and validate 837P files")
+    p.add_argument("extract")
+    p.add_argument("--out", required=True, help="folder for the 837P files")
+    p.add_argument("--mapping")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_claims_build)
+
+    p = sub.add_parser("validate", help="validate any X12 file with pyx12")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p_sy = sub.add_parser("synth", help="synthetic data").add_subparsers(dest="action", required=True)
+    p = p_sy.add_parser("charges", help="write a realistic synthetic charge extract")
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--defect-rate", type=float, default=0.0)
+    p.set_defaults(func=cmd_synth_charges)
+
+    p = sub.add_parser("run", help="run the main job on embedded defaults")
+    p.add_argument("--extract", default=str(config.REPO_ROOT / "sample_edi" / "charges_sample.csv"))
+    p.add_argument("--mapping")
+    p.add_argument("--out")
+    p.add_argument("--today", help="treat this ISO date as today (for timely filing)")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        stream=sys.stderr)
+    try:
+        return args.func(args)
+    except OtediError as exc:
+        print(f"otedi: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

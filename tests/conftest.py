@@ -1,0 +1,93 @@
+"""Shared fixtures.
+
+`warehouse` runs a test once on SQLite and once on PostgreSQL. PostgreSQL
+comes from OTEDI_TEST_POSTGRES_URL (default: the local server on
+127.0.0.1:5432, user postgres); each test session creates its own database
+and drops it afterwards. Without a server the PostgreSQL variant is skipped
+with the reason printed, unless OTEDI_REQUIRE_POSTGRES=1 (set in CI), where
+it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from otedi.warehouse import db
+from otedi.warehouse.models import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "OTEDI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _postgres_unavailable() -> str | None:
+    try:
+        eng = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with eng.connect() as conn:
+            conn.execute(text("select 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        return f"PostgreSQL not reachable at {make_url(POSTGRES_ADMIN_URL).render_as_string()}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    reason = _postgres_unavailable()
+    if reason:
+        if os.environ.get("OTEDI_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        print(f"\nSKIP PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    name = f"otedi_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    db.upgrade(url)
+    yield url
+    db.engine.cache_clear()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    db.upgrade(f"sqlite:///{path}")
+    db.engine.cache_clear()
+    return path
+
+
+def _truncate_all(url: str) -> None:
+    eng = db.engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with eng.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse(request, tmp_path, monkeypatch, sqlite_template) -> str:
+    """A migrated, empty warehouse; OTEDI_DATABASE_URL points at it. Yields the URL."""
+    if request.param == "sqlite":
+        path = tmp_path / "otedi.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        _truncate_all(url)
+    monkeypatch.setenv("OTEDI_DATABASE_URL", url)
+    monkeypatch.setenv("OTEDI_HOME", str(tmp_path / "home"))
+    yield url
+    if request.param == "sqlite":
+        db.engine(url).dispose()
+        db.engine.cache_clear()

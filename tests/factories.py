@@ -1,0 +1,29 @@
+"""Small builders for test data (fictitious people; valid-looking identifiers)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+
+from otedi.charges.record import Charge
+from otedi.coding.result import CodedLine
+
+BASE_CHARGE = Charge(
+    charge_id="C1", practice_id="BRIGHTHANDS", service_date=date(2026, 3, 2),
+    patient_id="P100", patient_last_name="DOE", patient_first_name="JANE", patient_dob=date(1950, 4, 1),
+    patient_sex="F", patient_address1="1 ELM ST", patient_city="COLUMBUS", patient_state="OH", patient_zip="43215",
+    payer_id="15202", payer_name="CGS MEDICARE PART B OHIO", claim_filing_code="MB", member_id="1EG4TE5MK73",
+    rendering_npi="1678901236", rendering_last_name="SMITH", rendering_first_name="ANNA", rendering_role="OT",
+    referring_npi="1432198764", referring_last_name="JONES", referring_first_name="MARK",
+    place_of_service="11", cpt="97530", charge_amount=Decimal("120.00"), dx_codes=("M6281",),
+    minutes=30, units=2,
+)
+
+
+def charge(**overrides) -> Charge:
+    return replace(BASE_CHARGE, **overrides)
+
+
+def coded(units: int = 1, modifiers: tuple[str, ...] = ("GO",), amount: str = "60.00", **overrides) -> CodedLine:
+    return CodedLine(charge=charge(**overrides), units=units, modifiers=modifiers, charge_amount=Decimal(amount))
