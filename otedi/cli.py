@@ -4,7 +4,7 @@
   otedi charges load FILE [--mapping NAME] [--json]
   otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
   otedi validate FILE [--json]
-  otedi synth charges --rows N --seed S --out FILE [--defect-rate R]
+  otedi synth charges --rows N --seed S --out FILE [--defect-rate R] [--start DATE] [--days N]
   otedi run [--extract FILE] [--out DIR]
 
 Output names ids, codes, counts and amounts only: never patient names,
@@ -44,20 +44,23 @@ def _issue_lines(issues: list[dict], limit: int | None = 50) -> list[str]:
 
 
 def _print_outbound(summary: dict) -> None:
+    """The issues list first (a biller's work list), then the totals."""
     counts = Counter(i["severity"] for i in summary["issues"])
+    if summary["issues"]:
+        print("issues (reject: line not billed; hold: claim kept back for review; warning: sent, note it):")
+        print("\n".join(_issue_lines(summary["issues"])))
+        print()
     if summary["already_loaded"]:
         print("extract already loaded: nothing new added")
-    print(f"rows read {summary['rows']}, rows rejected {summary['rows_rejected']}")
-    print(f"claims in ready files {summary['claims']} ({summary['lines']} lines); "
-          f"claims held for review {summary['held_claims']}")
+    print(f"rows read            {summary['rows']:>7}   rows rejected  {summary['rows_rejected']:>6}")
+    print(f"claims in 837P files {summary['claims']:>7}   lines          {summary['lines']:>6}")
+    print(f"claims held          {summary['held_claims']:>7}")
+    print(f"issues               {counts.get('reject', 0):>7} reject, {counts.get('hold', 0)} hold, "
+          f"{counts.get('warning', 0)} warning")
     for path in summary["files"]:
-        print(f"ready   {path}")
+        print(f"ready: {path}")
     for path in summary["quarantined"]:
-        print(f"QUARANTINED {path} (errors beside it in .errors.txt)")
-    if summary["issues"]:
-        print(f"issues: {counts.get('reject', 0)} reject, {counts.get('hold', 0)} hold, "
-              f"{counts.get('warning', 0)} warning")
-        print("\n".join(_issue_lines(summary["issues"])))
+        print(f"QUARANTINED: {path} (errors beside it in .errors.txt)")
 
 
 def cmd_db_upgrade(args) -> int:
@@ -117,7 +120,8 @@ def cmd_validate(args) -> int:
 
 def cmd_synth_charges(args) -> int:
     from otedi.charges.synth import synth_charges
-    rows = synth_charges(args.rows, args.seed, args.out, defect_rate=args.defect_rate)
+    rows = synth_charges(args.rows, args.seed, args.out, defect_rate=args.defect_rate,
+                         start=date.fromisoformat(args.start), days=args.days)
     print(f"wrote {rows} charge rows to {args.out}")
     return 0
 
@@ -128,11 +132,30 @@ def cmd_run(args) -> int:
     from otedi.warehouse import db
     extract = Path(args.extract)
     out = Path(args.out) if args.out else config.home() / "outbound"
-    print(f"warehouse: {_safe_url()}", file=sys.stderr)
+    today = date.fromisoformat(args.today) if args.today else _night_after(extract, args.mapping)
+    print(f"warehouse: {_safe_url()}\nextract: {extract}\nprocessing date: {today} "
+          f"(the night after the extract's last date of service; --today changes it)", file=sys.stderr)
     db.upgrade()
-    result = run_outbound(extract, out, mapping=args.mapping, today=date.fromisoformat(args.today) if args.today else None)
+    result = run_outbound(extract, out, mapping=args.mapping, today=today)
     _print_outbound(result.summary())
     return 0
+
+
+def _night_after(extract: Path, mapping: str | None) -> date:
+    """The demo replays the sample as the nightly run after its last date of service would see it."""
+    from datetime import timedelta
+
+    from otedi.charges.extract import read_extract
+    dates = [date.fromisoformat(d) for d in read_extract(extract, mapping)["service_date"] if _is_iso(d)]
+    return (max(dates) + timedelta(days=1)) if dates else date.today()
+
+
+def _is_iso(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+        return True
+    except ValueError:
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
-    p.add_argument("--defect-rate", type=float, default=0.0)
+    p.add_argument("--defect-rate", type=float, default=0.0, help="share of rows given a realistic defect")
+    p.add_argument("--start", default="2026-01-05", help="first possible date of service (ISO)")
+    p.add_argument("--days", type=int, default=300, help="dates of service fall within this many days")
     p.set_defaults(func=cmd_synth_charges)
 
     p = sub.add_parser("run", help="run the main job on embedded defaults")

@@ -89,7 +89,8 @@ def _write_one(session: Session, rows: list[models.Claim], practice: config.Prac
     charges = {c.charge_id: c for c in session.scalars(
         select(models.Charge).where(models.Charge.charge_id.in_(charge_ids)))}
     claims = [claim_from_model(row, charges) for row in rows]
-    counter = f"{house.clearinghouse_id}:{practice.submitter_id}"
+    # One counter per receiver: ISA13 never repeats towards a clearinghouse, whichever practice sends.
+    counter = house.clearinghouse_id
     control = ControlNumbers(
         interchange=control_numbers.allocate(session, f"isa:{counter}"),
         group=control_numbers.allocate(session, f"gs:{counter}"),

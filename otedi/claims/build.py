@@ -22,6 +22,7 @@ from otedi.charges.record import Charge
 from otedi.claims.grouping import group_into_claims
 from otedi.claims.model import Claim
 from otedi.coding.history import InMemoryHistory
+from otedi.coding.payers import kind_for_filing_code
 from otedi.coding.result import CodedLine
 from otedi.coding.scrub import scrub_visit
 from otedi.issues import Issue, Severity
@@ -45,24 +46,26 @@ def visit_key(charge: Charge) -> tuple:
 
 
 def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> InMemoryHistory:
-    """History of lines already billed for these patients in these years (for KX and visit limits)."""
+    """History of lines already billed for these patients (for KX accrual and visit limits).
+
+    Covers the visits' years and the year before, so rolling visit windows see across New Year."""
     history = InMemoryHistory()
     if not patient_ids:
         return history
-    start, end = date(min(years), 1, 1), date(max(years), 12, 31)
+    start, end = date(min(years) - 1, 1, 1), date(max(years), 12, 31)
     rows = session.execute(
-        select(models.Claim.patient_id, models.Claim.payer_id, models.Claim.claim_filing_code,
-               models.ClaimLine.service_date, models.ClaimLine.cpt, models.ClaimLine.modifiers,
-               models.ClaimLine.expected_allowed)
+        select(models.ClaimLine.charge_id, models.Claim.patient_id, models.Claim.payer_id,
+               models.Claim.claim_filing_code, models.ClaimLine.service_date, models.ClaimLine.cpt,
+               models.ClaimLine.modifiers, models.ClaimLine.expected_allowed)
         .join(models.ClaimLine.claim)
         .where(models.Claim.patient_id.in_(patient_ids),
                models.ClaimLine.service_date.between(start, end),
                models.Claim.frequency_code != "8")
     )
-    for patient_id, payer_id, filing, service_date, cpt, modifiers, allowed in rows:
-        history.record(patient_id=patient_id, payer_id=payer_id, claim_filing_code=filing,
-                       service_date=service_date, cpt=cpt, modifiers=tuple(m for m in modifiers.split(":") if m),
-                       expected_allowed=allowed)
+    for charge_id, patient_id, payer_id, filing, service_date, cpt, modifiers, allowed in rows:
+        history.record(charge_id=charge_id, patient_id=patient_id, payer_id=payer_id,
+                       payer_kind=kind_for_filing_code(filing), service_date=service_date, cpt=cpt,
+                       modifiers=tuple(m for m in modifiers.split(":") if m), expected_allowed=allowed)
     return history
 
 

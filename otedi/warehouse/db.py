@@ -29,11 +29,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _ensure_sqlite_folder(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
 @lru_cache(maxsize=8)
 def engine(url: str | None = None) -> Engine:
     url = url or config.database_url()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    _ensure_sqlite_folder(url)
     eng = create_engine(url, future=True)
     if eng.dialect.name == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
@@ -63,4 +67,6 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring the warehouse schema to `revision` (idempotent)."""
+    url = url or config.database_url()
+    _ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,416 @@
+"""Row validation: canonical extract rows -> Charge objects plus reject Issues.
+
+Every row is checked in full, so a biller sees all of a row's problems at
+once. A row with any problem is rejected (one Issue per problem) and not
+returned as a Charge; the other rows proceed.
+
+Messages read `<file> row 14 (charge_id C-8812): <column> <what is wrong and
+what to do>`. They name codes and ids but never a patient's or subscriber's
+name, birth date, member id or address: for those columns Issue.value is
+None and the message describes the problem without repeating the value.
+
+Decisions worth knowing:
+- dx_codes: `|` separated, dots removed, upper-cased; a code repeated in the
+  same row is kept once. More than 12 codes is a reject (an 837P claim
+  carries at most 12 diagnoses in HI).
+- place_of_service and relationship given as one digit ("2", "1") are read
+  as "02", "01".
+- Codes (sex, state, role, cpt, modifiers, ...) are accepted in any case and
+  stored upper-cased; patient_zip is stored as digits without the dash.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pandas as pd
+
+from otedi import config
+from otedi.charges.extract import ROW
+from otedi.charges.record import REQUIRED_COLUMNS, Charge
+from otedi.coding import codes
+from otedi.issues import Issue, Severity
+
+CONTRACT = "contracts/charge_extract.md"
+NPI_SOURCE = "CMS NPI standard: 10 digits, Luhn check digit over prefix 80840"
+ICD_SOURCE = "ICD-10-CM code structure; 837P HI carries at most 12 diagnoses"
+POS_SOURCE = "CMS Place of Service code set"
+SBR09_SOURCE = "X12 005010X222A1 SBR09 claim filing indicator codes"
+
+# Columns whose values are PHI: never echoed in a message or Issue.value.
+PHI_COLUMNS = frozenset({
+    "patient_last_name", "patient_first_name", "patient_dob", "patient_address1", "patient_city", "patient_zip",
+    "member_id", "subscriber_last_name", "subscriber_first_name", "subscriber_dob",
+})
+
+SEX_CODES = ("F", "M", "U")
+RELATIONSHIPS = ("18", "01", "19", "G8")
+PAYER_SEQUENCES = ("P", "S", "T")
+ROLES = ("OT", "OTA")
+FILING_CODES = frozenset({
+    "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM",
+    "LM", "MA", "MB", "MC", "OF", "TV", "VA", "WC", "ZZ",
+})
+# States, DC, territories (AS GU MP PR VI, and the freely associated FM MH PW) and military post codes.
+STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
+    "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI FM MH PW AA AE AP".split()
+)
+POS_CODES = {
+    "01": "pharmacy", "02": "telehealth other than in the patient's home", "03": "school",
+    "04": "homeless shelter", "05": "IHS free-standing facility", "06": "IHS provider-based facility",
+    "07": "tribal 638 free-standing facility", "08": "tribal 638 provider-based facility",
+    "09": "prison/correctional facility", "10": "telehealth in the patient's home", "11": "office",
+    "12": "home", "13": "assisted living facility", "14": "group home", "15": "mobile unit",
+    "16": "temporary lodging", "17": "walk-in retail health clinic", "18": "place of employment/worksite",
+    "19": "off-campus outpatient hospital", "20": "urgent care facility", "21": "inpatient hospital",
+    "22": "on-campus outpatient hospital", "23": "emergency room", "24": "ambulatory surgical center",
+    "25": "birthing center", "26": "military treatment facility", "27": "outreach site/street",
+    "31": "skilled nursing facility", "32": "nursing facility", "33": "custodial care facility", "34": "hospice",
+    "41": "ambulance (land)", "42": "ambulance (air or water)", "49": "independent clinic",
+    "50": "federally qualified health center", "51": "inpatient psychiatric facility",
+    "52": "psychiatric facility partial hospitalization", "53": "community mental health center",
+    "54": "intermediate care facility/individuals with intellectual disabilities",
+    "55": "residential substance abuse treatment facility", "56": "psychiatric residential treatment center",
+    "57": "non-residential substance abuse treatment facility", "58": "non-residential opioid treatment facility",
+    "60": "mass immunization center", "61": "comprehensive inpatient rehabilitation facility",
+    "62": "comprehensive outpatient rehabilitation facility", "65": "end-stage renal disease treatment facility",
+    "71": "public health clinic", "72": "rural health clinic", "81": "independent laboratory", "99": "other",
+}
+MAX_DX = 12
+MAX_MODIFIERS = 4
+MAX_AGE_YEARS = 120
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
+_MODIFIER = re.compile(r"[0-9A-Z]{2}")
+_AMOUNT = re.compile(r"\d+(\.\d{1,2})?")
+_ZIP = re.compile(r"\d{5}(-?\d{4})?")
+_INT = re.compile(r"\d+")
+_SUBSCRIBER_COLUMNS = ("subscriber_last_name", "subscriber_first_name", "subscriber_dob", "subscriber_sex")
+
+
+def npi_is_valid(npi: str) -> bool:
+    """10 digits whose last digit is the Luhn check digit of 80840 + the first nine."""
+    if len(npi) != 10 or not npi.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed("80840" + npi)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+class _Row:
+    """One row being checked: reads and parses its values, collecting Issues."""
+
+    def __init__(self, values: dict[str, str], number: int, file: str):
+        self.values = values
+        self.number = number
+        self.file = file
+        self.charge_id = values.get("charge_id") or None
+        self.issues: list[Issue] = []
+
+    def reject(self, rule: str, column: str, reason: str, *, source: str = CONTRACT) -> None:
+        where = f"{self.file} row {self.number}" + (f" (charge_id {self.charge_id})" if self.charge_id else "")
+        self.issues.append(Issue(
+            severity=Severity.REJECT, rule=rule, message=f"{where}: {reason}", source=source,
+            charge_id=self.charge_id, row=self.number, column=column,
+            value=None if column in PHI_COLUMNS else self.values.get(column, ""),
+        ))
+
+    def text(self, column: str) -> str | None:
+        value = self.values.get(column, "")
+        if value:
+            return value
+        if column in REQUIRED_COLUMNS:
+            self.reject("extract-required", column, f"{column} is empty; it is required on every charge line")
+        return None
+
+    def code(self, column: str, allowed, what: str, *, rule: str, default: str | None = None,
+             source: str = CONTRACT) -> str | None:
+        value = self.text(column)
+        if value is None:
+            return default
+        value = value.upper()
+        if value in allowed:
+            return value
+        self.reject(rule, column, f"{column} {self.values[column]!r} is not {what}", source=source)
+        return None
+
+    def day(self, column: str) -> date | None:
+        value = self.text(column)
+        if value is None:
+            return None
+        try:
+            if _ISO_DATE.fullmatch(value):
+                return date.fromisoformat(value)
+        except ValueError:
+            pass
+        shown = "" if column in PHI_COLUMNS else f" {value!r}"
+        self.reject("extract-date", column, f"{column}{shown} is not a valid date; write it as YYYY-MM-DD")
+        return None
+
+    def count(self, column: str, rule: str, what: str) -> int | None:
+        value = self.text(column)
+        if value is None:
+            return None
+        if _INT.fullmatch(value) and int(value) > 0:
+            return int(value)
+        self.reject(rule, column, f"{column} {value!r} is not a whole number above 0; {what}")
+        return None
+
+    def npi(self, column: str) -> str | None:
+        value = self.text(column)
+        if value is None:
+            return None
+        if len(value) != 10 or not value.isdigit():
+            self.reject("npi-format", column, f"{column} {value!r} is not an NPI: an NPI is exactly 10 digits",
+                        source=NPI_SOURCE)
+            return None
+        if not npi_is_valid(value):
+            self.reject("npi-luhn", column, f"{column} {value} fails the NPI check digit, so it is mistyped; "
+                        "copy the NPI from the NPPES registry", source=NPI_SOURCE)
+            return None
+        return value
+
+
+def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) -> tuple[list[Charge], list[Issue]]:
+    """Check every row of a canonical frame (from read_extract). Returns the good rows as
+    Charges and one reject Issue per problem found. `today` bounds the service date
+    (default: the current date)."""
+    today = today or date.today()
+    name = Path(file).name
+    practices = config.practices()
+    charges: list[Charge] = []
+    issues: list[Issue] = []
+    first_row: dict[str, int] = {}
+    table = codes.code_table()
+    columns = [c for c in frame.columns if c != ROW]
+    numbers = frame[ROW].tolist() if ROW in frame.columns else [i + 2 for i in range(len(frame))]
+    for number, *values in zip(numbers, *(frame[c].tolist() for c in columns)):
+        cleaned = {c: (v.strip() if isinstance(v, str) else "") for c, v in zip(columns, values)}
+        row = _Row(cleaned, int(number), name)
+        charge = _check(row, practices, table, today)
+        if row.charge_id:
+            if row.charge_id in first_row:
+                row.reject("charge-id-duplicate", "charge_id",
+                           f"charge_id {row.charge_id} already appears on row {first_row[row.charge_id]} of this "
+                           "file; each charge line needs its own charge_id, so this row is not billed")
+            else:
+                first_row[row.charge_id] = row.number
+        if row.issues:
+            issues.extend(row.issues)
+        else:
+            charges.append(charge)
+    return charges, issues
+
+
+def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: date) -> Charge | None:
+    """Parse and check one row; returns the Charge when no Issue was raised."""
+    v = row.text
+    charge_id = v("charge_id")
+    practice_id = v("practice_id")
+    if practice_id is not None and practice_id not in practices:
+        row.reject("practice-unknown", "practice_id",
+                   f"practice_id {practice_id!r} is not configured in mappings/practices.yaml "
+                   f"(configured: {', '.join(sorted(practices))})")
+
+    service_date = row.day("service_date")
+    if service_date is not None and service_date > today:
+        row.reject("service-date-future", "service_date",
+                   f"service_date {service_date} is after today ({today}); a service is billed after it is given")
+    patient_dob = row.day("patient_dob")
+    _check_dob(row, "patient_dob", patient_dob, service_date)
+    initial_treatment_date = row.day("initial_treatment_date")
+    if initial_treatment_date and service_date and initial_treatment_date > service_date:
+        row.reject("extract-date", "initial_treatment_date",
+                   f"initial_treatment_date {initial_treatment_date} is after service_date {service_date}; "
+                   "it is the first day of this episode of therapy")
+    plan_through = row.day("plan_of_care_certified_through")
+
+    patient_sex = row.code("patient_sex", SEX_CODES, "F, M or U", rule="sex-code")
+    patient_state = row.code("patient_state", STATES, "a US state or territory code (e.g. OH)", rule="state-code")
+    patient_zip = _zip(row)
+
+    filing = row.code("claim_filing_code", FILING_CODES, "a claim filing code (SBR09: MB Medicare Part B, "
+                      "MC Medicaid, CI commercial, BL BCBS, HM HMO, 16 Medicare Advantage HMO, ...)",
+                      rule="filing-code", source=SBR09_SOURCE)
+    sequence = row.code("payer_sequence", PAYER_SEQUENCES, "P, S or T (primary, secondary, tertiary)",
+                        rule="payer-sequence", default="P")
+    relationship = _relationship(row)
+    subscriber = _subscriber(row, relationship, service_date)
+
+    rendering_npi = row.npi("rendering_npi")
+    role = row.code("rendering_role", ROLES, "OT or OTA", rule="rendering-role")
+    referring_npi = row.npi("referring_npi")
+    pos = _place_of_service(row)
+
+    cpt, info = _cpt(row, table, service_date)
+    modifiers = _modifiers(row)
+    minutes = row.count("minutes", "minutes-invalid", "minutes are the treatment minutes for this code")
+    if info is not None and info.timed and minutes is None and not row.values.get("minutes"):
+        row.reject("minutes-required", "minutes",
+                   f"minutes is empty; cpt {cpt} is a timed code ({info.unit_minutes}-minute units), "
+                   "so the treatment minutes are needed to bill its units")
+    units = row.count("units", "units-invalid", "leave it empty to compute units from minutes")
+    amount = _amount(row)
+    dx = _dx_codes(row)
+    # The remaining required columns are free text: they only need a value.
+    for column in ("patient_id", "patient_last_name", "patient_first_name", "patient_address1", "patient_city",
+                   "payer_id", "payer_name", "member_id", "rendering_last_name", "rendering_first_name",
+                   "referring_last_name", "referring_first_name"):
+        v(column)
+
+    if row.issues:
+        return None
+    return Charge(
+        charge_id=charge_id, practice_id=practice_id, service_date=service_date,
+        patient_id=v("patient_id"), patient_last_name=v("patient_last_name"),
+        patient_first_name=v("patient_first_name"), patient_dob=patient_dob, patient_sex=patient_sex,
+        patient_address1=v("patient_address1"), patient_city=v("patient_city"), patient_state=patient_state,
+        patient_zip=patient_zip, payer_id=v("payer_id"), payer_name=v("payer_name"), claim_filing_code=filing,
+        member_id=v("member_id"), rendering_npi=rendering_npi, rendering_last_name=v("rendering_last_name"),
+        rendering_first_name=v("rendering_first_name"), rendering_role=role, referring_npi=referring_npi,
+        referring_last_name=v("referring_last_name"), referring_first_name=v("referring_first_name"),
+        place_of_service=pos, cpt=cpt, charge_amount=amount, dx_codes=dx, payer_sequence=sequence,
+        group_number=v("group_number"), relationship=relationship, modifiers=modifiers, minutes=minutes,
+        units=units, prior_auth_number=v("prior_auth_number"), initial_treatment_date=initial_treatment_date,
+        plan_of_care_certified_through=plan_through, **subscriber,
+    )
+
+
+def _check_dob(row: _Row, column: str, dob: date | None, service_date: date | None) -> None:
+    if dob is None or service_date is None:
+        return
+    if dob > service_date:
+        row.reject("extract-date", column, f"{column} is after service_date {service_date}; check the birth date")
+    elif service_date.year - dob.year > MAX_AGE_YEARS:
+        row.reject("extract-date", column,
+                   f"{column} is more than {MAX_AGE_YEARS} years before service_date; check the birth date")
+
+
+def _zip(row: _Row) -> str | None:
+    value = row.text("patient_zip")
+    if value is None:
+        return None
+    if _ZIP.fullmatch(value):
+        return value.replace("-", "")
+    row.reject("zip-format", "patient_zip",
+               f"patient_zip is not a ZIP code ({len(value)} characters); write 5 digits or ZIP+4 (12345-6789)")
+    return None
+
+
+def _relationship(row: _Row) -> str:
+    value = row.values.get("relationship", "")
+    if len(value) == 1 and value.isdigit():
+        row.values["relationship"] = value = "0" + value
+    return row.code("relationship", RELATIONSHIPS, "a relationship code: 18 self, 01 spouse, 19 child, G8 other",
+                    rule="relationship-code", default="18") or "18"
+
+
+def _subscriber(row: _Row, relationship: str, service_date: date | None) -> dict:
+    """The subscriber_* fields: required when the patient is not the subscriber."""
+    if relationship == "18":
+        return {}  # the patient is the subscriber; any subscriber_* values are redundant
+    for column in _SUBSCRIBER_COLUMNS:
+        if not row.values.get(column):
+            row.reject("subscriber-required", column,
+                       f"{column} is empty; it is required when relationship is {relationship} "
+                       "(the patient is not the subscriber)")
+    dob = row.day("subscriber_dob")
+    _check_dob(row, "subscriber_dob", dob, service_date)
+    sex = row.code("subscriber_sex", SEX_CODES, "F, M or U", rule="sex-code")
+    return {
+        "subscriber_last_name": row.values.get("subscriber_last_name") or None,
+        "subscriber_first_name": row.values.get("subscriber_first_name") or None,
+        "subscriber_dob": dob,
+        "subscriber_sex": sex,
+    }
+
+
+def _place_of_service(row: _Row) -> str | None:
+    value = row.values.get("place_of_service", "")
+    if len(value) == 1 and value.isdigit():
+        row.values["place_of_service"] = value = "0" + value
+    return row.code("place_of_service", POS_CODES, "a CMS place-of-service code (11 office, 12 home, "
+                    "02/10 telehealth, 22 outpatient hospital, ...)", rule="pos-code", source=POS_SOURCE)
+
+
+def _cpt(row: _Row, table: dict[str, codes.CodeInfo],
+         service_date: date | None) -> tuple[str | None, codes.CodeInfo | None]:
+    value = row.text("cpt")
+    if value is None:
+        return None, None
+    cpt = value.upper()
+    info = table.get(cpt)
+    if info is None:
+        row.reject("cpt-unknown", "cpt", f"cpt {value} is not in the OT code table (mappings/codes/ot_codes.csv); "
+                   "check the code, or add it to the table with its source if it is a new OT code")
+        return None, None
+    if service_date is not None and info.effective_to is not None and service_date > info.effective_to:
+        deleted = info.effective_to + timedelta(days=1)
+        instead = f"bill {info.replaced_by}" if info.replaced_by else "it has no replacement code"
+        row.reject("cpt-deleted", "cpt", f"cpt {cpt} was deleted on {deleted}; {instead}", source=info.source)
+        return None, None
+    if service_date is not None and service_date < info.effective_from:
+        row.reject("cpt-not-yet-valid", "cpt", f"cpt {cpt} took effect on {info.effective_from}, after "
+                   f"service_date {service_date}; check the code or the date", source=info.source)
+        return None, None
+    return cpt, info
+
+
+def _modifiers(row: _Row) -> tuple[str, ...]:
+    value = row.values.get("modifiers", "")
+    found = tuple(m.upper() for m in re.split(r"[:\s]+", value) if m)
+    bad = [m for m in found if not _MODIFIER.fullmatch(m)]
+    if bad:
+        row.reject("modifier-format", "modifiers", f"modifiers {value!r}: {', '.join(repr(m) for m in bad)} "
+                   "is not a modifier; a modifier is 2 letters or digits, separated by ':' or spaces")
+    elif len(found) > MAX_MODIFIERS:
+        row.reject("modifier-count", "modifiers", f"modifiers {value!r} has {len(found)} modifiers; "
+                   f"a service line carries at most {MAX_MODIFIERS}")
+    return found
+
+
+def _amount(row: _Row) -> Decimal | None:
+    value = row.text("charge_amount")
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value) if _AMOUNT.fullmatch(value) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or amount <= 0:
+        row.reject("charge-amount", "charge_amount", f"charge_amount {value!r} is not an amount above 0 with at "
+                   "most 2 decimal places; write digits only, e.g. 130.00")
+        return None
+    return amount
+
+
+def _dx_codes(row: _Row) -> tuple[str, ...]:
+    value = row.text("dx_codes")
+    if value is None:
+        return ()
+    found: list[str] = []
+    for raw in value.split("|"):
+        code = raw.strip().replace(".", "").upper()
+        if not code:
+            continue
+        if not _ICD10.fullmatch(code):
+            hint = "; separate codes with '|'" if re.search(r"[,;\s]", raw.strip()) else ""
+            row.reject("icd10-shape", "dx_codes", f"dx_codes {raw.strip()!r} is not an ICD-10-CM code (a letter, "
+                       f"a digit, then 1 to 5 letters or digits, e.g. M62.81){hint}", source=ICD_SOURCE)
+        elif code not in found:
+            found.append(code)
+    if not found and not any(i.column == "dx_codes" for i in row.issues):
+        row.reject("extract-required", "dx_codes", "dx_codes has no diagnosis code; at least one is required")
+    if len(found) > MAX_DX:
+        row.reject("icd10-count", "dx_codes", f"dx_codes has {len(found)} diagnosis codes; a claim carries at "
+                   f"most {MAX_DX}: keep the {MAX_DX} most relevant", source=ICD_SOURCE)
+    return tuple(found)

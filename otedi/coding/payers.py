@@ -1,0 +1,257 @@
+"""Payer rules as data (mappings/payers/*.yaml): one file per payer and period.
+
+Each file names its payer id, the claim filing codes it covers, its source and
+the dates it applies, and how that payer wants OT billed: rounding method,
+modifiers, KX threshold, prior authorization, visit limits, timely filing,
+corrected-claim method, fee schedule and whether the CMS NCCI edits apply.
+Files marked `fallback: true` are the profiles used for a payer id that has no
+file of its own, chosen by claim filing code.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from otedi import config
+from otedi.errors import ConfigError
+from otedi.coding.units import ROUNDING_METHODS
+from otedi.issues import Issue, Severity
+
+PAYER_DIR = "payers"
+TIMELY_FILING = "rules/timely_filing.yaml"
+KINDS = ("medicare", "medicaid", "commercial")
+CORRECTION_METHODS = ("reopening", "frequency_7_8")
+
+
+@dataclass(frozen=True)
+class VisitLimit:
+    visits: int
+    period: str  # calendar_year | rolling_days
+    days: int | None = None  # window length for rolling_days
+
+    def window(self, day: date) -> tuple[date, date]:
+        """The dates whose visits count against the limit for a visit on `day`."""
+        if self.period == "calendar_year":
+            return date(day.year, 1, 1), date(day.year, 12, 31)
+        return day - timedelta(days=self.days - 1), day
+
+    def describe(self) -> str:
+        return f"{self.visits} visits per calendar year" if self.period == "calendar_year" else \
+            f"{self.visits} visits per {self.days} days"
+
+
+@dataclass(frozen=True)
+class TimelyFiling:
+    months: int | None = None
+    days: int | None = None
+
+    def deadline(self, service_date: date) -> date:
+        if self.days is not None:
+            return service_date + timedelta(days=self.days)
+        # Medicare: one calendar year from the date of service; Feb 29 -> Feb 28.
+        month0 = service_date.month - 1 + self.months
+        year, month = service_date.year + month0 // 12, month0 % 12 + 1
+        return date(year, month, min(service_date.day, calendar.monthrange(year, month)[1]))
+
+    def describe(self) -> str:
+        return f"{self.days} days" if self.days is not None else f"{self.months} months"
+
+
+@dataclass(frozen=True)
+class PriorAuth:
+    codes: str | tuple[str, ...]  # "therapy" = every therapy code, or a list of codes
+    exempt: tuple[str, ...] = ()
+
+    def required_for(self, cpt: str, is_therapy: bool) -> bool:
+        if cpt in self.exempt:
+            return False
+        return is_therapy if self.codes == "therapy" else cpt in self.codes
+
+
+@dataclass(frozen=True)
+class PayerRules:
+    payer_id: str
+    name: str
+    kind: str  # medicare | medicaid | commercial
+    claim_filing_codes: tuple[str, ...]
+    effective_from: date
+    effective_to: date | None
+    source: str
+    file: str
+    rounding: str  # cms_total_time | cpt_midpoint
+    discipline_modifier: bool  # add GO to every therapy line
+    assistant_modifier: str | None  # CO when an OTA renders the service
+    assistant_payment_factor: Decimal | None  # 0.85 Medicare; None = contract price unchanged
+    kx_threshold: bool
+    medicare_status_edits: bool  # reject status B/I codes
+    prior_auth: PriorAuth | None
+    visit_limits: tuple[VisitLimit, ...]
+    timely_filing: TimelyFiling
+    corrected_claim: str  # reopening | frequency_7_8
+    fee_schedule: str  # id in mappings/fees/schedules.yaml
+    ncci_ptp: bool
+    ncci_mue: bool
+    ncci_modifier_either_column: bool  # 59/X{EPSU} accepted on either code (Medicare since 2019-07-01)
+    fallback: bool = False
+
+    def valid_on(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+def kind_for_filing_code(claim_filing_code: str) -> str:
+    """Payer kind by SBR09: MB/MA Medicare, MC Medicaid, anything else commercial."""
+    code = claim_filing_code.strip().upper()
+    return "medicare" if code in ("MB", "MA") else "medicaid" if code == "MC" else "commercial"
+
+
+def payer_rules(payer_id: str, claim_filing_code: str, on: date | None = None) -> tuple[PayerRules, Issue | None]:
+    """The rules for a payer (on a date of service, when given).
+
+    An unknown payer id gets the fallback profile for its claim filing code
+    and a warning naming the id.
+    """
+    profiles = _profiles(str(config.mappings_dir()))
+    candidates = [p for p in profiles if not p.fallback and p.payer_id == payer_id.strip()]
+    dated = [p for p in candidates if on is None or p.valid_on(on)]
+    if dated:
+        return dated[-1], None
+    kind = kind_for_filing_code(claim_filing_code)
+    fallback = next(p for p in profiles if p.fallback and p.kind == kind)
+    if candidates:
+        why = f"payer {payer_id} has rules in mappings/{PAYER_DIR}/ but none in effect on {on}"
+    else:
+        why = f"payer {payer_id} has no rules file in mappings/{PAYER_DIR}/"
+    return fallback, Issue(
+        Severity.WARNING, "payer-unknown",
+        f"{why}; used the {fallback.name} for claim filing code {claim_filing_code}. "
+        f"Add a payer file to bill this payer by its own rules",
+        source=f"mappings/{PAYER_DIR}/{fallback.file}", value=payer_id)
+
+
+# --- checks a visit needs from the payer rules -------------------------------------------------
+
+def timely_filing_issue(rules: PayerRules, service_date: date, today: date, charge_id: str) -> Issue | None:
+    deadline = rules.timely_filing.deadline(service_date)
+    source = f"mappings/{PAYER_DIR}/{rules.file} (timely_filing {rules.timely_filing.describe()})"
+    if today > deadline:
+        return Issue(
+            Severity.HOLD, "timely-filing",
+            f"date of service {service_date}: the {rules.name} filing limit of {rules.timely_filing.describe()} "
+            f"ended {deadline}; the claim will be denied (CARC 29) unless an exception applies - "
+            f"document the exception or write the charges off",
+            source, charge_id=charge_id, column="service_date", value=str(service_date))
+    warn_days = _timely_filing_defaults(str(config.mappings_dir()))["warn_days_before"]
+    if (deadline - today).days <= warn_days:
+        return Issue(
+            Severity.WARNING, "timely-filing",
+            f"date of service {service_date}: the {rules.name} filing limit ends {deadline} "
+            f"({(deadline - today).days} days left); send this claim first",
+            source, charge_id=charge_id, column="service_date", value=str(service_date))
+    return None
+
+
+def visit_limit_issues(rules: PayerRules, prior_visit_dates: Collection[date], service_date: date,
+                       charge_id: str) -> list[Issue]:
+    """Hold a visit that goes over a payer's visit limit.
+
+    prior_visit_dates: the patient's other visit dates with this payer (the
+    visit being scrubbed is counted here).
+    """
+    issues = []
+    for limit in rules.visit_limits:
+        start, end = limit.window(service_date)
+        used = len({d for d in prior_visit_dates if start <= d <= end and d != service_date})
+        if used + 1 > limit.visits:
+            issues.append(Issue(
+                Severity.HOLD, "visit-limit",
+                f"visit on {service_date} is visit {used + 1} of {rules.name}'s limit of {limit.describe()} "
+                f"({start} to {end}); get an authorization for more visits or bill the patient under the "
+                f"payer's rules", f"mappings/{PAYER_DIR}/{rules.file}", charge_id=charge_id))
+    return issues
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=4)
+def _timely_filing_defaults(root: str) -> dict:
+    data = config.load_yaml(TIMELY_FILING)
+    if "warn_days_before" not in data or "defaults" not in data:
+        raise ConfigError(f"{config.mappings_dir() / TIMELY_FILING}: needs warn_days_before and defaults")
+    return data
+
+
+@lru_cache(maxsize=4)
+def _profiles(root: str) -> tuple[PayerRules, ...]:
+    folder = config.mappings_dir() / PAYER_DIR
+    profiles = [_parse(path.name, config.load_yaml(f"{PAYER_DIR}/{path.name}"))
+                for path in sorted(folder.glob("*.yaml"))]
+    for kind in KINDS:
+        if not any(p.fallback and p.kind == kind for p in profiles):
+            raise ConfigError(f"{folder}: no fallback payer profile (fallback: true) of kind {kind}")
+    return tuple(sorted(profiles, key=lambda p: p.effective_from))
+
+
+def _parse(name: str, d: dict) -> PayerRules:
+    where = f"{config.mappings_dir() / PAYER_DIR / name}"
+    try:
+        kind = d["kind"]
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r} is not one of {KINDS}")
+        if d["corrected_claim"] not in CORRECTION_METHODS:
+            raise ValueError(f"corrected_claim {d['corrected_claim']!r} is not one of {CORRECTION_METHODS}")
+        if d["rounding"] not in ROUNDING_METHODS:
+            raise ValueError(f"rounding {d['rounding']!r} is not one of {ROUNDING_METHODS}")
+        tf = d.get("timely_filing") or _timely_filing_defaults(str(config.mappings_dir()))["defaults"][kind]
+        pa = d.get("prior_auth")
+        factor = d.get("assistant_payment_factor")
+        return PayerRules(
+            payer_id=str(d["payer_id"]),
+            name=d["name"],
+            kind=kind,
+            claim_filing_codes=tuple(str(c) for c in d["claim_filing_codes"]),
+            effective_from=_as_date(d["effective_from"]),
+            effective_to=_as_date(d.get("effective_to")),
+            source=d["source"],
+            file=name,
+            rounding=d["rounding"],
+            discipline_modifier=bool(d["discipline_modifier"]),
+            assistant_modifier=d.get("assistant_modifier"),
+            assistant_payment_factor=Decimal(str(factor)) if factor is not None else None,
+            kx_threshold=bool(d["kx_threshold"]),
+            medicare_status_edits=bool(d["medicare_status_edits"]),
+            prior_auth=PriorAuth(
+                codes=pa["codes"] if pa["codes"] == "therapy" else tuple(str(c) for c in pa["codes"]),
+                exempt=tuple(str(c) for c in pa.get("exempt") or ()),
+            ) if pa else None,
+            visit_limits=tuple(_visit_limit(v) for v in d.get("visit_limits") or ()),
+            timely_filing=TimelyFiling(months=tf.get("months"), days=tf.get("days")),
+            corrected_claim=d["corrected_claim"],
+            fee_schedule=d["fee_schedule"],
+            ncci_ptp=bool(d["ncci_ptp"]),
+            ncci_mue=bool(d["ncci_mue"]),
+            ncci_modifier_either_column=bool(d["ncci_modifier_either_column"]),
+            fallback=bool(d.get("fallback", False)),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"{where}: missing key {exc}") from None
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _visit_limit(v: dict) -> VisitLimit:
+    limit = VisitLimit(visits=int(v["visits"]), period=v["period"], days=v.get("days"))
+    if limit.period not in ("calendar_year", "rolling_days") or (limit.period == "rolling_days" and not limit.days):
+        raise ValueError(f"visit limit {v}: period is calendar_year, or rolling_days with days")
+    return limit
+
+
+def _as_date(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+

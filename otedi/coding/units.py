@@ -1,0 +1,208 @@
+"""Billed units from charted minutes: the CMS 8-minute rule and the CPT midpoint rule.
+
+CMS "total time" method (MCPM Pub 100-04 ch.5 §20.2): add up the minutes of
+every 15-minute timed code on the date, turn the total into units
+(8-22 = 1, 23-37 = 2, ...), give each code one unit per full 15 minutes, then
+hand the remaining units to the codes with the most minutes left over.
+
+CPT midpoint method (payers that do not follow CMS): each code is rounded on
+its own; a unit is attained once the midpoint of the unit's time is passed
+(8 of 15 minutes, 16 of 30, 31 of 60).
+
+"First-unit" codes: a code that some add-on code names as its primary
+(97129 + 97130, 97550 + 97551) is billed at most once a day; the family's
+minutes are counted together and the time beyond the first unit goes to the
+add-on. Codes whose unit is not 15 minutes (97550, 96125) are always rounded by
+the midpoint rule and stay out of the 15-minute pool, with their add-ons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from otedi.charges.record import Charge
+from otedi.coding.codes import CODE_TABLE, CodeInfo, code_table
+from otedi.issues import Issue, Severity
+
+CMS_TOTAL_TIME = "cms_total_time"
+CPT_MIDPOINT = "cpt_midpoint"
+ROUNDING_METHODS = (CMS_TOTAL_TIME, CPT_MIDPOINT)
+
+CMS_SOURCE = "CMS MCPM Pub 100-04 ch.5 §20.2 (8-minute rule, total time method)"
+MIDPOINT_SOURCE = "AMA CPT time rule: a unit is attained when the midpoint is passed"
+POOL_UNIT = 15
+
+
+def units_for_total_minutes(total: int) -> int:
+    """The CMS table: 8-22 minutes = 1 unit, 23-37 = 2, ... (0 below 8)."""
+    if total < 8:
+        return 0
+    return total // POOL_UNIT + (1 if total % POOL_UNIT >= 8 else 0)
+
+
+def midpoint_units(minutes: int, unit_minutes: int) -> int:
+    """One unit per full unit of time, plus one when the remainder passes the midpoint."""
+    if minutes <= 0:
+        return 0
+    full, rest = divmod(minutes, unit_minutes)
+    return full + (1 if 2 * rest > unit_minutes else 0)
+
+
+def allocate_total_time(minutes: Mapping[str, int]) -> dict[str, int]:
+    """Split the day's total-time units across codes (keys in charting order).
+
+    Each code gets floor(m/15) units; the remaining units go to the largest
+    leftover minutes (ties: more minutes overall, then charting order). The
+    sum never exceeds units_for_total_minutes(sum of minutes).
+    """
+    keys = list(minutes)
+    total_units = units_for_total_minutes(sum(minutes.values()))
+    units = {k: minutes[k] // POOL_UNIT for k in keys}
+    remaining = total_units - sum(units.values())
+    ranked = sorted(keys, key=lambda k: (-(minutes[k] % POOL_UNIT), -minutes[k], keys.index(k)))
+    for k in ranked[:max(remaining, 0)]:
+        units[k] += 1
+    return units
+
+
+@dataclass(frozen=True)
+class UnitAssignment:
+    units: dict[str, int]  # charge_id -> billed units (0 = not billed)
+    issues: list[Issue] = field(default_factory=list)
+
+
+@dataclass
+class _Group:
+    """The charges of one code, or of one first-unit family, on the date."""
+
+    primary: str  # the code, or the family's first-unit code
+    charges: list[Charge] = field(default_factory=list)
+
+    @property
+    def minutes(self) -> int:
+        return sum(c.minutes or 0 for c in self.charges)
+
+
+def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
+    """Billed units for each charge of one patient and date of service.
+
+    Untimed codes bill the charted units (1 when none). Timed codes bill from
+    minutes; a timed code charted with units but no minutes keeps its units
+    and is held, since the time rule cannot be checked.
+    """
+    if method not in ROUNDING_METHODS:
+        raise ValueError(f"unknown rounding method {method!r}; expected one of {ROUNDING_METHODS}")
+    table = code_table()
+    source = CMS_SOURCE if method == CMS_TOTAL_TIME else MIDPOINT_SOURCE
+    rule = "8-minute-rule" if method == CMS_TOTAL_TIME else "cpt-midpoint"
+    units: dict[str, int] = {}
+    issues: list[Issue] = []
+    groups: dict[str, _Group] = {}
+    present = {c.cpt for c in charges}
+
+    for c in charges:
+        info = table[c.cpt]
+        if not info.timed:
+            units[c.charge_id] = c.units if c.units is not None else 1
+            if c.units == 0:
+                issues.append(Issue(
+                    Severity.REJECT, "units", f"{c.cpt} on {c.service_date}: charted 0 units; nothing to bill",
+                    f"mappings/{CODE_TABLE} (untimed code: charted units)", charge_id=c.charge_id,
+                    column="units", value="0"))
+        elif c.minutes is None:
+            if c.units:
+                units[c.charge_id] = c.units
+                issues.append(Issue(
+                    Severity.HOLD, rule,
+                    f"{c.cpt} on {c.service_date}: timed code charted as {c.units} unit(s) without minutes; "
+                    f"add the treatment minutes so the units can be checked",
+                    source, charge_id=c.charge_id, column="minutes"))
+            else:
+                units[c.charge_id] = 0
+                issues.append(Issue(
+                    Severity.REJECT, rule,
+                    f"{c.cpt} on {c.service_date}: timed code charted without minutes or units; "
+                    f"add the treatment minutes", source, charge_id=c.charge_id, column="minutes"))
+        else:
+            # An add-on joins its primary's family when the primary is charted the same day.
+            key = info.addon_to if info.addon_to in present else c.cpt
+            groups.setdefault(key, _Group(key)).charges.append(c)
+
+    pool = {k: g for k, g in groups.items() if method == CMS_TOTAL_TIME and _unit_of(table[k]) == POOL_UNIT}
+    pool_units = allocate_total_time({k: g.minutes for k, g in pool.items()})
+    pool_total = sum(g.minutes for g in pool.values())
+
+    for key, group in groups.items():
+        issues += _split_group(group, pool_units.get(key), table, units, rule, source)
+
+    # Every timed charge left without units is reported once, with the reason.
+    explained = {i.charge_id for i in issues}
+    for key, group in groups.items():
+        for c in group.charges:
+            if units[c.charge_id] or c.charge_id in explained:
+                continue
+            if key not in pool:
+                why = f"{group.minutes} min do not pass the midpoint of a {_unit_of(table[c.cpt])}-minute unit"
+            elif len(pool) == 1 and group.primary == c.cpt:
+                why = "a lone timed service under 8 minutes is not billable"
+            else:
+                why = (f"the day's {pool_total} timed minutes allow {units_for_total_minutes(pool_total)} unit(s), "
+                       f"which went to codes with more (or, on a tie, earlier-charted) minutes; keep it documented")
+            issues.append(Issue(
+                Severity.REJECT, rule, f"{c.cpt} on {c.service_date} ({c.minutes} min) not billed: {why}",
+                source, charge_id=c.charge_id, column="minutes", value=str(c.minutes)))
+    return UnitAssignment(units, issues)
+
+
+def _unit_of(info: CodeInfo) -> int:
+    return info.unit_minutes or POOL_UNIT
+
+
+def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeInfo],
+                 units: dict[str, int], rule: str, source: str) -> list[Issue]:
+    """Give a group's units to its charges: one line per code per date.
+
+    pooled_units is the 8-minute-rule allocation; None means round the group by
+    the midpoint rule. In a first-unit family the primary gets one unit and the
+    add-on the rest. A second charge of the same code is folded into the first.
+    """
+    issues: list[Issue] = []
+    primary = table[group.primary]
+    addons = {code for code, info in table.items() if info.addon_to == group.primary}
+    by_code: dict[str, list[Charge]] = {}
+    for c in group.charges:
+        by_code.setdefault(c.cpt, []).append(c)
+    minutes = group.minutes
+
+    if not addons:
+        n = pooled_units if pooled_units is not None else midpoint_units(minutes, _unit_of(primary))
+        shares = {group.primary: n}
+    else:
+        addon = next((a for a in by_code if a in addons), None) or sorted(addons)[0]
+        if pooled_units is not None:
+            first = min(pooled_units, 1)
+            rest = pooled_units - first
+        else:
+            first = min(midpoint_units(minutes, _unit_of(primary)), 1)
+            rest = midpoint_units(minutes - _unit_of(primary), _unit_of(table[addon]))
+        shares = {group.primary: first, addon: rest}
+        if rest and addon not in by_code:
+            c = by_code[group.primary][0]
+            issues.append(Issue(
+                Severity.HOLD, rule,
+                f"{c.cpt} on {c.service_date}: {minutes} min come to {first + rest} units but {c.cpt} is billed "
+                f"once a day; add a {addon} charge for the other {rest} unit(s)",
+                source, charge_id=c.charge_id, column="minutes", value=str(minutes)))
+
+    for code, charged in by_code.items():
+        keep, *extra = charged
+        units[keep.charge_id] = shares.get(code, 0)
+        for c in extra:
+            units[c.charge_id] = 0
+            issues.append(Issue(
+                Severity.REJECT, "one-line-per-code",
+                f"{c.cpt} on {c.service_date}: {c.minutes} min combined into charge {keep.charge_id} "
+                f"(one line per code per date of service)",
+                source, charge_id=c.charge_id, column="cpt", value=c.cpt))
+    return issues

@@ -1,0 +1,90 @@
+"""Delimiters and the segment writer shared by every transaction we write.
+
+The writer serialises exactly what it is given: it upper-cases and cleans
+nothing (the transaction builders decide what goes into each element). It
+refuses a value that contains one of the interchange's delimiters, because
+such a value would silently shift every element after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from otedi.errors import X12Error
+
+# An element is a simple value, a composite (its components in order) or absent.
+Element = str | Sequence[str | None] | None
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    element: str = "*"
+    component: str = ":"
+    repetition: str = "^"
+    segment: str = "~"
+
+    @property
+    def characters(self) -> str:
+        return self.element + self.component + self.repetition + self.segment
+
+
+def format_segment(
+    segment_id: str, elements: Sequence[Element], delimiters: Delimiters, *, position: int | None = None
+) -> str:
+    """One segment without its terminator: `CLM*A1*100***11:B:1`.
+
+    Trailing empty elements (and trailing empty components of a composite)
+    are dropped, as X12 requires. `position` (the segment's number in the
+    file) is only used to say where a refused value is.
+    """
+    texts = [_element_text(segment_id, i, value, delimiters, position) for i, value in enumerate(elements, 1)]
+    while texts and texts[-1] == "":
+        texts.pop()
+    return delimiters.element.join([segment_id, *texts])
+
+
+def _element_text(segment_id: str, index: int, value: Element, delimiters: Delimiters, position: int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        _refuse_delimiters(segment_id, f"{index:02d}", value, delimiters, position)
+        return value
+    components = ["" if part is None else part for part in value]
+    for sub, part in enumerate(components, 1):
+        _refuse_delimiters(segment_id, f"{index:02d}-{sub}", part, delimiters, position)
+    while components and components[-1] == "":
+        components.pop()
+    return delimiters.component.join(components)
+
+
+def _refuse_delimiters(
+    segment_id: str, reference: str, value: str, delimiters: Delimiters, position: int | None
+) -> None:
+    # The message names the element, never the value (it may be a name or a member id).
+    if any(ch in delimiters.characters for ch in value):
+        raise X12Error(
+            f"{segment_id}{reference} contains a delimiter character ({delimiters.characters!r} are reserved)",
+            segment_number=position,
+            segment_id=segment_id,
+        )
+
+
+class SegmentWriter:
+    """Writes segments one per line (`~` then a newline; pyx12 and clearinghouses accept it)
+    and counts them, so envelopes can compute SE01."""
+
+    def __init__(self, out: TextIO, delimiters: Delimiters = Delimiters()):
+        self.out = out
+        self.delimiters = delimiters
+        self.count = 0  # segments written so far, envelope segments included
+
+    def write(self, segment_id: str, *elements: Element) -> None:
+        text = format_segment(segment_id, elements, self.delimiters, position=self.count + 1)
+        self.write_formatted(text)
+
+    def write_formatted(self, text: str) -> None:
+        """Write a segment that is already laid out (the fixed-width ISA)."""
+        self.out.write(text + self.delimiters.segment + "\n")
+        self.count += 1

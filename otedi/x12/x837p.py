@@ -1,0 +1,352 @@
+"""837P professional claims, implementation guide 005010X222A1.
+
+`write_837p` writes one interchange (ISA/GS/ST) holding every claim it is
+given; the caller splits big batches. Loop functions are named after the
+guide's loops. Billing rules (units, modifiers, which claims exist) are made
+upstream in coding/ and claims/; this module only lays claims out.
+
+Text: names and addresses are upper-cased, accents folded to ASCII, and
+every character outside A-Z, 0-9, space and & ' ( ) , - . / is replaced by
+a space (runs of spaces collapse). That keeps them inside the X12 basic
+character set and clear of our delimiters (* : ^ ~) on every clearinghouse.
+Identifiers (claim ids, member ids, authorisation numbers) are sent as
+given; the segment writer refuses them if they contain a delimiter.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TextIO
+
+from otedi.charges.record import Charge
+from otedi.claims.model import MAX_DIAGNOSES, MAX_LINES, MAX_POINTERS, Claim, ClaimLine
+from otedi.config import Clearinghouse, Practice
+from otedi.errors import X12Error
+from otedi.x12.envelope import ControlNumbers, Envelope, transaction
+from otedi.x12.segments import SegmentWriter
+
+VERSION = "005010X222A1"
+SELF = "18"  # individual relationship code: the patient is the subscriber
+RENDERING_TAXONOMY = {
+    "OT": "225X00000X",  # occupational therapist
+    "OTA": "224Z00000X",  # occupational therapy assistant
+}
+FREQUENCIES_NEEDING_PAYER_CLAIM_NUMBER = ("7", "8")  # replacement, void
+MAX_MODIFIERS = 4
+ENVELOPE_SEGMENTS = 4  # ISA, GS, GE, IEA: outside the ST..SE count
+
+_OUTSIDE_CHARACTER_SET = re.compile(r"[^A-Z0-9 &'(),\-./]")
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    segments: int  # every segment in the file, ISA to IEA
+    transaction_segments: int  # SE01: ST to SE
+    claims: int
+    lines: int
+    total_charge: Decimal
+
+
+def write_837p(
+    claims: Sequence[Claim],
+    practice: Practice,
+    clearinghouse: Clearinghouse,
+    control: ControlNumbers,
+    out: TextIO,
+    *,
+    created: datetime,
+) -> BatchStats:
+    """Write `claims` (all billed by `practice`) as one 837P interchange to `out`."""
+    if not claims:
+        raise X12Error("an 837P needs at least one claim")
+    for claim in claims:
+        _check_claim(claim, practice)
+
+    writer = SegmentWriter(out)
+    envelope = Envelope.outbound(
+        practice, clearinghouse, control, created, functional_id="HC", transaction_set="837", version=VERSION
+    )
+    total = Decimal("0")
+    lines = 0
+    with transaction(writer, envelope):
+        _header(writer, control, created)
+        _loop_1000a(writer, practice)
+        _loop_1000b(writer, clearinghouse)
+        _loop_2000a(writer, practice)
+        hl = 1  # the 2000A billing provider is HL 1; every claim adds a 2000B and maybe a 2000C
+        for claim in claims:
+            hl = _claim_hierarchy(writer, claim, parent_hl=1, last_hl=hl)
+            total += _claim_total(claim)
+            lines += len(claim.lines)
+    return BatchStats(
+        segments=writer.count,
+        transaction_segments=writer.count - ENVELOPE_SEGMENTS,
+        claims=len(claims),
+        lines=lines,
+        total_charge=total,
+    )
+
+
+def _check_claim(claim: Claim, practice: Practice) -> None:
+    """Refuse claims the guide cannot express. Messages carry the claim id only."""
+    where = f"claim {claim.claim_id}"
+    if claim.header.practice_id != practice.practice_id:
+        raise X12Error(f"{where}: billed by practice {claim.header.practice_id}, not {practice.practice_id}")
+    if not 1 <= len(claim.lines) <= MAX_LINES:
+        raise X12Error(f"{where}: has {len(claim.lines)} service lines; an 837P claim carries 1 to {MAX_LINES}")
+    if not 1 <= len(claim.diagnoses) <= MAX_DIAGNOSES:
+        raise X12Error(f"{where}: has {len(claim.diagnoses)} diagnoses; HI carries 1 to {MAX_DIAGNOSES}")
+    if [line.number for line in claim.lines] != list(range(1, len(claim.lines) + 1)):
+        raise X12Error(f"{where}: line numbers (LX01) must run 1, 2, 3, ... in order")
+    for line in claim.lines:
+        if not 1 <= len(line.dx_pointers) <= MAX_POINTERS:
+            raise X12Error(f"{where} line {line.number}: SV107 needs 1 to {MAX_POINTERS} diagnosis pointers")
+        if any(not 1 <= p <= len(claim.diagnoses) for p in line.dx_pointers):
+            raise X12Error(f"{where} line {line.number}: SV107 points past the {len(claim.diagnoses)} diagnoses")
+        if len(line.coded.modifiers) > MAX_MODIFIERS:
+            raise X12Error(f"{where} line {line.number}: SV101 carries at most {MAX_MODIFIERS} modifiers")
+        if line.coded.charge_amount < 0:
+            raise X12Error(f"{where} line {line.number}: SV102 charge is negative")
+    if claim.frequency_code in FREQUENCIES_NEEDING_PAYER_CLAIM_NUMBER and not claim.payer_claim_number:
+        raise X12Error(
+            f"{where}: frequency {claim.frequency_code} needs the payer claim control number (REF*F8, from 835 CLP07)"
+        )
+    header = claim.header
+    if header.rendering_role not in RENDERING_TAXONOMY:
+        raise X12Error(f"{where}: rendering role must be one of {sorted(RENDERING_TAXONOMY)}")
+    names = {"patient": header.patient_last_name, "2310B rendering provider": header.rendering_last_name}
+    if not header.patient_is_subscriber:
+        names["2010BA subscriber"] = header.subscriber_last_name or ""
+    if header.referring_npi:
+        names["2310A referring provider"] = header.referring_last_name
+    for loop, last_name in names.items():
+        if not x12_text(last_name):
+            raise X12Error(f"{where}: {loop} last name (NM103) is empty once cleaned to the X12 character set")
+
+
+# --- header and 1000 loops ---------------------------------------------------
+
+
+def _header(writer: SegmentWriter, control: ControlNumbers, created: datetime) -> None:
+    writer.write(
+        "BHT",
+        "0019",  # hierarchical structure: information source, subscriber, dependent
+        "00",  # original
+        control.isa13,  # BHT03 originator reference: our interchange control number
+        created.strftime("%Y%m%d"),
+        created.strftime("%H%M"),
+        "CH",  # chargeable (fee-for-service) claims
+    )
+
+
+def _loop_1000a(writer: SegmentWriter, practice: Practice) -> None:
+    """Submitter: the practice, identified by the id the clearinghouse gave it."""
+    writer.write("NM1", "41", "2", x12_text(practice.name), None, None, None, None, "46", practice.submitter_id)
+    writer.write("PER", "IC", x12_text(practice.contact_name), "TE", _digits(practice.contact_phone))
+
+
+def _loop_1000b(writer: SegmentWriter, clearinghouse: Clearinghouse) -> None:
+    writer.write(
+        "NM1", "40", "2", x12_text(clearinghouse.receiver_name), None, None, None, None, "46", clearinghouse.receiver_id
+    )
+
+
+# --- 2000A billing provider -----------------------------------------------------
+
+
+def _loop_2000a(writer: SegmentWriter, practice: Practice) -> None:
+    writer.write("HL", "1", None, "20", "1")
+    writer.write("PRV", "BI", "PXC", practice.taxonomy)
+    _loop_2010aa(writer, practice)
+
+
+def _loop_2010aa(writer: SegmentWriter, practice: Practice) -> None:
+    zip_code = _digits(practice.zip)
+    if len(zip_code) != 9:
+        raise X12Error(f"practice {practice.practice_id}: 2010AA N403 needs the 9-digit ZIP code")
+    writer.write("NM1", "85", "2", x12_text(practice.name), None, None, None, None, "XX", practice.npi)
+    writer.write("N3", x12_text(practice.address1))
+    writer.write("N4", x12_text(practice.city), practice.state.upper(), zip_code)
+    writer.write("REF", "EI", _digits(practice.ein))
+
+
+# --- 2000B subscriber / 2000C patient -------------------------------------------
+
+
+def _claim_hierarchy(writer: SegmentWriter, claim: Claim, *, parent_hl: int, last_hl: int) -> int:
+    """Write one claim's 2000B (and 2000C when the patient is not the subscriber)
+    with its 2300 claim; return the last HL number used."""
+    header = claim.header
+    subscriber_hl = last_hl + 1
+    _loop_2000b(writer, header, hl=subscriber_hl, parent_hl=parent_hl)
+    if header.patient_is_subscriber:
+        _loop_2300(writer, claim)
+        return subscriber_hl
+    patient_hl = subscriber_hl + 1
+    _loop_2000c(writer, header, hl=patient_hl, parent_hl=subscriber_hl)
+    _loop_2300(writer, claim)
+    return patient_hl
+
+
+def _loop_2000b(writer: SegmentWriter, header: Charge, *, hl: int, parent_hl: int) -> None:
+    has_patient_level = "0" if header.patient_is_subscriber else "1"
+    writer.write("HL", str(hl), str(parent_hl), "22", has_patient_level)
+    writer.write(
+        "SBR",
+        header.payer_sequence,
+        SELF if header.patient_is_subscriber else None,  # SBR02 only when the patient is the subscriber
+        header.group_number or None,
+        None, None, None, None, None,  # SBR04-08: group name, insurance type (Medicare secondary), not used
+        header.claim_filing_code,
+    )
+    _loop_2010ba(writer, header)
+    _loop_2010bb(writer, header)
+
+
+def _loop_2010ba(writer: SegmentWriter, header: Charge) -> None:
+    """Subscriber. The extract carries one address (the patient's); it serves both."""
+    if header.patient_is_subscriber:
+        last, first = header.patient_last_name, header.patient_first_name
+        dob, sex = header.patient_dob, header.patient_sex
+    else:
+        last, first = header.subscriber_last_name or "", header.subscriber_first_name or ""
+        dob, sex = header.subscriber_dob, header.subscriber_sex
+    _person_name(writer, "IL", last, first, "MI", header.member_id)
+    _address(writer, header)
+    if dob is not None:
+        writer.write("DMG", "D8", _d8(dob), _sex(sex))
+
+
+def _loop_2010bb(writer: SegmentWriter, header: Charge) -> None:
+    writer.write("NM1", "PR", "2", x12_text(header.payer_name), None, None, None, None, "PI", header.payer_id)
+
+
+def _loop_2000c(writer: SegmentWriter, header: Charge, *, hl: int, parent_hl: int) -> None:
+    writer.write("HL", str(hl), str(parent_hl), "23", "0")
+    writer.write("PAT", header.relationship)
+    _loop_2010ca(writer, header)
+
+
+def _loop_2010ca(writer: SegmentWriter, header: Charge) -> None:
+    _person_name(writer, "QC", header.patient_last_name, header.patient_first_name, None, None)
+    _address(writer, header)
+    writer.write("DMG", "D8", _d8(header.patient_dob), _sex(header.patient_sex))
+
+
+# --- 2300 claim -------------------------------------------------------------------
+
+
+def _loop_2300(writer: SegmentWriter, claim: Claim) -> None:
+    header = claim.header
+    writer.write(
+        "CLM",
+        claim.claim_id,
+        amount(_claim_total(claim)),  # CLM02 = sum of SV102
+        None, None,
+        (header.place_of_service, "B", claim.frequency_code),  # CLM05: POS, B = professional, frequency
+        "Y",  # CLM06 provider signature on file
+        "A",  # CLM07 assigned
+        "Y",  # CLM08 benefits assigned to the provider
+        "Y",  # CLM09 release of information: signed statement on file
+    )
+    if header.initial_treatment_date is not None:
+        writer.write("DTP", "454", "D8", _d8(header.initial_treatment_date))
+    # REF order follows the guide: G1 prior authorization before F8 payer claim control number.
+    if header.prior_auth_number:
+        writer.write("REF", "G1", header.prior_auth_number)
+    if claim.frequency_code in FREQUENCIES_NEEDING_PAYER_CLAIM_NUMBER:
+        writer.write("REF", "F8", claim.payer_claim_number)
+    writer.write("HI", *_health_care_codes(claim.diagnoses))
+    _loop_2310a(writer, header)
+    _loop_2310b(writer, header)
+    for line in claim.lines:
+        _loop_2400(writer, line, claim_place_of_service=header.place_of_service)
+
+
+def _health_care_codes(diagnoses: Sequence[str]) -> list[tuple[str, str]]:
+    """HI01 = ABK principal ICD-10-CM, HI02.. = ABF others; codes go without the dot."""
+    codes = [code.replace(".", "").upper() for code in diagnoses]
+    return [("ABK", codes[0]), *(("ABF", code) for code in codes[1:])]
+
+
+def _loop_2310a(writer: SegmentWriter, header: Charge) -> None:
+    """Referring provider: for Medicare OT, the physician/NPP who certified the plan of care."""
+    if header.referring_npi:
+        _person_name(writer, "DN", header.referring_last_name, header.referring_first_name, "XX", header.referring_npi)
+
+
+def _loop_2310b(writer: SegmentWriter, header: Charge) -> None:
+    _person_name(writer, "82", header.rendering_last_name, header.rendering_first_name, "XX", header.rendering_npi)
+    writer.write("PRV", "PE", "PXC", RENDERING_TAXONOMY[header.rendering_role])
+
+
+# --- 2400 service line ----------------------------------------------------------------
+
+
+def _loop_2400(writer: SegmentWriter, line: ClaimLine, *, claim_place_of_service: str) -> None:
+    coded, charge = line.coded, line.charge
+    line_place_of_service = charge.place_of_service if charge.place_of_service != claim_place_of_service else None
+    writer.write("LX", str(line.number))
+    writer.write(
+        "SV1",
+        ("HC", coded.cpt, *coded.modifiers),
+        amount(coded.charge_amount),
+        "UN",
+        str(coded.units),
+        line_place_of_service,  # SV105 only when it differs from CLM05-1
+        None,
+        tuple(str(p) for p in line.dx_pointers),
+    )
+    writer.write("DTP", "472", "D8", _d8(charge.service_date))
+    writer.write("REF", "6R", line.line_control_number)
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+def amount(value: Decimal) -> str:
+    """X12 decimal (R) without trailing zeros: 100, 35.5, 35.07."""
+    return format(value.quantize(Decimal("0.01")).normalize(), "f")
+
+
+def x12_text(value: str) -> str:
+    """Upper-case, fold accents, and keep only the characters listed in the module docstring."""
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    return " ".join(_OUTSIDE_CHARACTER_SET.sub(" ", folded.upper()).split())
+
+
+def _claim_total(claim: Claim) -> Decimal:
+    return sum((line.coded.charge_amount for line in claim.lines), Decimal("0"))
+
+
+def _person_name(
+    writer: SegmentWriter,
+    entity: str,
+    last: str,
+    first: str,
+    id_qualifier: str | None,
+    identifier: str | None,
+) -> None:
+    writer.write("NM1", entity, "1", x12_text(last), x12_text(first) or None, None, None, None, id_qualifier, identifier)
+
+
+def _address(writer: SegmentWriter, header: Charge) -> None:
+    writer.write("N3", x12_text(header.patient_address1))
+    writer.write("N4", x12_text(header.patient_city), header.patient_state.upper(), _digits(header.patient_zip))
+
+
+def _d8(value: date) -> str:
+    return value.strftime("%Y%m%d")
+
+
+def _sex(value: str | None) -> str:
+    return value if value in ("F", "M") else "U"
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())

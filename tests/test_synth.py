@@ -1,0 +1,138 @@
+"""Synthetic extracts: deterministic, realistic, valid at defect_rate 0, rejects at the defect rate."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from otedi.charges.extract import ROW, read_extract
+from otedi.charges.record import CANONICAL_COLUMNS
+from otedi.charges.synth import synth_charges, synthesize, write_extract
+from otedi.charges.validate import npi_is_valid, validate_rows
+from otedi.coding.codes import lookup
+from otedi.errors import ExtractError
+
+TODAY = date(2026, 12, 31)
+EVALS = {"97165", "97166", "97167"}
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return synthesize(2000, 42)
+
+
+def _validate(frame: pd.DataFrame):
+    return validate_rows(frame.assign(**{ROW: range(2, len(frame) + 2)}), file="synth.csv", today=TODAY)
+
+
+def test_same_seed_same_rows_other_seed_other_rows(frame):
+    pd.testing.assert_frame_equal(synthesize(2000, 42), frame)
+    other = synthesize(2000, 43)
+    assert not other.equals(frame)
+    assert (other["patient_id"] + other["cpt"]).tolist() != (frame["patient_id"] + frame["cpt"]).tolist()
+
+
+@pytest.mark.parametrize("rows", [0, 1, 137])
+def test_exact_row_count_and_sequential_charge_ids(rows):
+    out = synthesize(rows, 5)
+    assert len(out) == rows
+    assert list(out.columns) == list(CANONICAL_COLUMNS)
+    assert out["charge_id"].tolist() == [f"C{n:06d}" for n in range(1, rows + 1)]
+
+
+def test_two_thousand_rows_validate_with_zero_rejects(frame):
+    charges, issues = _validate(frame)
+    assert [i.message for i in issues] == []
+    assert len(charges) == 2000
+    assert all(isinstance(c.charge_amount, Decimal) for c in charges)
+
+
+def test_payers_are_exactly_the_three_configured(frame):
+    payers = set(map(tuple, frame[["payer_id", "payer_name", "claim_filing_code"]].drop_duplicates().values))
+    assert payers == {("15202", "CGS MEDICARE PART B OHIO", "MB"), ("OHMCD", "OHIO MEDICAID", "MC"),
+                      ("87726", "UNITEDHEALTHCARE", "CI")}
+    assert set(frame["practice_id"]) == {"BRIGHTHANDS", "KIDSTHRIVE", "HANDWORKS"}
+
+
+def test_patients_are_realistic_and_stable(frame):
+    age = frame["service_date"].str[:4].astype(int) - frame["patient_dob"].str[:4].astype(int)
+    medicare = frame["payer_id"] == "15202"
+    assert (age[medicare] >= 65).all()
+    children = age < 18
+    assert (frame.loc[children, "relationship"] == "19").all()
+    assert set(frame.loc[children, "payer_id"]) <= {"OHMCD", "87726"}
+    assert (frame.loc[frame["relationship"] == "01", "payer_id"] == "87726").all()
+    assert (frame.loc[frame["payer_id"] == "OHMCD", "prior_auth_number"] != "").any()
+    demographics = ["patient_last_name", "patient_first_name", "patient_dob", "patient_zip", "member_id"]
+    assert (frame.groupby("patient_id")[demographics].nunique() == 1).all().all()
+    # several OT and OTA renderers per practice, all with valid NPIs
+    staff = frame.groupby(["practice_id", "rendering_role"])["rendering_npi"].nunique()
+    assert (staff >= 2).all() and len(staff) == 6
+    assert all(npi_is_valid(n) for n in set(frame["rendering_npi"]) | set(frame["referring_npi"]))
+
+
+def test_episodes_open_with_an_evaluation_and_visits_repeat(frame):
+    for _, episode in frame.groupby(["patient_id", "initial_treatment_date"]):
+        first_day = episode["initial_treatment_date"].iloc[0]
+        if episode["service_date"].min() == first_day:  # an episode already under way when the extract starts
+            assert set(episode.loc[episode["service_date"] == first_day, "cpt"]) & EVALS
+        assert not set(episode.loc[episode["service_date"] != first_day, "cpt"]) & EVALS
+        assert (episode.loc[episode["cpt"].isin(EVALS), "rendering_role"] == "OT").all()
+    visits = frame.groupby("patient_id")["service_date"].nunique()
+    assert visits.median() >= 8
+
+
+def test_minutes_units_and_charges_follow_the_ehr_rules(frame):
+    timed = frame[frame["minutes"] != ""]
+    minutes = timed["minutes"].astype(int)
+    assert minutes.between(8, 45).all()
+    assert all(lookup(c).timed for c in set(timed["cpt"]))
+    expected_units = minutes // 15 + (minutes % 15 >= 8)
+    assert (timed["units"].astype(int) == expected_units.clip(lower=1)).all()
+    untimed = frame[frame["minutes"] == ""]
+    assert (untimed["units"] == "1").all() and not any(lookup(c).timed for c in set(untimed["cpt"]))
+    # one chargemaster price per practice and code: amount / units is constant
+    unit_price = frame["charge_amount"].map(Decimal) / frame["units"].astype(int).map(Decimal)
+    assert (frame.assign(p=unit_price).groupby(["practice_id", "cpt"])["p"].nunique() == 1).all()
+    assert frame.loc[(frame.practice_id == "BRIGHTHANDS") & (frame.cpt == "97530"), "charge_amount"].isin(
+        ["80.00", "160.00", "240.00"]).all()
+    # an individual treatment session (no evaluation or group session that day) has 38-60 timed minutes;
+    # the last day may be cut short by the row count
+    days = frame[frame["service_date"] < frame["service_date"].max()].groupby(["patient_id", "service_date"])
+    sessions = days.filter(lambda d: not set(d["cpt"]) & (EVALS | {"97168", "97150"}))
+    totals = sessions[sessions["minutes"] != ""].groupby(["patient_id", "service_date"])["minutes"].apply(
+        lambda m: m.astype(int).sum())
+    assert len(totals) > 300 and totals.between(38, 60).all()
+    assert set(frame["place_of_service"]) == {"11", "12", "02"}
+    assert (frame["place_of_service"] == "11").mean() > 0.7
+    assert frame["dx_codes"].str.count(r"\|").between(0, 3).all()
+
+
+def test_defect_rate_produces_rejects_on_exactly_the_damaged_rows(frame):
+    damaged = synthesize(2000, 42, defect_rate=0.05)
+    changed = set(damaged.loc[(damaged != frame).any(axis=1), "charge_id"])
+    charges, issues = _validate(damaged)
+    assert {i.charge_id for i in issues} == changed
+    assert 60 <= len(changed) <= 140
+    assert len(charges) == 2000 - len(changed)
+    assert {i.rule for i in issues} == {"npi-luhn", "cpt-deleted", "minutes-required", "extract-date", "cpt-unknown"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_write_extract_round_trips_through_read_extract(tmp_path, suffix):
+    small = synthesize(40, 9)
+    write_extract(small, tmp_path / f"out{suffix}")
+    back = read_extract(tmp_path / f"out{suffix}")
+    pd.testing.assert_frame_equal(back.drop(columns=ROW), small)
+    assert back[ROW].tolist() == list(range(2, 42))
+
+
+def test_synth_charges_writes_the_file_and_returns_the_count(tmp_path):
+    out = tmp_path / "charges.csv"
+    assert synth_charges(25, 3, out, defect_rate=0.0) == 25
+    pd.testing.assert_frame_equal(read_extract(out).drop(columns=ROW), synthesize(25, 3))
+    with pytest.raises(ExtractError, match="unknown file type '.json'"):
+        write_extract(synthesize(2, 3), tmp_path / "charges.json")
