@@ -54,7 +54,7 @@ def postgres_url():
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     db.upgrade(url)
     yield url
-    db.engine.cache_clear()
+    db.engine(url).dispose()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -64,7 +64,6 @@ def postgres_url():
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     db.upgrade(f"sqlite:///{path}")
-    db.engine.cache_clear()
     return path
 
 
@@ -90,4 +89,3 @@ def warehouse(request, tmp_path, monkeypatch, sqlite_template) -> str:
     yield url
     if request.param == "sqlite":
         db.engine(url).dispose()
-        db.engine.cache_clear()

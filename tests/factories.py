@@ -27,3 +27,25 @@ def charge(**overrides) -> Charge:
 
 def coded(units: int = 1, modifiers: tuple[str, ...] = ("GO",), amount: str = "60.00", **overrides) -> CodedLine:
     return CodedLine(charge=charge(**overrides), units=units, modifiers=modifiers, charge_amount=Decimal(amount))
+
+
+def write_charges_csv(path, charges) -> None:
+    """Write Charge objects as a canonical extract CSV (what an EHR would export)."""
+    import csv
+
+    from otedi.charges.record import CANONICAL_COLUMNS
+
+    def text(name, value):
+        if value is None:
+            return ""
+        if name == "modifiers":
+            return ":".join(value)
+        if name == "dx_codes":
+            return "|".join(value)
+        return str(value)
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CANONICAL_COLUMNS)
+        for c in charges:
+            writer.writerow([text(name, getattr(c, name)) for name in CANONICAL_COLUMNS])

@@ -34,11 +34,15 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-@lru_cache(maxsize=8)
 def engine(url: str | None = None) -> Engine:
-    url = url or config.database_url()
+    """The engine for `url`, or for OTEDI_DATABASE_URL as it is now; one per URL per process."""
+    return _engine(url or config.database_url())
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
     _ensure_sqlite_folder(url)
-    eng = create_engine(url, future=True)
+    eng = create_engine(url)
     if eng.dialect.name == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
     return eng
