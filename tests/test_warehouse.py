@@ -55,3 +55,31 @@ def test_money_round_trips_as_decimal(warehouse):
                                status="ready"))
     with db.session_scope(warehouse) as s:
         assert s.scalar(select(models.ClaimFile.total_charge)) == Decimal("1234.56")
+
+
+def test_the_ledger_refuses_updates_and_deletes(warehouse):
+    from sqlalchemy import delete, text, update
+
+    with db.session_scope(warehouse) as s:
+        f = models.InboundFile(file_name="r.835", sha256="a" * 64, size=1, kind="835", status="posted")
+        s.add(f)
+        s.flush()
+        r = models.Remittance(inbound_file_id=f.id, transaction_control_number="1", payer_key="X", trace_number="T",
+                              payment_amount=Decimal("10"), credit_debit="C", payment_method="ACH",
+                              claims_paid_total=Decimal("10"), provider_adjustment_total=Decimal("0"), claims=1,
+                              matched=0, unmatched=1, status="posted")
+        s.add(r)
+        s.flush()
+        cp = models.ClaimPayment(remittance_id=r.id, patient_control_number="OTX", status_code="1",
+                                 charge_amount=Decimal("10"), paid_amount=Decimal("10"))
+        s.add(cp)
+        s.flush()
+        s.add(models.LedgerEntry(remittance_id=r.id, claim_payment_id=cp.id, entry_type="payment",
+                                 amount=Decimal("10.00")))
+    for statement in (update(models.LedgerEntry).values(amount=Decimal("0")), delete(models.LedgerEntry)):
+        with pytest.raises(Exception) as err:
+            with db.session_scope(warehouse) as s:
+                s.execute(statement)
+        assert "append-only" in str(err.value)
+    with db.session_scope(warehouse) as s:
+        assert s.scalar(select(models.LedgerEntry.amount)) == Decimal("10.00")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 Money = Numeric(12, 2)
@@ -153,9 +153,11 @@ class Claim(Base):
     total_charge: Mapped[Decimal] = mapped_column(Money)
     expected_allowed: Mapped[Decimal | None] = mapped_column(Money)
     frequency_code: Mapped[str] = mapped_column(String(1), default="1")
-    payer_claim_number: Mapped[str | None] = mapped_column(String(50))
+    payer_claim_number: Mapped[str | None] = mapped_column(String(50))  # REF*F8 when this claim replaces/voids
+    payer_icn: Mapped[str | None] = mapped_column(String(50))  # the payer's claim number for this claim (277CA / CLP07)
     diagnoses: Mapped[str] = mapped_column(String(120))
     # held (an edit needs a biller) | ready (to batch) | batched (in a ready file) | quarantined | submitted
+    # | rejected / accepted (999, 277CA) | paid | partially_paid | denied | reversed | forwarded | patient_balance
     status: Mapped[str] = mapped_column(String(16), index=True)
     claim_file_id: Mapped[int | None] = mapped_column(ForeignKey("claim_file.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -207,3 +209,153 @@ class ControlCounter(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+class InboundFile(Base):
+    """A file received from the clearinghouse (999, 277CA, 835); the same content is processed once."""
+
+    __tablename__ = "inbound_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))  # 835 | 999 | 277 | unknown
+    # posted / loaded (all of it) | partly_held (some transactions held) | held | quarantined (malformed)
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Remittance(Base):
+    """One 835 transaction: one payment (BPR) with its trace number (TRN)."""
+
+    __tablename__ = "remittance"
+    __table_args__ = (
+        # A payer's trace number posts once; held or duplicate copies are kept beside it.
+        Index("uq_remittance_posted_trace", "payer_key", "trace_number", unique=True,
+              postgresql_where=text("status = 'posted'"), sqlite_where=text("status = 'posted'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_file_id: Mapped[int] = mapped_column(ForeignKey("inbound_file.id"), index=True)
+    transaction_control_number: Mapped[str] = mapped_column(String(9))
+    payer_key: Mapped[str] = mapped_column(String(80))  # TRN03 (originating company), else the N1*PR id
+    payer_name: Mapped[str | None] = mapped_column(String(60))
+    trace_number: Mapped[str] = mapped_column(String(50))  # TRN02: EFT trace or check number
+    payment_amount: Mapped[Decimal] = mapped_column(Money)  # BPR02
+    credit_debit: Mapped[str] = mapped_column(String(1))  # BPR03: C or D
+    payment_method: Mapped[str] = mapped_column(String(3))  # BPR04: ACH, CHK, NON, ...
+    payment_date: Mapped[date | None] = mapped_column(Date)  # BPR16
+    payee_npi: Mapped[str | None] = mapped_column(String(10))
+    claims_paid_total: Mapped[Decimal] = mapped_column(Money)  # sum of CLP04
+    provider_adjustment_total: Mapped[Decimal] = mapped_column(Money)  # sum of PLB amounts
+    claims: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[int] = mapped_column(Integer)
+    unmatched: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # posted | held | duplicate
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClaimPayment(Base):
+    """One CLP loop of a posted remittance, matched to our claim when we can."""
+
+    __tablename__ = "claim_payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittance.id"), index=True)
+    claim_pk: Mapped[int | None] = mapped_column(ForeignKey("claim.id"), index=True)
+    patient_control_number: Mapped[str] = mapped_column(String(38))  # CLP01
+    status_code: Mapped[str] = mapped_column(String(2))  # CLP02: 1, 2, 3, 4, 19, 20, 21, 22, 23, 25
+    charge_amount: Mapped[Decimal] = mapped_column(Money)  # CLP03
+    paid_amount: Mapped[Decimal] = mapped_column(Money)  # CLP04
+    patient_responsibility: Mapped[Decimal | None] = mapped_column(Money)  # CLP05
+    payer_claim_number: Mapped[str | None] = mapped_column(String(50))  # CLP07
+    crossover_payer: Mapped[str | None] = mapped_column(String(60))  # NM1*TT
+    remark_codes: Mapped[str | None] = mapped_column(String(120))  # MIA/MOA remarks, ':'-joined
+
+
+class LedgerEntry(Base):
+    """Append-only: every posted amount. A reversal is a new negating entry, never an update."""
+
+    __tablename__ = "ledger_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittance.id"), index=True)
+    claim_payment_id: Mapped[int] = mapped_column(ForeignKey("claim_payment.id"), index=True)
+    claim_pk: Mapped[int | None] = mapped_column(ForeignKey("claim.id"), index=True)
+    claim_line_pk: Mapped[int | None] = mapped_column(ForeignKey("claim_line.id"), index=True)
+    # payment | contractual | patient_responsibility | other_adjustment | denial
+    entry_type: Mapped[str] = mapped_column(String(24))
+    group_code: Mapped[str | None] = mapped_column(String(2))  # CO, PR, OA, PI, CR
+    carc: Mapped[str | None] = mapped_column(String(5))
+    rarc: Mapped[str | None] = mapped_column(String(60))  # ':'-joined LQ/MOA remarks
+    amount: Mapped[Decimal] = mapped_column(Money)
+    units: Mapped[Decimal | None] = mapped_column(Numeric(9, 2))
+    cpt: Mapped[str | None] = mapped_column(String(5))
+    service_date: Mapped[date | None] = mapped_column(Date)
+    reversal: Mapped[bool] = mapped_column(Boolean, default=False)  # from a CLP02=22 reversal
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProviderAdjustment(Base):
+    """PLB: provider-level adjustments against a payment (interest, recoveries, forwarding balances)."""
+
+    __tablename__ = "provider_adjustment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittance.id"), index=True)
+    provider_id: Mapped[str] = mapped_column(String(50))
+    fiscal_period_date: Mapped[date | None] = mapped_column(Date)
+    reason_code: Mapped[str] = mapped_column(String(2))  # L6 interest, WO recovery, FB, 72, CS, ...
+    reference: Mapped[str | None] = mapped_column(String(50))
+    amount: Mapped[Decimal] = mapped_column(Money)  # as in PLB: positive reduces the payment
+
+
+class RemitException(Base):
+    """What could not be matched to our claims, with its amounts: work for a biller."""
+
+    __tablename__ = "remit_exception"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittance.id"), index=True)
+    claim_payment_id: Mapped[int] = mapped_column(ForeignKey("claim_payment.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # claim_not_found | line_not_found
+    reference: Mapped[str] = mapped_column(String(80))  # CLP01, or the line's 6R / procedure and date
+    charge_amount: Mapped[Decimal] = mapped_column(Money)
+    paid_amount: Mapped[Decimal] = mapped_column(Money)
+    message: Mapped[str] = mapped_column(Text)
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AckResult(Base):
+    """A 999 verdict on one of our transaction sets (AK2/IK5)."""
+
+    __tablename__ = "ack_result"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_file_id: Mapped[int] = mapped_column(ForeignKey("inbound_file.id"), index=True)
+    claim_file_id: Mapped[int | None] = mapped_column(ForeignKey("claim_file.id"), index=True)
+    group_control_number: Mapped[str] = mapped_column(String(9))  # AK102 = our GS06
+    transaction_control_number: Mapped[str] = mapped_column(String(9))  # AK202 = our ST02
+    status: Mapped[str] = mapped_column(String(1))  # IK501: A accepted, E accepted with errors, R rejected
+    errors: Mapped[str | None] = mapped_column(Text)  # IK3/IK4 in plain words
+
+
+class ClaimStatusEvent(Base):
+    """A claim-level status from a 277CA (or a 999 rejection of the claim's file)."""
+
+    __tablename__ = "claim_status_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbound_file_id: Mapped[int] = mapped_column(ForeignKey("inbound_file.id"), index=True)
+    claim_pk: Mapped[int | None] = mapped_column(ForeignKey("claim.id"), index=True)
+    patient_control_number: Mapped[str] = mapped_column(String(38))
+    source: Mapped[str] = mapped_column(String(8))  # 277CA | 999
+    category_code: Mapped[str | None] = mapped_column(String(3))  # STC01-1: A1, A2, A3, A7, ...
+    status_code: Mapped[str | None] = mapped_column(String(5))  # STC01-2
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    payer_claim_number: Mapped[str | None] = mapped_column(String(50))  # REF*1K
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
