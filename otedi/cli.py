@@ -3,6 +3,8 @@
   otedi db upgrade
   otedi charges load FILE [--mapping NAME] [--json]
   otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
+  otedi remit post FILE... [--json]
+  otedi acks load FILE... [--json]
   otedi validate FILE [--json]
   otedi synth charges --rows N --seed S --out FILE [--defect-rate R] [--start DATE] [--days N]
   otedi run [--extract FILE] [--out DIR]
@@ -108,6 +110,51 @@ def cmd_claims_build(args) -> int:
     return 1 if summary["quarantined"] else 0
 
 
+def cmd_remit_post(args) -> int:
+    from otedi.remit.post import post_remittance_file
+    from otedi.warehouse import db
+    db.upgrade()
+    summaries = []
+    for path in args.files:
+        with db.session_scope() as session:
+            summaries.append(post_remittance_file(session, path).summary())
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    for s in summaries:
+        t = s["totals"]
+        print(f"{s['file']}: {s['status']}" + (f" - {s['message']}" if s["message"] else ""))
+        if s["transactions"]:
+            print(f"  transactions {s['transactions']}, claims matched {s['claims_matched']}, "
+                  f"unmatched {s['unmatched']}")
+            print(f"  paid {t['paid']}  contractual {t['contractual']}  patient responsibility "
+                  f"{t['patient_responsibility']}  other {t['other_adjustments']}  denied {t['denied']}  "
+                  f"PLB {t['plb']}  BPR02 {t['bpr02']}")
+        for held in s["held"]:
+            print(f"  {held['status'].upper()} transaction {held['transaction']} (trace {held['trace_number']}): "
+                  f"{held['reason']}")
+    return 0
+
+
+def cmd_acks_load(args) -> int:
+    from otedi.acks.load import load_ack_file
+    from otedi.warehouse import db
+    db.upgrade()
+    summaries = []
+    for path in args.files:
+        with db.session_scope() as session:
+            summaries.append(load_ack_file(session, path).summary())
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    for s in summaries:
+        print(f"{s['file']} ({s['kind']}): {s['status']}" + (f" - {s['message']}" if s["message"] else ""))
+        if s["status"] == "loaded":
+            print(f"  sets {s['transaction_sets']} ({s['sets_rejected']} rejected), claims accepted "
+                  f"{s['claims_accepted']}, rejected {s['claims_rejected']}, unmatched {len(s['unmatched'])}")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from otedi.x12.validate import validate_file
     report = validate_file(args.file)
@@ -180,6 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_claims_build)
+
+    p_re = sub.add_parser("remit", help="835 remittances").add_subparsers(dest="action", required=True)
+    p = p_re.add_parser("post", help="post 835 files to the ledger")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_remit_post)
+
+    p_ak = sub.add_parser("acks", help="999 and 277CA acknowledgments").add_subparsers(dest="action", required=True)
+    p = p_ak.add_parser("load", help="load 999/277CA files and update claim status")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_acks_load)
 
     p = sub.add_parser("validate", help="validate any X12 file with pyx12")
     p.add_argument("file")

@@ -1,0 +1,521 @@
+"""Time the outbound flow stage by stage, against pyx12 validating the same files.
+
+    python -m benchmarks.run [--claims 10000,100000] [--database URL] [--out DIR] [--record]
+
+For each target claim count N: synthesize an extract of about 2.8 x N charge
+rows, load it into a fresh warehouse, build claims, write the 837P files
+(gate switched off, so our writer is timed alone), then run the pyx12 gate
+(`otedi.x12.validate.validate_file`) on every written file as the anchor and
+require zero errors. Prints one table per N; `--record` also writes the
+tables to benchmarks/results/<date>.md. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import inspect
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Callable, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+ROWS_PER_CLAIM = 2.8  # a synthetic visit (one claim) makes about 2.8 charge rows
+START = date(2026, 1, 5)  # a Monday
+# 12 weeks of service dates: an episode of care (4-10 weeks) fits, and with `today` the day after the
+# last date of service even the first visit is inside the shortest filing limit (commercial, 90 days),
+# so no claim is held for timely filing. Longer spans hold a growing share of commercial claims.
+DAYS = 84
+SEED = 20260105
+DEFAULT_CLAIMS = "10000,100000"
+# load_extract looks up every charge_id of a file in one `IN (...)` with one bound parameter each:
+# above 250,000 rows SQLite refuses it (SQLITE_MAX_VARIABLE_NUMBER) and above 65,535 PostgreSQL does
+# (the protocol's parameter count is 16 bits). Bigger extracts are therefore loaded as several files,
+# as a practice sending a file a day or a week would; 50,000 rows is about 18,000 claims.
+MAX_ROWS_PER_FILE = 50_000
+MIB = 1024 * 1024
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+class PeakRSS:
+    """Peak resident set size of this process during a stage.
+
+    On Linux, writing 5 to /proc/self/clear_refs resets the high-water mark
+    (VmHWM), so each stage gets its own peak at no cost. Elsewhere we fall
+    back to ru_maxrss, which is the peak of the whole run so far."""
+
+    def __init__(self) -> None:
+        self.per_stage = self._reset()
+
+    @staticmethod
+    def _reset() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+            return True
+        except OSError:
+            return False
+
+    def reset(self) -> None:
+        if self.per_stage:
+            self._reset()
+
+    @staticmethod
+    def _status_mib(key: str) -> float | None:
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith(key):
+                        return int(line.split()[1]) * 1024 / MIB
+        except OSError:
+            pass
+        return None
+
+    def current_mib(self) -> float | None:
+        return self._status_mib("VmRSS:")
+
+    def read_mib(self) -> float:
+        if self.per_stage:
+            hwm = self._status_mib("VmHWM:")
+            if hwm is not None:
+                return hwm
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss / MIB if sys.platform == "darwin" else maxrss * 1024 / MIB  # bytes on macOS, KiB on Linux
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    peak_mib: float
+    start_mib: float | None  # RSS when the stage began (None where /proc is unavailable)
+
+    @property
+    def growth(self) -> str:
+        return "-" if self.start_mib is None else f"{self.peak_mib - self.start_mib:+,.0f}"
+
+
+@dataclass
+class Run:
+    target: int
+    rows: int
+    days: int
+    today: date
+    database: str
+    extract_files: int = 1
+    stages: list[Stage] = field(default_factory=list)
+    migrate_seconds: float = 0.0
+    accepted: int = 0
+    rejected: int = 0
+    built_claims: int = 0
+    held: int = 0
+    held_rules: Counter = field(default_factory=Counter)
+    not_billed: int = 0
+    files: int = 0
+    claims: int = 0
+    lines: int = 0
+    segments: int = 0
+    bytes: int = 0
+    pyx12_segments: int = 0
+    pyx12_errors: int = 0
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+
+CURRENT: dict = {}  # the run and stage in progress, for a partial report when interrupted
+
+
+def timed(run: Run, peak: PeakRSS, name: str, fn: Callable[[], object]) -> object:
+    gc.collect()
+    peak.reset()
+    start = peak.current_mib()
+    t0 = time.perf_counter()
+    CURRENT.update(run=run, stage=name, since=t0)
+    out = fn()
+    seconds = time.perf_counter() - t0
+    CURRENT.pop("stage", None)
+    run.stages.append(Stage(name, seconds, peak.read_mib(), start))
+    print(f"  {name:<42} {seconds:9.2f} s   peak RSS {run.stages[-1].peak_mib:,.0f} MiB", flush=True)
+    return out
+
+
+# --- the warehouse ----------------------------------------------------------------------------
+
+@contextmanager
+def warehouse(database: str | None, work: Path, target: int) -> Iterator[tuple[str, str]]:
+    """(url, description) of a fresh, empty warehouse; dropped afterwards when it is a PostgreSQL database."""
+    from otedi.warehouse import db
+
+    if database is None:
+        url = f"sqlite:///{work / 'otedi.db'}"
+        yield url, "SQLite file (fresh, temp folder)"
+        db.engine(url).dispose()
+        return
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(database)
+    if admin_url.get_backend_name() != "postgresql":
+        raise SystemExit(f"--database takes a PostgreSQL admin URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/"
+                         f"postgres); got a {admin_url.get_backend_name()} URL. SQLite is the default.")
+    name = f"otedi_bench_{os.getpid()}_{target}"
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        server = conn.execute(text("SHOW server_version")).scalar()
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url, f"PostgreSQL {server} (fresh database {name} on {admin_url.host}:{admin_url.port or 5432})"
+    finally:
+        db.engine(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+def last_service_date(path: Path) -> date:
+    """The extract is sorted by service date; its last row has the latest one."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return max(date.fromisoformat(row["service_date"]) for row in csv.DictReader(fh))
+
+
+def split_extract(path: Path, max_rows: int) -> list[Path]:
+    """The extract as files of at most max_rows rows each (in service-date order); itself when small enough."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    if len(rows) <= max_rows:
+        return [path]
+    parts = []
+    for n, start in enumerate(range(0, len(rows), max_rows), start=1):
+        part = path.with_name(f"{path.stem}-{n:02d}{path.suffix}")
+        with open(part, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows[start:start + max_rows])
+        parts.append(part)
+    return parts
+
+
+def run_one(target: int, *, database: str | None, out: Path | None, days: int, seed: int) -> Run:
+    from otedi.charges.load import load_extract
+    from otedi.charges.synth import synth_charges
+    from otedi.claims import batch
+    from otedi.claims.build import build_claims
+    from otedi.issues import Severity
+    from otedi.warehouse import db
+    from otedi.x12.validate import ValidationReport, validate_file
+
+    keep = out is not None
+    work = (out / f"claims-{target}") if keep else Path(tempfile.mkdtemp(prefix=f"otedi-bench-{target}-"))
+    if keep and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    extract = work / "charges.csv"
+    out_dir = work / "837p"
+    rows = round(ROWS_PER_CLAIM * target)
+    peak = PeakRSS()
+    try:
+        with warehouse(database, work, target) as (url, described):
+            os.environ["OTEDI_HOME"] = str(work / "home")
+            os.environ["OTEDI_DATABASE_URL"] = url
+            run = Run(target=target, rows=rows, days=days, today=START, database=described)
+
+            timed(run, peak, "synthesize extract (CSV)",
+                  lambda: synth_charges(rows, seed, extract, start=START, days=days))
+            # Process the day after the last date of service: every row is in the past, none is stale.
+            run.today = last_service_date(extract) + timedelta(days=1)
+            parts = split_extract(extract, MAX_ROWS_PER_FILE)  # not timed: test-data preparation
+            run.extract_files = len(parts)
+
+            t0 = time.perf_counter()
+            db.upgrade(url)
+            run.migrate_seconds = time.perf_counter() - t0
+
+            def load():
+                results = []
+                for part in parts:  # one unit of work per file, as the nightly job loads each file
+                    with db.session_scope(url) as session:
+                        results.append(load_extract(session, part, today=run.today))
+                return results
+
+            loaded = timed(run, peak, "load: read + validate + insert", load)
+            run.accepted = sum(r.accepted for r in loaded)
+            run.rejected = sum(r.rejected for r in loaded)
+
+            def build():
+                with db.session_scope(url) as session:
+                    return build_claims(session, today=run.today)
+
+            built = timed(run, peak, "build: scrub + group + store", build)
+            run.built_claims, run.held, run.not_billed = built.claims, built.held, built.not_billed
+            run.held_rules = Counter(i.rule for i in built.issues if i.severity is Severity.HOLD)
+
+            def no_gate(path: Path) -> ValidationReport:
+                return ValidationReport(path=Path(path), ok=True)
+
+            def write():
+                with db.session_scope(url) as session:
+                    if "gate" in inspect.signature(batch.write_ready_claims).parameters:
+                        return batch.write_ready_claims(session, out_dir, gate=no_gate)
+                    # Older otedi without the `gate` parameter: swap the module's validator.
+                    saved, batch.validate_file = batch.validate_file, no_gate
+                    try:
+                        return batch.write_ready_claims(session, out_dir)
+                    finally:
+                        batch.validate_file = saved
+
+            files = timed(run, peak, "write 837P (gate off)", write)
+            bad = [f.path for f in files if f.status != "ready"]
+            if bad:
+                raise SystemExit(f"FAIL: {len(bad)} file(s) not ready after the write stage: {bad}")
+            run.files = len(files)
+            run.claims = sum(f.claims for f in files)
+            run.lines = sum(f.lines for f in files)
+            for f in files:
+                data = Path(f.path).read_bytes()
+                run.bytes += len(data)
+                run.segments += data.count(b"~")  # the segment terminator; values never contain it
+
+            def anchor():
+                return [validate_file(f.path) for f in files]
+
+            reports = timed(run, peak, f"pyx12 {version('pyx12')} validate, same files", anchor)
+            run.pyx12_segments = sum(r.segments for r in reports)
+            run.pyx12_errors = sum(len(r.errors) for r in reports)
+            failed = [r for r in reports if not r.ok or r.errors]
+            if failed:
+                text = "".join(r.to_text() for r in failed[:3])
+                raise SystemExit(f"FAIL: pyx12 found errors in {len(failed)} of {len(reports)} file(s):\n{text}")
+            if run.pyx12_segments != run.segments:
+                raise SystemExit(f"FAIL: pyx12 read {run.pyx12_segments} segments, the files hold {run.segments}")
+            return run
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+OURS = ("load: read + validate + insert", "build: scrub + group + store", "write 837P (gate off)")
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def table(run: Run) -> str:
+    anchor = run.stages[-1]
+    ours = sum(run.stage(n).seconds for n in OURS)
+    ours_peak = max(run.stage(n).peak_mib for n in OURS)
+    header = ["stage", "seconds", "claims/s", "segments/s", "peak RSS MiB", "RSS growth MiB"]
+    body = [[s.name, f"{s.seconds:.2f}", _rate(run.claims, s.seconds), _rate(run.segments, s.seconds),
+             f"{s.peak_mib:,.0f}", s.growth] for s in run.stages[:-1]]
+    body.append(["**ours end-to-end: load + build + write**", f"**{ours:.2f}**", f"**{_rate(run.claims, ours)}**",
+                 f"**{_rate(run.segments, ours)}**", f"{ours_peak:,.0f}", ""])
+    body.append([f"anchor: {anchor.name}", f"{anchor.seconds:.2f}", _rate(run.claims, anchor.seconds),
+                 _rate(run.segments, anchor.seconds), f"{anchor.peak_mib:,.0f}", anchor.growth])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def fmt(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    ratio = anchor.seconds / ours if ours > 0 else float("nan")
+    held = ", ".join(f"{rule} {n}" for rule, n in run.held_rules.most_common()) or "none"
+    lines = [
+        f"### {run.target:,} claims (target)",
+        "",
+        f"- extract: {run.rows:,} charge rows ({ROWS_PER_CLAIM} per claim), {run.days} days of service from {START}, "
+        f"processed as of {run.today}; "
+        + (f"loaded as {run.extract_files} files of at most {MAX_ROWS_PER_FILE:,} rows (see MAX_ROWS_PER_FILE); "
+           if run.extract_files > 1 else "one file; ")
+        + f"{run.accepted:,} loaded, {run.rejected:,} rejected",
+        f"- warehouse: {run.database}; schema migration {run.migrate_seconds:.2f} s (not in the table)",
+        f"- built {run.built_claims:,} claims: {run.held:,} held (hold issues: {held}), "
+        f"{run.not_billed:,} charges not billed",
+        f"- written: {run.files} file(s), {run.claims:,} claims, {run.lines:,} service lines, "
+        f"{run.segments:,} segments, {run.bytes / MIB:,.1f} MiB; pyx12: {run.pyx12_errors} errors, "
+        f"{run.pyx12_segments:,} segments read",
+        "- claims/s and segments/s of every row use the claims and segments written, so rows compare directly; "
+        "peak RSS is the whole process's high-water mark during the stage, RSS growth its rise over the RSS "
+        "the stage started with",
+        "",
+        fmt(header),
+        "|" + "|".join(("-" * (w + 1) + ":") if i else (":" + "-" * (w + 1)) for i, w in enumerate(widths)) + "|",
+        *map(fmt, body),
+        "",
+        f"**ours / pyx12: {ratio:.2f}x** pyx12's rate (load + build + write {ours:.2f} s vs pyx12 validate "
+        f"{anchor.seconds:.2f} s on the same files; above 1 means we build faster than pyx12 checks)",
+    ]
+    if run.held_rules.get("timely-filing"):
+        lines.append(f"\nWARNING: {run.held_rules['timely-filing']} timely-filing holds; shorten --days.")
+    return "\n".join(lines)
+
+
+def partial_table(run: Run, stage: str | None, since: float | None, failure: str | None = None) -> str:
+    """What an interrupted or failed run measured: the finished stages, and how long the unfinished one ran."""
+    lines = [
+        f"### {run.target:,} claims (target): {'FAILED' if failure else 'INTERRUPTED'}, incomplete",
+        "",
+        f"- extract: {run.rows:,} charge rows ({ROWS_PER_CLAIM} per claim), {run.days} days of service from "
+        f"{START}; warehouse: {run.database}",
+        "",
+        "| stage | seconds | peak RSS MiB | RSS growth MiB |",
+        "|:--|--:|--:|--:|",
+        *(f"| {s.name} | {s.seconds:.2f} | {s.peak_mib:,.0f} | {s.growth} |" for s in run.stages),
+    ]
+    if stage and since is not None:
+        how = "failed" if failure else "stopped, unfinished"
+        lines.append(f"| {stage} | {'' if failure else '> '}{time.perf_counter() - since:.2f} ({how}) | | |")
+    if failure:
+        lines += ["", f"Failure: {failure}"]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        nproc = len(os.sched_getaffinity(0))
+    except AttributeError:
+        nproc = os.cpu_count() or 0
+    return {
+        "nproc": str(nproc),
+        "cpu": cpu,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "os": platform.platform(),
+        "packages": ", ".join(f"{p} {version(p)}" for p in ("SQLAlchemy", "pandas", "pyx12")),
+    }
+
+
+def commit() -> str:
+    """HEAD's short hash (read-only git; --no-optional-locks so git never writes the index)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "--no-optional-locks", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("diff", "--name-only", "HEAD", "--", "otedi")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    if dirty:
+        return f"{head} + uncommitted changes in {', '.join(dirty.splitlines())}"
+    return head
+
+
+def record(text: str, started: datetime, *, first: bool, revision: str) -> Path:
+    """Append a table to benchmarks/results/<date>.md; the first table of a run opens its section."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{started.date().isoformat()}.md"
+    info = machine()
+    section = text + "\n" if not first else "\n".join([
+        f"## Run of {started.isoformat(timespec='seconds')}",
+        "",
+        f"- command: `python -m benchmarks.run {' '.join(sys.argv[1:])}`".rstrip(),
+        f"- commit: {revision} (at the start of the run)",
+        f"- machine: nproc {info['nproc']}, {info['cpu']}; {info['python']}; {info['os']}",
+        f"- packages: {info['packages']}",
+        "",
+        text,
+        "",
+    ])
+    if path.exists():
+        section = path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + section
+    else:
+        section = f"# otedi benchmark results, {started.date().isoformat()}\n\n" + section
+    path.write_text(section, encoding="utf-8")
+    return path
+
+
+# --- command line -----------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--claims", default=DEFAULT_CLAIMS,
+                        help=f"comma-separated target claim counts (default {DEFAULT_CLAIMS})")
+    parser.add_argument("--database", metavar="URL",
+                        help="PostgreSQL admin URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres): "
+                             "each run creates and drops a fresh database there. Default: a fresh SQLite file")
+    parser.add_argument("--out", metavar="DIR", type=Path,
+                        help="keep each run's extract, warehouse and 837P files under DIR/claims-N "
+                             "(default: a temp folder, removed afterwards)")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the tables, machine and commit to benchmarks/results/<date>.md")
+    parser.add_argument("--days", type=int, default=DAYS, help=f"days of service in the extract (default {DAYS})")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"synthesis seed (default {SEED})")
+    args = parser.parse_args(argv)
+    try:
+        args.targets = [int(x.replace("_", "")) for x in args.claims.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--claims takes comma-separated whole numbers, got {args.claims!r}")
+    if not args.targets or min(args.targets) < 1:
+        parser.error("--claims needs at least one count of 1 or more")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now().astimezone()
+    info = machine()
+    revision = commit()
+    print(f"otedi benchmark: {started.isoformat(timespec='seconds')}, commit {revision}, "
+          f"nproc {info['nproc']}, {info['python']}", flush=True)
+    # SIGTERM (kill PID) stops a run like Ctrl-C: the finished stages are still printed and recorded.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    tables = []
+    for target in args.targets:
+        print(f"\nrunning {target:,} claims ...", flush=True)
+        CURRENT.clear()
+        try:
+            run = run_one(target, database=args.database, out=args.out, days=args.days, seed=args.seed)
+        except (KeyboardInterrupt, Exception, SystemExit) as exc:
+            if "run" not in CURRENT:
+                raise
+            failure = None
+            if not isinstance(exc, KeyboardInterrupt):
+                first = (str(exc).splitlines() or [""])[0]
+                failure = f"{type(exc).__name__}: {first[:300]}"
+            tables.append(partial_table(CURRENT["run"], CURRENT.get("stage"), CURRENT.get("since"), failure))
+            print("\n" + tables[-1], flush=True)
+            if args.record:
+                path = record(tables[-1], started, first=len(tables) == 1, revision=revision)
+                print(f"\nrecorded in {path.relative_to(ROOT)}", flush=True)
+            return 130 if failure is None else 1
+        tables.append(table(run))
+        print("\n" + tables[-1], flush=True)
+        if args.record:  # after each N, so a long run keeps what it finished
+            path = record(tables[-1], started, first=len(tables) == 1, revision=revision)
+            print(f"\nrecorded in {path.relative_to(ROOT)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

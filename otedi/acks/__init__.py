@@ -1,0 +1,1 @@
+"""999 and 277CA acknowledgments -> claim status."""

@@ -1,0 +1,189 @@
+"""Load 999 and 277CA acknowledgments and move our claims' status on.
+
+999: the clearinghouse's syntax verdict on each of our 837P transaction sets,
+linked to our file by its group and transaction control numbers (AK102 =
+our GS06, AK202 = our ST02). A rejected set rejects every claim in it; the
+IK3/IK4 errors are translated into plain words and pinned to the claim whose
+segments they point at.
+
+277CA: the payer's front-end verdict per claim, linked by the patient
+control number (TRN02 = our CLM01), with the payer's claim number (REF*1K)
+kept for later corrections.
+
+Each file is processed once (content hash); a file that cannot be read is
+quarantined with the segment and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from otedi.charges.load import file_sha256
+from otedi.errors import X12Error
+from otedi.warehouse import models
+from otedi.x12 import x277ca, x999
+from otedi.x12.reader import read_segments
+
+log = logging.getLogger(__name__)
+
+# A status from an acknowledgment never overrides what adjudication said later.
+ACK_UPDATABLE = {"batched", "submitted", "accepted", "rejected"}
+
+
+@dataclass
+class AckFileResult:
+    file: str
+    kind: str  # 999 | 277 | unknown
+    status: str  # loaded | quarantined | already_loaded
+    message: str | None = None
+    transaction_sets: int = 0  # 999: sets acknowledged
+    sets_rejected: int = 0
+    claims_accepted: int = 0
+    claims_rejected: int = 0
+    unmatched: list[str] = field(default_factory=list)  # control numbers or claim ids we do not know
+
+    def summary(self) -> dict:
+        return {"file": self.file, "kind": self.kind, "status": self.status, "message": self.message,
+                "transaction_sets": self.transaction_sets, "sets_rejected": self.sets_rejected,
+                "claims_accepted": self.claims_accepted, "claims_rejected": self.claims_rejected,
+                "unmatched": self.unmatched}
+
+
+def load_ack_file(session: Session, path: str | Path) -> AckFileResult:
+    """Load one 999 or 277CA file (idempotent by content hash). The caller commits."""
+    path = Path(path)
+    digest = file_sha256(path)
+    kind = transaction_set_of(path)
+    result = AckFileResult(file=path.name, kind=kind, status="loaded")
+    if session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == digest)) is not None:
+        result.status = "already_loaded"
+        return result
+    inbound = models.InboundFile(file_name=path.name, sha256=digest, size=path.stat().st_size, kind=kind,
+                                 status="loaded")
+    session.add(inbound)
+    session.flush()
+    try:
+        with session.begin_nested():
+            if kind == "999":
+                _load_999(session, path, inbound, result)
+            elif kind == "277":
+                _load_277ca(session, path, inbound, result)
+            else:
+                raise X12Error(f"not a 999 or 277CA (transaction set {kind})")
+    except X12Error as exc:
+        inbound.status, inbound.message = "quarantined", str(exc)
+        result = AckFileResult(file=path.name, kind=kind, status="quarantined", message=str(exc))
+        log.warning("acknowledgment %s quarantined: %s", path.name, exc)
+    return result
+
+
+def transaction_set_of(path: Path) -> str:
+    """ST01 of the file's first transaction set ('999', '277', '835', ...), or 'unknown'."""
+    try:
+        for segment in read_segments(path, strict=False):
+            if segment.id == "ST":
+                return segment.element(1) or "unknown"
+    except X12Error:
+        pass
+    return "unknown"
+
+
+def _load_999(session: Session, path: Path, inbound: models.InboundFile, result: AckFileResult) -> None:
+    for ack in x999.iter_999(path):
+        for group in ack.groups:
+            for response in group.transaction_sets:
+                result.transaction_sets += 1
+                claim_file = session.scalar(select(models.ClaimFile).where(
+                    models.ClaimFile.group_control_number == int(group.control_number),
+                    models.ClaimFile.transaction_control_number == int(response.control_number)))
+                errors = _describe_999(response, claim_file)
+                session.add(models.AckResult(
+                    inbound_file_id=inbound.id, claim_file_id=claim_file.id if claim_file else None,
+                    group_control_number=group.control_number, transaction_control_number=response.control_number,
+                    status=response.status, errors="\n".join(errors) or None))
+                if not response.accepted:
+                    result.sets_rejected += 1
+                if claim_file is None:
+                    result.unmatched.append(f"GS06 {group.control_number} / ST02 {response.control_number}")
+                    continue
+                if response.accepted:
+                    continue
+                for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
+                    mine = [e for e in errors if claim.claim_id in e] or errors
+                    _event(session, inbound, claim, claim.claim_id, "999", None, response.status, False, None,
+                           f"999 rejected transaction set {response.control_number} of {claim_file.file_name}: "
+                           + "; ".join(mine or [response.status_text]))
+                    result.claims_rejected += 1
+
+
+def _describe_999(response: x999.TransactionSetResponse, claim_file: models.ClaimFile | None) -> list[str]:
+    """IK3/IK4 in plain words, each naming the claim its segment belongs to when we can tell."""
+    claims_by_position = _claim_positions(Path(claim_file.path)) if claim_file else []
+    texts = []
+    for seg in response.segment_errors:
+        claim_id = next((cid for start, cid in reversed(claims_by_position) if start <= seg.position), None)
+        where = f"segment {seg.position} ({seg.segment_id}{', loop ' + seg.loop_id if seg.loop_id else ''})"
+        detail = "; ".join(f"element {e.element_position}"
+                           f"{'-' + str(e.component_position) if e.component_position else ''}: {e.description}"
+                           for e in seg.element_errors)
+        texts.append(f"{where}{' in claim ' + claim_id if claim_id else ''}: {seg.description}"
+                     + (f" ({detail})" if detail else ""))
+    texts.extend(response.error_texts)
+    return texts
+
+
+def _claim_positions(path: Path) -> list[tuple[int, str]]:
+    """(position counted from ST = 1, CLM01) of every claim in one of our single-ST 837P files."""
+    if not path.exists():
+        return []
+    positions, st_number = [], None
+    for segment in read_segments(path):
+        if segment.id == "ST":
+            st_number = segment.number
+        elif segment.id == "CLM" and st_number is not None:
+            positions.append((segment.number - st_number + 1, segment.element(1)))
+    return positions
+
+
+def _load_277ca(session: Session, path: Path, inbound: models.InboundFile, result: AckFileResult) -> None:
+    for item in x277ca.iter_277ca(path):
+        if isinstance(item, x277ca.ProviderStatus):
+            if item.rejected:
+                inbound.message = (inbound.message or "") + f"provider {item.provider_id} rejected; "
+            continue
+        claim = session.scalar(select(models.Claim).where(models.Claim.claim_id == item.patient_control_number))
+        codes = [c for s in item.statuses for c in s.codes]
+        first = codes[0] if codes else None
+        text = "; ".join(c.text for c in codes)
+        line_texts = [f"line {line.line_control_number or line.procedure}: " + "; ".join(
+            c.text for s in line.statuses for c in s.codes) for line in item.lines if line.rejected]
+        message = f"277CA {'rejected' if item.rejected else 'accepted'}: {text}" + (
+            " | " + " | ".join(line_texts) if line_texts else "")
+        _event(session, inbound, claim, item.patient_control_number, "277CA", first.category if first else None,
+               first.status if first else None, not item.rejected, item.payer_claim_control_number or None, message)
+        if claim is None:
+            result.unmatched.append(item.patient_control_number)
+        elif item.rejected:
+            result.claims_rejected += 1
+        else:
+            result.claims_accepted += 1
+
+
+def _event(session: Session, inbound: models.InboundFile, claim: models.Claim | None, pcn: str, source: str,
+           category: str | None, status_code: str | None, accepted: bool, payer_claim_number: str | None,
+           message: str) -> None:
+    session.add(models.ClaimStatusEvent(
+        inbound_file_id=inbound.id, claim_pk=claim.id if claim else None, patient_control_number=pcn,
+        source=source, category_code=category, status_code=status_code, accepted=accepted,
+        payer_claim_number=payer_claim_number, message=message))
+    if claim is None:
+        return
+    if payer_claim_number:
+        claim.payer_icn = payer_claim_number
+    if claim.status in ACK_UPDATABLE:
+        claim.status = "accepted" if accepted else "rejected"

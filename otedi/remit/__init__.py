@@ -1,0 +1,1 @@
+"""835 remittances: balancing, matching and posting to the ledger."""

@@ -1,0 +1,308 @@
+"""Post 835 remittances to the append-only ledger.
+
+Two passes over each file (`otedi.x12.x835`): the first checks structure and
+every balance (line, claim, transaction) without keeping claims in memory;
+the second posts. One file is one database transaction, so nothing from a
+malformed file is ever partly posted:
+
+- a malformed or wrongly enveloped file is quarantined with the segment and
+  the problem, nothing posted;
+- an unbalanced transaction (ST..SE) is held with its figures, nothing from
+  it posted, while balanced transactions of the same file post;
+- the same file (content hash) posts nothing the second time, and the same
+  trace number (TRN02) from the same payer in another file is kept as a
+  duplicate payment, not posted again.
+
+Claims match on CLP01 = our patient control number, lines on REF*6R = our
+line control number, falling back to procedure + date + charge when the
+payer dropped the 6R or the modifiers. What cannot be matched is still
+posted (without a claim) and listed in `remit_exception` for a biller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from otedi import config
+from otedi.charges.load import file_sha256
+from otedi.errors import X12Error
+from otedi.warehouse import models
+from otedi.x12 import x835
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal("0.00")
+ENTRY_TYPES = ("payment", "contractual", "patient_responsibility", "other_adjustment", "denial")
+
+
+@lru_cache(maxsize=4)
+def _posting_rules(root: str) -> dict[str, str]:
+    data = config.load_yaml("remit/adjustment_posting.yaml")
+    rules = {str(code): "contractual" for code in data.get("contractual") or {}}
+    rules.update({str(code): "other_adjustment" for code in data.get("other_adjustment") or {}})
+    return rules
+
+
+def entry_type_for(group: str, carc: str) -> str:
+    """Ledger entry type of a CAS adjustment (see mappings/remit/adjustment_posting.yaml)."""
+    if group == "PR":
+        return "patient_responsibility"
+    if group == "CR":
+        return "other_adjustment"
+    return _posting_rules(str(config.mappings_dir())).get(carc, "denial")
+
+
+@dataclass
+class TransactionOutcome:
+    transaction_control_number: str
+    trace_number: str
+    payer: str
+    payment_amount: Decimal  # BPR02
+    status: str  # posted | held | duplicate
+    reason: str | None = None
+    claims: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    totals: dict[str, Decimal] = field(default_factory=lambda: {t: ZERO for t in ENTRY_TYPES})
+    provider_adjustments: Decimal = ZERO
+
+
+@dataclass
+class RemitFileResult:
+    file: str
+    sha256: str
+    status: str  # posted | partly_held | held | quarantined | already_posted
+    message: str | None = None
+    transactions: list[TransactionOutcome] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        posted = [t for t in self.transactions if t.status == "posted"]
+        total = {t: sum((o.totals[t] for o in posted), ZERO) for t in ENTRY_TYPES}
+        return {
+            "file": self.file, "status": self.status, "message": self.message,
+            "transactions": len(self.transactions),
+            "claims_matched": sum(t.matched for t in posted),
+            "unmatched": sum(t.unmatched for t in posted),
+            "held": [{"transaction": t.transaction_control_number, "trace_number": t.trace_number,
+                      "status": t.status, "reason": t.reason} for t in self.transactions if t.status != "posted"],
+            "totals": {
+                "paid": str(total["payment"]), "contractual": str(total["contractual"]),
+                "patient_responsibility": str(total["patient_responsibility"]),
+                "other_adjustments": str(total["other_adjustment"]), "denied": str(total["denial"]),
+                "plb": str(sum((t.provider_adjustments for t in posted), ZERO)),
+                "bpr02": str(sum((t.payment_amount for t in posted), ZERO)),
+            },
+        }
+
+
+def post_remittance_file(session: Session, path: str | Path) -> RemitFileResult:
+    """Post one 835 file (idempotent by content hash). The caller commits."""
+    path = Path(path)
+    digest = file_sha256(path)
+    result = RemitFileResult(file=path.name, sha256=digest, status="posted")
+    if session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == digest)) is not None:
+        result.status = "already_posted"
+        return result
+    inbound = models.InboundFile(file_name=path.name, sha256=digest, size=path.stat().st_size, kind="835",
+                                 status="posted")
+    session.add(inbound)
+    try:
+        scan = x835.scan_835(path)
+    except X12Error as exc:
+        inbound.status, inbound.message = "quarantined", str(exc)
+        result.status, result.message = "quarantined", str(exc)
+        log.warning("835 %s quarantined: %s", path.name, exc)
+        return result
+    session.flush()
+
+    poster = _Poster(session, inbound, scan.transactions)
+    for item in x835.iter_835(path):
+        poster.feed(item)
+    result.transactions = poster.outcomes
+    held = sum(1 for t in poster.outcomes if t.status != "posted")
+    if held:
+        result.status = "held" if held == len(poster.outcomes) else "partly_held"
+    inbound.status = result.status
+    session.flush()
+    log.info("835 %s: %d transaction(s), %d held or duplicate", path.name, len(poster.outcomes), held)
+    return result
+
+
+class _Poster:
+    """Second pass: turns the parsed items of one file into ledger rows."""
+
+    def __init__(self, session: Session, inbound: models.InboundFile, summaries: list[x835.TransactionSummary]):
+        self.session = session
+        self.inbound = inbound
+        self.summaries = iter(summaries)
+        self.outcomes: list[TransactionOutcome] = []
+        self.remittance: models.Remittance | None = None
+        self.outcome: TransactionOutcome | None = None
+        self.posted_here: set[tuple[str, str]] = set()
+
+    def feed(self, item) -> None:
+        if isinstance(item, x835.RemittanceHeader):
+            self._start(item, next(self.summaries))
+        elif self.outcome.status != "posted":
+            return
+        elif isinstance(item, x835.ClaimPayment):
+            self._post_claim(item)
+        elif isinstance(item, x835.ProviderAdjustment):
+            self._post_plb(item)
+
+    def _start(self, header: x835.RemittanceHeader, summary: x835.TransactionSummary) -> None:
+        payer_key = header.originating_company_id or header.payer_id
+        status, reason = "posted", None
+        if not summary.balanced:
+            status = "held"
+            reason = "; ".join(b.message for b in summary.problems)
+        elif (payer_key, header.trace_number) in self.posted_here or self.session.scalar(
+                select(models.Remittance.id).where(models.Remittance.payer_key == payer_key,
+                                                   models.Remittance.trace_number == header.trace_number,
+                                                   models.Remittance.status == "posted")) is not None:
+            status = "duplicate"
+            reason = (f"trace number {header.trace_number} from payer {payer_key} was already posted from "
+                      f"another file; this copy is not posted again (a duplicate payment)")
+        if status == "posted":
+            self.posted_here.add((payer_key, header.trace_number))
+        self.remittance = models.Remittance(
+            inbound_file_id=self.inbound.id, transaction_control_number=header.envelope.control_number,
+            payer_key=payer_key, payer_name=header.payer.name[:60] or None, trace_number=header.trace_number,
+            payment_amount=header.amount, credit_debit=header.credit_debit, payment_method=header.payment_method,
+            payment_date=header.payment_date, payee_npi=header.payee_npi,
+            claims_paid_total=summary.total_paid, provider_adjustment_total=summary.provider_adjustment_total,
+            claims=summary.claim_count, matched=0, unmatched=0, status=status, hold_reason=reason,
+        )
+        self.session.add(self.remittance)
+        self.session.flush()
+        self.outcome = TransactionOutcome(
+            transaction_control_number=header.envelope.control_number, trace_number=header.trace_number,
+            payer=payer_key, payment_amount=header.amount, status=status, reason=reason,
+            claims=summary.claim_count)
+        self.outcomes.append(self.outcome)
+        if status != "posted":
+            log.warning("835 transaction %s %s: %s", header.envelope.control_number, status, reason)
+
+    def _post_claim(self, clp: x835.ClaimPayment) -> None:
+        claim = self.session.scalar(
+            select(models.Claim).where(models.Claim.claim_id == clp.patient_control_number)
+            .options(selectinload(models.Claim.lines)))
+        payment = models.ClaimPayment(
+            remittance_id=self.remittance.id, claim_pk=claim.id if claim else None,
+            patient_control_number=clp.patient_control_number, status_code=clp.status, charge_amount=clp.charge,
+            paid_amount=clp.paid, patient_responsibility=clp.patient_responsibility,
+            payer_claim_number=clp.payer_claim_control_number or None,
+            crossover_payer=(clp.crossover_carrier.name[:60] if clp.crossover_carrier else None),
+            remark_codes=":".join(clp.remark_codes) or None,
+        )
+        self.session.add(payment)
+        self.session.flush()
+        if claim is None:
+            self.outcome.unmatched += 1
+            self.remittance.unmatched += 1
+            self._exception(payment, "claim_not_found", clp.patient_control_number, clp.charge, clp.paid,
+                            f"CLP01 {clp.patient_control_number} is not one of our claims; "
+                            f"posted without a claim (payer claim {clp.payer_claim_control_number or 'n/a'})")
+        else:
+            self.outcome.matched += 1
+            self.remittance.matched += 1
+
+        entries: list[models.LedgerEntry] = []
+        claim_remarks = ":".join(clp.remark_codes) or None
+        used: set[int] = set()
+        for service in clp.services:
+            line = _match_line(service, claim.lines if claim else [], used)
+            if line is not None:
+                used.add(line.id)
+            elif claim is not None:
+                self._exception(payment, "line_not_found",
+                                service.line_control_number or f"{service.procedure} {service.service_date}",
+                                service.charge, service.paid,
+                                f"service {service.procedure} on {service.service_date} (6R "
+                                f"{service.line_control_number or 'missing'}) matches no line of claim "
+                                f"{clp.patient_control_number}")
+            remarks = ":".join(code for _, code in service.remarks) or claim_remarks
+            common = dict(claim_line_pk=line.id if line else None, cpt=service.original_procedure or service.procedure,
+                          service_date=service.service_date or (line.service_date if line else None),
+                          units=service.units, rarc=remarks)
+            if service.paid:
+                entries.append(self._entry(payment, "payment", service.paid, **common))
+            for adj in service.adjustments:
+                entries.append(self._entry(payment, entry_type_for(adj.group, adj.reason), adj.amount,
+                                           group_code=adj.group, carc=adj.reason, **common))
+        # Claim level: the payment not carried by lines (all of it when there are none, or the part
+        # claim-level adjustments took from the line payments), then the claim-level CAS.
+        claim_level_paid = clp.paid - sum((s.paid for s in clp.services), ZERO)
+        if claim_level_paid:
+            entries.append(self._entry(payment, "payment", claim_level_paid, rarc=claim_remarks))
+        for adj in clp.adjustments:
+            entries.append(self._entry(payment, entry_type_for(adj.group, adj.reason), adj.amount,
+                                       group_code=adj.group, carc=adj.reason, rarc=claim_remarks))
+        for entry in entries:
+            entry.claim_pk = payment.claim_pk
+            entry.reversal = clp.is_reversal
+            self.outcome.totals[entry.entry_type] += entry.amount
+        self.session.add_all(entries)
+        if claim is not None:
+            _update_claim(claim, clp, entries)
+
+    def _entry(self, payment: models.ClaimPayment, entry_type: str, amount: Decimal, **values) -> models.LedgerEntry:
+        return models.LedgerEntry(remittance_id=self.remittance.id, claim_payment_id=payment.id,
+                                  entry_type=entry_type, amount=amount, **values)
+
+    def _exception(self, payment: models.ClaimPayment, kind: str, reference: str, charge: Decimal, paid: Decimal,
+                   message: str) -> None:
+        self.session.add(models.RemitException(
+            remittance_id=self.remittance.id, claim_payment_id=payment.id, kind=kind, reference=reference[:80],
+            charge_amount=charge, paid_amount=paid, message=message))
+
+    def _post_plb(self, plb: x835.ProviderAdjustment) -> None:
+        for item in plb.items:
+            self.session.add(models.ProviderAdjustment(
+                remittance_id=self.remittance.id, provider_id=plb.provider_id,
+                fiscal_period_date=plb.fiscal_period_end, reason_code=item.reason,
+                reference=item.reference or None, amount=item.amount))
+            self.outcome.provider_adjustments += item.amount
+
+
+def _match_line(service: x835.ServicePayment, lines: list[models.ClaimLine], used: set[int]):
+    """Our claim line for a 2110 service: by REF*6R, else by procedure, date and charge."""
+    free = [line for line in lines if line.id not in used]
+    if service.line_control_number:
+        for line in free:
+            if line.line_control_number == service.line_control_number:
+                return line
+    code = service.original_procedure or service.procedure
+    candidates = [line for line in free if line.cpt == code
+                  and (service.service_date is None or line.service_date == service.service_date)]
+    same_charge = [line for line in candidates if line.charge_amount == abs(service.charge)]
+    return (same_charge or candidates or [None])[0]
+
+
+def _update_claim(claim: models.Claim, clp: x835.ClaimPayment, entries: list[models.LedgerEntry]) -> None:
+    """The claim's state after this adjudication (the ledger keeps every figure)."""
+    if clp.payer_claim_control_number and not clp.is_reversal:
+        claim.payer_icn = clp.payer_claim_control_number
+    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for entry in entries:
+        totals[entry.entry_type] += entry.amount
+    if clp.is_reversal:
+        claim.status = "reversed"
+    elif clp.is_crossover or clp.status in ("19", "20", "21"):
+        claim.status = "forwarded"
+    elif clp.is_denial or (totals["payment"] <= 0 and totals["denial"] > 0):
+        claim.status = "denied"
+    elif totals["denial"] > 0:
+        claim.status = "partially_paid"
+    elif totals["patient_responsibility"] > 0:
+        claim.status = "patient_balance"
+    else:
+        claim.status = "paid"

@@ -1,0 +1,224 @@
+"""One simulator run: answer new 837P files, then make today's payments.
+
+Drop folder (what the clearinghouse shares with us):
+  <drop>/outbound/   our 837P files (anything but *.part and dot-files)
+  <drop>/inbound/    the answers: <837 name stem>.999, <837 name stem>.277,
+                     <payer id>_<payee NPI>_<YYYYMMDD><payment number>.835 (the TRN02 trace)
+Each answer is written as <name>.part and renamed, so a reader never sees half a file.
+
+Per new 837P file: pyx12 validates it and a 999 answers every transaction
+set; claims of accepted sets get front-end edits and a 277CA; accepted
+claims are adjudicated at once (deductible, KX and duplicate history move in
+file order) and wait in the state for their payment run. The payment run
+sends, per payer and payee, every adjudicated claim whose release date has
+come, sometimes with a reversal and its correction, interest or a recovery,
+sometimes split over several 835 files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlparse
+
+from otedi.coding.payers import payer_rules
+from otedi.errors import X12Error
+from otedi.simulator.adjudicate import Adjudicator, ClaimAck, front_end, readjudicate, seeded
+from otedi.simulator.envelope import Interchange, Parties
+from otedi.simulator.model import ZERO, ClaimPayment, cents
+from otedi.simulator.reader837 import read_837p
+from otedi.simulator.settings import Settings, load_settings
+from otedi.simulator.state import SimulatorState, load_state, save_state, write_atomically
+from otedi.simulator import write277ca, write835, write999
+from otedi.x12.validate import validate_file
+
+STATE_DIR = ".simulator"  # simulate_once keeps its state in <drop>/.simulator/
+
+
+@dataclass
+class SimulationResult:
+    files_answered: list[str] = field(default_factory=list)  # 837P names picked up this run
+    unreadable: list[str] = field(default_factory=list)  # not X12 at all: no 999 is possible
+    acks_999: list[Path] = field(default_factory=list)
+    acks_277ca: list[Path] = field(default_factory=list)
+    remittances: list[Path] = field(default_factory=list)
+    rejected_sets: int = 0  # 837P transaction sets rejected on the 999
+    accepted_claims: int = 0  # 277CA A2
+    rejected_claims: int = 0  # 277CA A3/A7
+    paid_claims: int = 0  # claims on today's 835s (CLP02 1/2/3/4, corrections after a reversal included)
+    reversals: int = 0
+    held_claims: int = 0  # adjudicated, 835 not sent yet (after this run)
+
+
+def simulate_once(drop: str | Path, seed: int = 0, today: date | None = None) -> SimulationResult:
+    """For the CLI: `drop` is a folder or a file:// URL; state lives in <drop>/.simulator/."""
+    text = str(drop)
+    parsed = urlparse(text)
+    if parsed.scheme == "file":
+        folder = Path(parsed.path)
+    elif len(parsed.scheme) <= 1:  # a plain path (or a Windows drive letter)
+        folder = Path(text)
+    else:
+        raise ValueError(f"the simulator works on a local folder; {parsed.scheme}:// drops are not supported")
+    return simulate(folder, folder / STATE_DIR, seed=seed, today=today or date.today())
+
+
+def simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
+             settings: Settings | None = None) -> SimulationResult:
+    drop_dir, state_dir = Path(drop_dir), Path(state_dir)
+    run = _Run(load_state(state_dir), settings or load_settings(), seed, today, drop_dir / "inbound")
+    run.inbound.mkdir(parents=True, exist_ok=True)
+    outbound = drop_dir / "outbound"
+    names = sorted(p.name for p in outbound.iterdir()) if outbound.is_dir() else []
+    for name in names:
+        path = outbound / name
+        if path.is_file() and not name.endswith(".part") and not name.startswith(".") and name not in run.state.files:
+            run.answer_file(path)
+    run.payment_run()
+    run.result.held_claims = len(run.state.pending)
+    save_state(run.state, state_dir)
+    return run.result
+
+
+class _Run:
+    def __init__(self, state: SimulatorState, settings: Settings, seed: int, today: date, inbound: Path):
+        self.state = state
+        self.settings = settings
+        self.seed = seed
+        self.today = today
+        self.inbound = inbound
+        self.result = SimulationResult()
+        self.adjudicator = Adjudicator(state, settings, seed, today)
+
+    def _write(self, name: str, text: str) -> Path:
+        path = self.inbound / name
+        write_atomically(path, text)
+        return path
+
+    # --- 999 and 277CA ----------------------------------------------------------------------------
+
+    def answer_file(self, path: Path) -> None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        record = {"sha256": digest, "answered_on": self.today.isoformat()}
+        self.state.files[path.name] = record
+        self.result.files_answered.append(path.name)
+        try:
+            envelope_only = read_837p(path, claims=False)
+        except X12Error:
+            record["outcome"] = "unreadable"
+            self.result.unreadable.append(path.name)
+            return
+        parties = Parties(envelope_only.receiver_qualifier, envelope_only.receiver_id, envelope_only.gs03,
+                          envelope_only.sender_qualifier, envelope_only.sender_id, envelope_only.usage)
+        ack = write999.acknowledge(envelope_only, validate_file(path))
+        envelope = Interchange(parties, self.state.next("interchange"), self.today,
+                               functional_id="FA", version=write999.VERSION)
+        self.result.acks_999.append(self._write(f"{path.stem}.999", write999.render_999(envelope_only, ack, envelope)))
+        accepted = {s.transaction.st02 for s in ack.accepted_sets}
+        self.result.rejected_sets += len(ack.sets) - len(accepted)
+        record["outcome"] = f"{len(accepted)} of {len(ack.sets)} transaction sets accepted"
+        if not accepted:
+            return
+        full = read_837p(path)
+        answers = []
+        for tx in full.transactions:
+            if tx.st02 in accepted:
+                answers.append((tx, [self._claim(claim, full) for claim in tx.claims]))
+        envelope = Interchange(parties, self.state.next("interchange"), self.today,
+                               functional_id="HN", version=write277ca.VERSION)
+        text = write277ca.render_277ca(answers, full.sender_id, envelope, self.today)
+        self.result.acks_277ca.append(self._write(f"{path.stem}.277", text))
+
+    def _claim(self, claim, interchange) -> ClaimAck:
+        rules, _ = payer_rules(claim.payer_id, claim.filing_code, on=claim.first_date)
+        rejection = front_end(claim, rules)
+        if rejection is not None:
+            self.result.rejected_claims += 1
+            return rejection
+        self.result.accepted_claims += 1
+        icn = self._icn()
+        self.state.pending.append(self.adjudicator.claim(claim, rules, interchange, icn))
+        return ClaimAck(claim, "A2", "20", icn=icn)
+
+    def _icn(self) -> str:
+        """Payer claim control number: YYDDD (Julian receipt date) + a sequence number."""
+        return f"{self.today:%y}{self.today.timetuple().tm_yday:03d}{self.state.next('icn'):08d}"
+
+    # --- 835 ----------------------------------------------------------------------------------------
+
+    def payment_run(self) -> None:
+        due = [c for c in self.state.pending if c.release_on <= self.today]
+        self.state.pending = [c for c in self.state.pending if c.release_on > self.today]
+        groups: dict[tuple[str, str], list[ClaimPayment]] = defaultdict(list)
+        for claim in due:
+            groups[claim.group_key].append(claim)
+        for key in sorted(groups):
+            self._pay_group(key, groups[key])
+
+    def _pay_group(self, key: tuple[str, str], claims: list[ClaimPayment]) -> None:
+        rates = self.settings.rates
+        rng = seeded(self.seed, "payment", *key, self.today)
+        chunks = [claims]
+        if len(claims) >= 2 and rng.random() < rates.split:
+            parts = rng.randint(2, min(3, len(claims)))
+            size = -(-len(claims) // parts)
+            chunks = [claims[i:i + size] for i in range(0, len(claims), size)]
+        earlier = [c for icn, c in sorted(self.state.paid.items())
+                   if c.group_key == key and c.paid > 0 and self.state.paid_on[icn] < self.today.isoformat()]
+        if earlier and rng.random() < rates.reversal:
+            original = rng.choice(earlier)
+            corrected = readjudicate(original, self._icn(), self.settings)
+            if sum((c.paid for c in chunks[0]), corrected.paid - original.paid) >= 0:
+                del self.state.paid[original.icn], self.state.paid_on[original.icn]
+                earlier.remove(original)
+                chunks[0] = [original.reversed(), corrected, *chunks[0]]
+                self.result.reversals += 1
+        for chunk in chunks:
+            self._send(chunk, self._provider_adjustments(rng, chunk, earlier))
+
+    def _provider_adjustments(self, rng, claims: list[ClaimPayment],
+                              earlier: list[ClaimPayment]) -> tuple[write835.ProviderAdjustment, ...]:
+        rates, out = self.settings.rates, []
+        total = sum((c.paid for c in claims), ZERO)
+        paid = [c for c in claims if c.status != "22" and c.paid > 0]
+        if paid and rng.random() < rates.interest:
+            claim = rng.choice(paid)
+            days = rng.randint(*self.settings.interest_days)
+            interest = cents(claim.paid * self.settings.interest_annual_rate * days / 365)
+            if interest > 0:
+                out.append(write835.ProviderAdjustment("L6", claim.icn, -interest))
+                total += interest
+        if earlier and rng.random() < rates.recovery:
+            claim = rng.choice(earlier)
+            earlier.remove(claim)  # recovered once per run
+            low, high = self.settings.recovery_share
+            share = low + (high - low) * Decimal(str(round(rng.random(), 4)))
+            recovery = min(cents(claim.paid * share), total)
+            if recovery > 0:
+                out.append(write835.ProviderAdjustment("WO", claim.icn, recovery))
+        return tuple(out)
+
+    def _send(self, claims: list[ClaimPayment], adjustments: tuple) -> None:
+        first = claims[0]
+        kind = first.payer_kind
+        trace = f"{self.today:%Y%m%d}{self.state.next('trace'):06d}"
+        payment = write835.Payment(
+            payer_kind=kind, payer_id=first.payer_id, payer_name=first.payer_name,
+            payer=self.settings.payers[kind], payee_name=first.payee_name, payee_npi=first.payee_npi,
+            payee_ein=first.payee_ein, method=self.settings.method[kind], trace=trace,
+            effective=self.today + timedelta(days=self.settings.days_until_payment[kind]),
+            claims=tuple(claims), adjustments=adjustments)
+        parties = Parties(first.clearinghouse_qualifier, first.clearinghouse_id, first.gs_clearinghouse,
+                          first.submitter_qualifier, first.submitter_id, first.usage)
+        envelope = Interchange(parties, self.state.next("interchange"), self.today,
+                               functional_id="HP", version=write835.VERSION)
+        text = write835.render_835(payment, envelope, self.settings.provider_bank_routing, self.today)
+        self.result.remittances.append(self._write(f"{first.payer_id}_{first.payee_npi}_{trace}.835", text))
+        for claim in claims:
+            if claim.status != "22":
+                self.state.record_paid(claim, self.today)
+                self.result.paid_claims += 1

@@ -1,0 +1,96 @@
+"""What the simulator remembers between runs, in one JSON file (state.json):
+
+- files: every 837P it answered (name -> sha256, run date, outcome), so a
+  second run answers nothing twice;
+- counters: interchange control numbers, payer claim control numbers (ICN)
+  and payment trace numbers, so every answer gets fresh ones;
+- deductible / kx: what each Medicare beneficiary has met this year (Part B
+  deductible applied, OT allowed amounts toward the KX threshold);
+- paid_lines: (payer, member, code, date) of every paid line, for duplicates;
+- pending: adjudicated claims whose 835 is held back until a later date;
+- paid: claims sent on an 835, which a later payment run may reverse.
+
+Written atomically (a .part file renamed over the old one) at the end of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from otedi.simulator.model import ClaimPayment, from_json, to_json
+
+STATE_FILE = "state.json"
+FORMAT = 1
+
+
+@dataclass
+class SimulatorState:
+    files: dict[str, dict] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=lambda: {"interchange": 0, "icn": 0, "trace": 0})
+    deductible: dict[str, Decimal] = field(default_factory=dict)  # "member|year" -> applied so far
+    kx: dict[str, Decimal] = field(default_factory=dict)  # "member|year" -> OT allowed so far
+    paid_lines: dict[str, str] = field(default_factory=dict)  # "payer|member|cpt|date" -> ICN
+    pending: list[ClaimPayment] = field(default_factory=list)
+    paid: dict[str, ClaimPayment] = field(default_factory=dict)  # ICN -> claim as last paid
+    paid_on: dict[str, str] = field(default_factory=dict)  # ICN -> ISO date of the 835
+
+    def next(self, counter: str) -> int:
+        self.counters[counter] += 1
+        return self.counters[counter]
+
+    def add(self, table: dict[str, Decimal], key: str, amount: Decimal) -> None:
+        table[key] = table.get(key, Decimal("0.00")) + amount
+
+    def record_paid(self, claim: ClaimPayment, on: date) -> None:
+        self.paid[claim.icn] = claim
+        self.paid_on[claim.icn] = on.isoformat()
+
+
+def load_state(state_dir: Path) -> SimulatorState:
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        return SimulatorState()
+    d = json.loads(path.read_text(encoding="utf-8"))
+    if d.get("format") != FORMAT:
+        raise ValueError(f"{path}: state format {d.get('format')!r} is not {FORMAT}")
+    return SimulatorState(
+        files=d["files"],
+        counters=d["counters"],
+        deductible={k: Decimal(v) for k, v in d["deductible"].items()},
+        kx={k: Decimal(v) for k, v in d["kx"].items()},
+        paid_lines=d["paid_lines"],
+        pending=[from_json(c) for c in d["pending"]],
+        paid={icn: from_json(c) for icn, c in d["paid"].items()},
+        paid_on=d["paid_on"],
+    )
+
+
+def save_state(state: SimulatorState, state_dir: Path) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    d = {
+        "format": FORMAT,
+        "files": state.files,
+        "counters": state.counters,
+        "deductible": {k: str(v) for k, v in sorted(state.deductible.items())},
+        "kx": {k: str(v) for k, v in sorted(state.kx.items())},
+        "paid_lines": dict(sorted(state.paid_lines.items())),
+        "pending": [to_json(c) for c in state.pending],
+        "paid": {icn: to_json(c) for icn, c in sorted(state.paid.items())},
+        "paid_on": dict(sorted(state.paid_on.items())),
+    }
+    write_atomically(state_dir / STATE_FILE, json.dumps(d, indent=1, sort_keys=True) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `<path>.part`, flush it to disk, then rename it to `path`."""
+    partial = path.with_name(path.name + ".part")
+    with open(partial, "w", encoding="ascii", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, path)
