@@ -7,7 +7,10 @@
   otedi acks load FILE... [--json]
   otedi validate FILE [--json]
   otedi synth charges --rows N --seed S --out FILE [--defect-rate R] [--start DATE] [--days N]
-  otedi run [--extract FILE] [--out DIR]
+  otedi simulate --drop URL [--seed S]
+  otedi drop send DIR|FILE --to URL [--json]
+  otedi drop fetch --from URL [--archive DIR] [--ingest] [--json]
+  otedi run [--extract FILE] [--drop URL] [--today DATE]
 
 Output names ids, codes, counts and amounts only: never patient names,
 birth dates or member ids.
@@ -174,17 +177,116 @@ def cmd_synth_charges(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """The main job on embedded defaults (SQLite warehouse under OTEDI_HOME)."""
-    from otedi.outbound import run_outbound
+    """The main job on embedded defaults: one full cycle against the built-in simulator."""
+    from otedi.cycle import run_cycle
+    from otedi.simulator import simulate_once
     from otedi.warehouse import db
     extract = Path(args.extract)
-    out = Path(args.out) if args.out else config.home() / "outbound"
+    home = config.home()
+    drop = home / "drop"
+    drop_url = args.drop or f"file://{drop}"
     today = date.fromisoformat(args.today) if args.today else _night_after(extract, args.mapping)
-    print(f"warehouse: {_safe_url()}\nextract: {extract}\nprocessing date: {today} "
-          f"(the night after the extract's last date of service; --today changes it)", file=sys.stderr)
+    print(f"warehouse: {_safe_url()}\nextract:   {extract}\ndrop:      {drop_url}\n"
+          f"date:      {today} (the night after the extract's last date of service; --today changes it)",
+          file=sys.stderr)
     db.upgrade()
-    result = run_outbound(extract, out, mapping=args.mapping, today=today)
-    _print_outbound(result.summary())
+    answer = None if args.no_simulator else (lambda: simulate_once(drop, seed=args.seed, today=today))
+    result = run_cycle(extract, drop_url=drop_url, out_dir=home / "outbound", archive_dir=home / "archive",
+                       today=today, mapping=args.mapping, answer=answer,
+                       progress=lambda step: print(f"... {step}", file=sys.stderr))
+    summary = result.outbound.summary()
+    print("\n".join(_issue_lines(summary["issues"], limit=args.issues)))
+    t = result.totals
+    rows = [
+        ("charge rows read / rejected", f"{summary['rows']} / {summary['rows_rejected']}"),
+        ("claims held for review", summary["held_claims"]),
+        ("837P files sent", result.sent),
+        ("claims sent", t["claims_sent"]),
+        ("claims accepted", t["claims_accepted"]),
+        ("claims rejected", t["claims_rejected"]),
+        ("files fetched", result.fetched),
+        ("billed", f"{t['billed']:,.2f}"),
+        ("paid", f"{t['paid']:,.2f}"),
+        ("contractual", f"{t['contractual']:,.2f}"),
+        ("patient responsibility", f"{t['patient_responsibility']:,.2f}"),
+        ("other adjustments", f"{t['other_adjustments']:,.2f}"),
+        ("denied", f"{t['denied']:,.2f}"),
+        ("still open", f"{t['still_open']:,.2f}"),
+    ]
+    print()
+    for label, value in rows:
+        print(f"{label:<30}{value:>16}")
+    print(f"\nclaims by status: " + ", ".join(f"{k} {v}" for k, v in t["claims_by_status"].items()))
+    print(f"files: {home}/outbound (837P), {home}/archive (999, 277CA, 835)")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from otedi.simulator import simulate_once
+    today = date.fromisoformat(args.today) if args.today else date.today()
+    result = simulate_once(args.drop, seed=args.seed, today=today)
+    print(f"answered {len(result.files_answered)} file(s): {len(result.acks_999)} 999, {len(result.acks_277ca)} 277CA, "
+          f"{len(result.remittances)} 835; claims held back for later {result.held_claims}")
+    return 0
+
+
+def _open_drop(url: str, key_file: str | None):
+    from otedi.transport import open_drop
+    return open_drop(url, key_file=key_file)
+
+
+def cmd_drop_send(args) -> int:
+    from sqlalchemy import select
+
+    from otedi.charges.load import file_sha256
+    from otedi.warehouse import db, models
+    db.upgrade()
+    path = Path(args.path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    out = []
+    with _open_drop(args.to, args.key_file) as drop, db.session_scope() as session:
+        for f in files:
+            claim_file = session.scalar(select(models.ClaimFile).where(models.ClaimFile.sha256 == file_sha256(f)))
+            if claim_file is not None and claim_file.status != "ready":
+                out.append({"file": str(f), "status": f"skipped ({claim_file.status})"})
+                continue
+            result = drop.send(f)
+            if claim_file is not None:
+                session.add(models.Submission(claim_file_id=claim_file.id, clearinghouse_id=claim_file.clearinghouse_id,
+                                              drop=drop.describe(), remote_name=result.remote_name, size=result.size,
+                                              sha256=result.sha256, status=result.status))
+                claim_file.status = "sent"
+                session.commit()
+            out.append({"file": str(f), "remote_name": result.remote_name, "size": result.size,
+                        "sha256": result.sha256, "status": result.status})
+    if args.json:
+        print(json.dumps({"files": out}, indent=2))
+    else:
+        for item in out:
+            print(f"{item['status']:<22} {item['file']}")
+    return 0
+
+
+def cmd_drop_fetch(args) -> int:
+    from otedi.clearinghouse import fetch_inbound, ingest_fetched
+    from otedi.warehouse import db
+    db.upgrade()
+    archive = Path(args.archive) if args.archive else config.home() / "archive"
+    with _open_drop(args.source, args.key_file) as drop, db.session_scope() as session:
+        fetched = fetch_inbound(session, drop, archive)
+        rows = [{"remote_name": f.remote_name, "kind": f.kind, "size": f.size, "sha256": f.sha256,
+                 "archive_path": f.archive_path} for f in fetched]
+    ingested = None
+    if args.ingest:
+        with db.session_scope() as session:
+            result = ingest_fetched(session)
+        ingested = {"acks": result.acks, "remittances": result.remittances, "skipped": result.skipped}
+    if args.json:
+        print(json.dumps({"fetched": rows, "ingested": ingested}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['kind']:<8} {r['remote_name']} -> {r['archive_path']}")
+        print(f"{len(rows)} new file(s)")
     return 0
 
 
@@ -255,11 +357,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=300, help="dates of service fall within this many days")
     p.set_defaults(func=cmd_synth_charges)
 
-    p = sub.add_parser("run", help="run the main job on embedded defaults")
+    p = sub.add_parser("simulate", help="answer 837P files in a drop as a clearinghouse and payers would")
+    p.add_argument("--drop", required=True, help="folder or file:// URL of the drop")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--today", help="the simulator's date (ISO); default today")
+    p.set_defaults(func=cmd_simulate)
+
+    p_dr = sub.add_parser("drop", help="clearinghouse drop (file:// or sftp://)").add_subparsers(
+        dest="action", required=True)
+    p = p_dr.add_parser("send", help="upload 837P files (atomic, never twice)")
+    p.add_argument("path", help="a file or a folder of files")
+    p.add_argument("--to", required=True, help="file:///path or sftp://user@host:port/path?host_key=...")
+    p.add_argument("--key-file", help="private key for sftp://")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_drop_send)
+    p = p_dr.add_parser("fetch", help="download new inbound files into the archive")
+    p.add_argument("--from", dest="source", required=True)
+    p.add_argument("--key-file")
+    p.add_argument("--archive", help="archive folder (default $OTEDI_HOME/archive)")
+    p.add_argument("--ingest", action="store_true", help="also load the 999/277CA and post the 835s")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_drop_fetch)
+
+    p = sub.add_parser("run", help="run the main job (a full cycle) on embedded defaults")
     p.add_argument("--extract", default=str(config.REPO_ROOT / "sample_edi" / "charges_sample.csv"))
     p.add_argument("--mapping")
-    p.add_argument("--out")
-    p.add_argument("--today", help="treat this ISO date as today (for timely filing)")
+    p.add_argument("--drop", help="drop URL (default file://$OTEDI_HOME/drop)")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed")
+    p.add_argument("--no-simulator", action="store_true", help="a real clearinghouse answers instead")
+    p.add_argument("--issues", type=int, default=20, help="how many issues to list")
+    p.add_argument("--today", help="treat this ISO date as today")
     p.set_defaults(func=cmd_run)
     return parser
 

@@ -60,6 +60,25 @@ def postgres_url():
     admin.dispose()
 
 
+@pytest.fixture(scope="module")
+def openssh_server(tmp_path_factory):
+    """A real OpenSSH sshd on a free loopback port with its own host and client keys.
+
+    Skipped with the reason printed when sshd is not installed, unless
+    OTEDI_REQUIRE_SSHD=1 (set in CI), where it fails instead."""
+    from tests.sftp_servers import SSHD, OpenSshServer
+
+    reason = None if SSHD.exists() and shutil.which("ssh-keygen") else f"{SSHD} or ssh-keygen not found"
+    if reason:
+        if os.environ.get("OTEDI_REQUIRE_SSHD") == "1":
+            pytest.fail(f"OTEDI_REQUIRE_SSHD=1 but {reason} (apt-get install openssh-server)")
+        print(f"\nSKIP OpenSSH tests: {reason}")
+        pytest.skip(reason)
+    server = OpenSshServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from otedi.transport import (
     open_drop,
 )
 from otedi.transport.sftp import SftpDrop, parse_host_key
-from tests.sftp_servers import SSHD, AsyncsshSftpServer, OpenSshServer
+from tests.sftp_servers import AsyncsshSftpServer, OpenSshServer
 from tests.test_transport_local import x12
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,27 +76,6 @@ def asyncssh_server(tmp_path):
     root.mkdir()
     keys.mkdir()
     server = AsyncsshSftpServer(root, keys).start()
-    yield server
-    server.stop()
-
-
-def _sshd_unavailable() -> str | None:
-    if not SSHD.exists():
-        return f"{SSHD} not found (apt-get install openssh-server)"
-    if shutil.which("ssh-keygen") is None:
-        return "ssh-keygen not found"
-    return None
-
-
-@pytest.fixture(scope="module")
-def openssh_server(tmp_path_factory):
-    reason = _sshd_unavailable()
-    if reason:
-        if os.environ.get("OTEDI_REQUIRE_SSHD") == "1":
-            pytest.fail(f"OTEDI_REQUIRE_SSHD=1 but {reason}")
-        print(f"\nSKIP OpenSSH tests: {reason}")
-        pytest.skip(reason)
-    server = OpenSshServer(tmp_path_factory.mktemp("sshd")).start()
     yield server
     server.stop()
 

@@ -54,16 +54,18 @@ class AckFileResult:
                 "unmatched": self.unmatched}
 
 
-def load_ack_file(session: Session, path: str | Path) -> AckFileResult:
-    """Load one 999 or 277CA file (idempotent by content hash). The caller commits."""
+def load_ack_file(session: Session, path: str | Path, name: str | None = None) -> AckFileResult:
+    """Load one 999 or 277CA file (idempotent by content hash). `name`: how to call it (default: its
+    file name). The caller commits."""
     path = Path(path)
+    name = name or path.name
     digest = file_sha256(path)
     kind = transaction_set_of(path)
-    result = AckFileResult(file=path.name, kind=kind, status="loaded")
+    result = AckFileResult(file=name, kind=kind, status="loaded")
     if session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == digest)) is not None:
         result.status = "already_loaded"
         return result
-    inbound = models.InboundFile(file_name=path.name, sha256=digest, size=path.stat().st_size, kind=kind,
+    inbound = models.InboundFile(file_name=name, sha256=digest, size=path.stat().st_size, kind=kind,
                                  status="loaded")
     session.add(inbound)
     session.flush()
@@ -77,8 +79,8 @@ def load_ack_file(session: Session, path: str | Path) -> AckFileResult:
                 raise X12Error(f"not a 999 or 277CA (transaction set {kind})")
     except X12Error as exc:
         inbound.status, inbound.message = "quarantined", str(exc)
-        result = AckFileResult(file=path.name, kind=kind, status="quarantined", message=str(exc))
-        log.warning("acknowledgment %s quarantined: %s", path.name, exc)
+        result = AckFileResult(file=name, kind=kind, status="quarantined", message=str(exc))
+        log.warning("acknowledgment %s quarantined: %s", name, exc)
     return result
 
 

@@ -103,15 +103,17 @@ class RemitFileResult:
         }
 
 
-def post_remittance_file(session: Session, path: str | Path) -> RemitFileResult:
-    """Post one 835 file (idempotent by content hash). The caller commits."""
+def post_remittance_file(session: Session, path: str | Path, name: str | None = None) -> RemitFileResult:
+    """Post one 835 file (idempotent by content hash). `name`: how to call it (default: its file name).
+    The caller commits."""
     path = Path(path)
+    name = name or path.name
     digest = file_sha256(path)
-    result = RemitFileResult(file=path.name, sha256=digest, status="posted")
+    result = RemitFileResult(file=name, sha256=digest, status="posted")
     if session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == digest)) is not None:
         result.status = "already_posted"
         return result
-    inbound = models.InboundFile(file_name=path.name, sha256=digest, size=path.stat().st_size, kind="835",
+    inbound = models.InboundFile(file_name=name, sha256=digest, size=path.stat().st_size, kind="835",
                                  status="posted")
     session.add(inbound)
     try:
@@ -119,7 +121,7 @@ def post_remittance_file(session: Session, path: str | Path) -> RemitFileResult:
     except X12Error as exc:
         inbound.status, inbound.message = "quarantined", str(exc)
         result.status, result.message = "quarantined", str(exc)
-        log.warning("835 %s quarantined: %s", path.name, exc)
+        log.warning("835 %s quarantined: %s", name, exc)
         return result
     session.flush()
 
@@ -132,7 +134,7 @@ def post_remittance_file(session: Session, path: str | Path) -> RemitFileResult:
         result.status = "held" if held == len(poster.outcomes) else "partly_held"
     inbound.status = result.status
     session.flush()
-    log.info("835 %s: %d transaction(s), %d held or duplicate", path.name, len(poster.outcomes), held)
+    log.info("835 %s: %d transaction(s), %d held or duplicate", name, len(poster.outcomes), held)
     return result
 
 

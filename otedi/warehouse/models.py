@@ -359,3 +359,35 @@ class ClaimStatusEvent(Base):
     payer_claim_number: Mapped[str | None] = mapped_column(String(50))  # REF*1K
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Submission(Base):
+    """An 837P file handed to the clearinghouse: one remote name per file, never sent twice."""
+
+    __tablename__ = "submission"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_file_id: Mapped[int] = mapped_column(ForeignKey("claim_file.id"), unique=True)
+    clearinghouse_id: Mapped[str] = mapped_column(String(32))
+    drop: Mapped[str] = mapped_column(String(255))  # where it went, without credentials
+    remote_name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # sent | already_sent (found there from an earlier attempt)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FetchedFile(Base):
+    """A file downloaded from the clearinghouse inbox into the local archive."""
+
+    __tablename__ = "fetched_file"
+    __table_args__ = (UniqueConstraint("drop", "remote_name", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    drop: Mapped[str] = mapped_column(String(255))
+    remote_name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # 999 | 277 | 835 | TA1 | unknown (ST01)
+    archive_path: Mapped[str] = mapped_column(String(1024))
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

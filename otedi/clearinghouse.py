@@ -1,0 +1,110 @@
+"""The exchange with the clearinghouse, recorded in the warehouse.
+
+- `send_ready_files`: every 837P file that passed the pyx12 gate and has no
+  submission yet is uploaded (atomically, never overwriting) and recorded
+  with its remote name, size and sha256. A re-run finds the submission row,
+  or the file already on the drop, and sends nothing twice.
+- `fetch_inbound`: new files in the inbox are downloaded into the local
+  archive (named by content hash) and recorded before the remote copy is
+  moved to processed/; files already recorded are skipped.
+- `ingest_fetched`: every fetched file not yet processed is loaded by its
+  kind: 999 and 277CA update claim status, 835s post to the ledger. Loading
+  and posting are idempotent by content hash.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from otedi.acks.load import load_ack_file
+from otedi.remit.post import post_remittance_file
+from otedi.transport import Drop
+from otedi.warehouse import models
+
+log = logging.getLogger(__name__)
+
+ACK_KINDS = ("999", "277")
+
+
+@dataclass
+class IngestResult:
+    acks: list[dict] = field(default_factory=list)
+    remittances: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # kinds we do not load (TA1, unknown)
+
+
+def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None = None) -> list[models.Submission]:
+    """Upload every ready 837P file without a submission; commit after each so a crash loses nothing."""
+    query = select(models.ClaimFile).where(models.ClaimFile.status == "ready").order_by(models.ClaimFile.id)
+    if clearinghouse_id:
+        query = query.where(models.ClaimFile.clearinghouse_id == clearinghouse_id)
+    sent = []
+    for claim_file in session.scalars(query).all():
+        result = drop.send(claim_file.path, remote_name=claim_file.file_name)
+        if result.sha256 != claim_file.sha256:
+            raise RuntimeError(f"{claim_file.file_name} changed on disk since it was validated; not recorded")
+        submission = models.Submission(
+            claim_file_id=claim_file.id, clearinghouse_id=claim_file.clearinghouse_id, drop=drop.describe(),
+            remote_name=result.remote_name, size=result.size, sha256=result.sha256, status=result.status)
+        session.add(submission)
+        claim_file.status = "sent"
+        for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
+            if claim.status == "batched":
+                claim.status = "submitted"
+        session.commit()
+        sent.append(submission)
+        log.info("sent %s (%d bytes, %s)", result.remote_name, result.size, result.status)
+    return sent
+
+
+def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list[models.FetchedFile]:
+    """Download new inbox files into the archive and record them; then move them to processed/."""
+    where = drop.describe()
+
+    def already_have(name: str, size: int, sha256: str | None) -> bool:
+        query = select(models.FetchedFile.id).where(models.FetchedFile.drop == where,
+                                                    models.FetchedFile.remote_name == name,
+                                                    models.FetchedFile.size == size)
+        if sha256:
+            query = query.where(models.FetchedFile.sha256 == sha256)
+        return session.scalar(query.limit(1)) is not None
+
+    recorded = []
+    for fetched in drop.fetch(archive_dir, already_have=already_have):
+        row = models.FetchedFile(drop=where, remote_name=fetched.remote_name, size=fetched.size,
+                                 sha256=fetched.sha256, kind=fetched.kind, archive_path=str(fetched.local_path))
+        session.add(row)
+        session.commit()  # recorded before the remote copy moves
+        drop.mark_processed(fetched.remote_name, fetched.sha256)
+        recorded.append(row)
+        log.info("fetched %s (%s, %d bytes)", fetched.remote_name, fetched.kind, fetched.size)
+    return recorded
+
+
+def ingest_fetched(session: Session) -> IngestResult:
+    """Load every fetched file not processed yet: acknowledgments first, then remittances."""
+    processed = set(session.scalars(select(models.InboundFile.sha256)))
+    pending = [f for f in session.scalars(select(models.FetchedFile).order_by(models.FetchedFile.id))
+               if f.sha256 not in processed]
+    result = IngestResult()
+    for fetched in sorted(pending, key=lambda f: (f.kind not in ACK_KINDS, f.id)):
+        if fetched.sha256 in processed:  # the same content under two names
+            continue
+        processed.add(fetched.sha256)
+        if fetched.kind in ACK_KINDS:
+            result.acks.append(load_ack_file(session, fetched.archive_path, fetched.remote_name).summary())
+        elif fetched.kind == "835":
+            result.remittances.append(
+                post_remittance_file(session, fetched.archive_path, fetched.remote_name).summary())
+        else:  # e.g. a TA1: kept in the archive, recorded once, not loaded
+            session.add(models.InboundFile(file_name=fetched.remote_name, sha256=fetched.sha256,
+                                           size=fetched.size, kind=fetched.kind[:8], status="ignored",
+                                           message=f"{fetched.kind} files are archived, not loaded"))
+            result.skipped.append(f"{fetched.remote_name} ({fetched.kind})")
+        session.commit()
+    return result

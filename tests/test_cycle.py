@@ -1,0 +1,95 @@
+"""The main job end to end: extract -> 837P -> drop -> simulator -> 999/277CA/835 -> ledger, on SQLite and
+PostgreSQL, over file:// and over a real OpenSSH server."""
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import func, select
+
+from otedi.charges.synth import synth_charges
+from otedi.cycle import run_cycle
+from otedi.simulator import simulate
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
+from otedi.x12.validate import validate_file
+
+TODAY = date(2026, 10, 1)
+ZERO = Decimal("0.00")
+
+
+@pytest.fixture
+def extract(tmp_path) -> Path:
+    path = tmp_path / "charges.csv"
+    synth_charges(450, 5, path, defect_rate=0.01, start=date(2026, 8, 3), days=56)
+    return path
+
+
+def cycle(extract, tmp_path, drop_url, drop_dir):
+    return run_cycle(extract, drop_url=drop_url, out_dir=tmp_path / "out", archive_dir=tmp_path / "archive",
+                     today=TODAY, answer=lambda: simulate(drop_dir, tmp_path / "simulator", seed=3, today=TODAY))
+
+
+def table_counts() -> dict[str, int]:
+    with session_scope() as s:
+        return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in (
+            models.Claim, models.ClaimFile, models.Submission, models.FetchedFile, models.InboundFile,
+            models.Remittance, models.LedgerEntry, models.ProviderAdjustment, models.ClaimStatusEvent)}
+
+
+def assert_ties_out() -> None:
+    with session_scope() as s:
+        claims = s.scalars(select(models.Claim).where(models.Claim.status.not_in(("held", "ready", "batched")))).all()
+        posted = dict(s.execute(select(models.LedgerEntry.claim_pk, func.sum(models.LedgerEntry.amount))
+                                .group_by(models.LedgerEntry.claim_pk)).all())
+        payments = s.scalar(select(func.sum(models.LedgerEntry.amount)).where(
+            models.LedgerEntry.entry_type == "payment"))
+        bpr = s.scalar(select(func.sum(models.Remittance.payment_amount)).where(models.Remittance.status == "posted"))
+        plb = s.scalar(select(func.coalesce(func.sum(models.ProviderAdjustment.amount), 0)))
+    assert claims and posted
+    settled = {"paid", "patient_balance", "denied", "partially_paid"}
+    for claim in claims:
+        entries = Decimal(posted.get(claim.id, ZERO))
+        open_balance = claim.total_charge - entries
+        # billed = paid + contractual + patient responsibility + other adjustments (+ denied) + open balance
+        assert open_balance >= ZERO, claim.claim_id
+        if claim.status in settled:
+            assert open_balance == ZERO, (claim.claim_id, claim.status, open_balance)
+    # What the 835s say was paid (BPR02, plus the PLB taken from it) is what the ledger holds as payments.
+    assert Decimal(bpr) + Decimal(plb) == Decimal(payments)
+
+
+def test_full_cycle_over_the_local_drop_ties_out_and_runs_once(warehouse, extract, tmp_path):
+    drop = tmp_path / "drop"
+    result = cycle(extract, tmp_path, f"file://{drop}", drop)
+    assert result.sent == 3 and result.fetched >= 3 * 2 + 1  # a 999 and a 277CA per file, and 835s
+    assert result.totals["claims_sent"] > 100 and result.totals["paid"] > 0
+    assert not [r for r in result.ingest.remittances if r["status"] != "posted"]
+    assert all(a["status"] == "loaded" for a in result.ingest.acks)
+    for path in (tmp_path / "archive").glob("*.835"):
+        assert validate_file(path).ok
+    assert_ties_out()
+
+    before = table_counts()
+    again = cycle(extract, tmp_path, f"file://{drop}", drop)
+    assert (again.sent, again.fetched) == (0, 0)
+    assert table_counts() == before
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+def test_full_cycle_over_a_real_openssh_server(warehouse, extract, tmp_path, openssh_server):
+    drop = tmp_path / "sftp-drop"
+    (drop / "outbound").mkdir(parents=True)
+    (drop / "inbound").mkdir()
+    url = (f"{openssh_server.url(str(drop))}?host_key={quote(openssh_server.host_key_line)}"
+           f"&key_file={quote(str(openssh_server.key_file))}")
+    result = cycle(extract, tmp_path, url, drop)
+    assert result.sent == 3 and result.fetched >= 7
+    assert sorted(p.name for p in (drop / "outbound").iterdir()) == sorted(
+        Path(f).name for f in result.outbound.summary()["files"])
+    assert not list((drop / "inbound").iterdir())  # fetched files moved to processed/ once recorded
+    assert_ties_out()
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.Submission)) == 3
