@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from otedi.charges.record import Charge
@@ -26,6 +27,45 @@ class ClaimLine:
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """One CAS reason: group code (CO, PR, OA, PI, CR), CARC and amount."""
+
+    group: str
+    reason: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class LineAdjudication:
+    """A prior payer's verdict on one of this claim's lines (loop 2430)."""
+
+    line_number: int  # LX01 of the line on this claim
+    paid: Decimal  # SVD02
+    adjustments: tuple[Adjustment, ...]  # 2430 CAS
+    adjudicated: date  # DTP*573: the remittance date
+
+
+@dataclass(frozen=True)
+class PriorPayer:
+    """A payer that adjudicated this claim before (loops 2320, 2330A, 2330B and 2430).
+
+    `coverage` is a charge as billed to that payer: its payer, subscriber and
+    relationship fields fill 2320 SBR, 2330A and 2330B."""
+
+    coverage: Charge
+    paid: Decimal  # AMT*D, the payer's total payment (0 when nothing was paid)
+    adjustments: tuple[Adjustment, ...]  # claim-level CAS
+    lines: tuple[LineAdjudication, ...]
+    patient_responsibility: Decimal | None = None  # AMT*EAF, remaining patient liability (claim level only)
+    payer_claim_number: str | None = None  # 2330B REF*F8, that payer's CLP07
+
+    @property
+    def sequence(self) -> str:
+        """2320 SBR01: the responsibility this payer had (P, S or T)."""
+        return self.coverage.payer_sequence
+
+
+@dataclass(frozen=True)
 class Claim:
     claim_id: str  # patient control number, CLM01 (<= 17 characters), echoed as 835 CLP01
     header: Charge  # the first charge: patient, subscriber, payer and provider fields shared by every line
@@ -33,6 +73,7 @@ class Claim:
     diagnoses: tuple[str, ...]  # ICD-10-CM without dots, principal first
     frequency_code: str = "1"  # CLM05-3: 1 original, 7 replacement, 8 void
     payer_claim_number: str | None = None  # REF*F8 for frequency 7 and 8
+    prior_payers: tuple[PriorPayer, ...] = ()  # COB: payers that adjudicated before this one, in order
 
     @property
     def total_charge(self) -> Decimal:

@@ -1,0 +1,204 @@
+"""One read of the warehouse for the finance tables, and money as integer cents.
+
+Every analytics table is computed from one `Snapshot`: the claims, lines and
+ledger as they are at one moment, read in one transaction, so the tables of
+one report agree with each other. Money is carried as integer cents (int64)
+inside the frames, where sums are exact, and turned back into Decimal for
+the public tables (`money_out`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from otedi import config
+from otedi.coding.payers import payer_rules
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
+
+CENT = Decimal("0.01")
+AR_RULES = "ar_rules.yaml"
+
+
+def cents(value: Decimal | None) -> int:
+    """Decimal dollars -> integer cents (0 for None)."""
+    return 0 if value is None else int((Decimal(value).quantize(CENT) * 100).to_integral_value())
+
+
+def dollars(value) -> Decimal | None:
+    """Integer cents -> Decimal dollars (None stays None)."""
+    if value is None or pd.isna(value):
+        return None
+    return (Decimal(int(value)) / 100).quantize(CENT)
+
+
+def money_out(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """A copy of `frame` with the cents columns given as Decimal dollars."""
+    out = frame.copy()
+    for col in columns:
+        out[col] = pd.Series([dollars(v) for v in out[col]], index=out.index, dtype=object)
+    return out
+
+
+@dataclass(frozen=True)
+class ArRules:
+    expected_days_to_835: dict[str, int]
+    approaching_timely_filing_days: int
+    tolerance_amount_cents: int
+    tolerance_percent: Decimal
+
+
+@lru_cache(maxsize=4)
+def _ar_rules(root: str) -> ArRules:
+    data = config.load_yaml(AR_RULES)
+    tol = data["underpayment_tolerance"]
+    return ArRules(
+        expected_days_to_835={k: int(v) for k, v in data["expected_days_to_835"].items()},
+        approaching_timely_filing_days=int(data["approaching_timely_filing_days"]),
+        tolerance_amount_cents=cents(Decimal(str(tol["amount"]))),
+        tolerance_percent=Decimal(str(tol["percent"])),
+    )
+
+
+def ar_rules() -> ArRules:
+    return _ar_rules(str(config.mappings_dir()))
+
+
+@lru_cache(maxsize=512)
+def payer_profile(payer_id: str, filing_code: str) -> tuple[str, str]:
+    """(kind, payer rules name) for a payer id and claim filing code."""
+    rules, _ = payer_rules(payer_id, filing_code)
+    return rules.kind, rules.name
+
+
+def filing_deadline(payer_id: str, filing_code: str, service_date: date) -> date:
+    """Last day to file a claim for this date of service (payer rules, ot_billing_rules.md §2.8)."""
+    rules, _ = payer_rules(payer_id, filing_code, on=service_date)
+    return rules.timely_filing.deadline(service_date)
+
+
+@dataclass
+class Snapshot:
+    claims: pd.DataFrame  # one row per claim, with its file and payer
+    lines: pd.DataFrame  # one row per claim line
+    ledger: pd.DataFrame  # every ledger entry (amount_c in cents) with its remittance and CLP status
+    claim_payments: pd.DataFrame  # every CLP of a posted remittance
+    remittances: pd.DataFrame  # every 835 transaction (posted, held, duplicate)
+    provider_adjustments: pd.DataFrame  # PLB items
+    exceptions: pd.DataFrame  # remit_exception rows
+    status_events: pd.DataFrame  # 999/277CA claim status events
+    acks: pd.DataFrame  # 999 verdicts per claim file
+    hold_issues: pd.DataFrame  # claim ids that had a HOLD edit when built
+    secondary_patients: pd.DataFrame  # (practice_id, patient_id) with a secondary payer on a charge
+
+
+def _frame(session: Session, stmt, money: tuple[str, ...] = (), times: tuple[str, ...] = ()) -> pd.DataFrame:
+    result = session.execute(stmt)
+    frame = pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
+    for col in money:
+        frame[col] = pd.Series([cents(v) for v in frame[col]], index=frame.index, dtype="int64")
+    for col in times:  # SQLite gives naive UTC, PostgreSQL aware: make both aware UTC
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def load_snapshot(session: Session | None = None) -> Snapshot:
+    """Read everything the finance tables need (in the caller's session, or a new one)."""
+    if session is None:
+        with session_scope() as own:
+            return load_snapshot(own)
+    m = models
+    payer_names = (select(m.ClaimLine.claim_pk, m.Charge.payer_name)
+                   .join(m.Charge, m.Charge.charge_id == m.ClaimLine.charge_id)
+                   .where(m.ClaimLine.line_number == 1).subquery())
+    claims = _frame(session, select(
+        m.Claim.id.label("claim_pk"), m.Claim.claim_id, m.Claim.practice_id, m.Claim.patient_id, m.Claim.payer_id,
+        payer_names.c.payer_name, m.Claim.payer_sequence, m.Claim.claim_filing_code, m.Claim.rendering_npi,
+        m.Claim.service_date_from, m.Claim.service_date_to, m.Claim.total_charge, m.Claim.expected_allowed,
+        m.Claim.frequency_code, m.Claim.payer_claim_number, m.Claim.payer_icn, m.Claim.status,
+        m.Claim.claim_file_id, m.Claim.created_at, m.ClaimFile.file_name, m.ClaimFile.status.label("file_status"),
+        m.ClaimFile.created_at.label("file_created_at"),
+    ).outerjoin(m.ClaimFile, m.ClaimFile.id == m.Claim.claim_file_id)
+        .outerjoin(payer_names, payer_names.c.claim_pk == m.Claim.id).order_by(m.Claim.id),
+        money=("total_charge",), times=("created_at", "file_created_at"))
+    claims["expected_allowed_c"] = pd.array([None if v is None or pd.isna(v) else cents(v)
+                                             for v in claims["expected_allowed"]], dtype="Int64")
+    kinds = [payer_profile(p, f) for p, f in zip(claims["payer_id"], claims["claim_filing_code"])]
+    claims["payer_kind"] = [k for k, _ in kinds]
+    claims["payer_name"] = [n if isinstance(n, str) and n else rules_name
+                            for n, (_, rules_name) in zip(claims["payer_name"], kinds)]
+
+    lines = _frame(session, select(
+        m.ClaimLine.id.label("claim_line_pk"), m.ClaimLine.claim_pk, m.ClaimLine.line_number, m.ClaimLine.charge_id,
+        m.ClaimLine.line_control_number, m.ClaimLine.service_date, m.ClaimLine.cpt, m.ClaimLine.modifiers,
+        m.ClaimLine.units, m.ClaimLine.charge_amount, m.ClaimLine.expected_allowed,
+    ).order_by(m.ClaimLine.claim_pk, m.ClaimLine.line_number), money=("charge_amount",))
+    lines["expected_allowed_c"] = pd.array([None if v is None or pd.isna(v) else cents(v)
+                                            for v in lines["expected_allowed"]], dtype="Int64")
+
+    ledger = _frame(session, select(
+        m.LedgerEntry.id.label("entry_id"), m.LedgerEntry.remittance_id, m.LedgerEntry.claim_payment_id,
+        m.LedgerEntry.claim_pk, m.LedgerEntry.claim_line_pk, m.LedgerEntry.entry_type, m.LedgerEntry.group_code,
+        m.LedgerEntry.carc, m.LedgerEntry.rarc, m.LedgerEntry.amount.label("amount_c"), m.LedgerEntry.cpt,
+        m.LedgerEntry.service_date, m.LedgerEntry.reversal, m.LedgerEntry.posted_at,
+        m.Remittance.payment_date, m.Remittance.trace_number, m.ClaimPayment.status_code,
+    ).join(m.Remittance, m.Remittance.id == m.LedgerEntry.remittance_id)
+        .join(m.ClaimPayment, m.ClaimPayment.id == m.LedgerEntry.claim_payment_id).order_by(m.LedgerEntry.id),
+        money=("amount_c",), times=("posted_at",))
+
+    claim_payments = _frame(session, select(
+        m.ClaimPayment.id.label("claim_payment_id"), m.ClaimPayment.remittance_id, m.ClaimPayment.claim_pk,
+        m.ClaimPayment.patient_control_number, m.ClaimPayment.status_code, m.ClaimPayment.paid_amount,
+        m.ClaimPayment.payer_claim_number, m.ClaimPayment.crossover_payer, m.Remittance.trace_number,
+        m.Remittance.payment_date, m.Remittance.posted_at,
+    ).join(m.Remittance, m.Remittance.id == m.ClaimPayment.remittance_id).order_by(m.ClaimPayment.id),
+        money=("paid_amount",), times=("posted_at",))
+
+    remittances = _frame(session, select(
+        m.Remittance.id.label("remittance_id"), m.InboundFile.file_name, m.Remittance.transaction_control_number,
+        m.Remittance.payer_key, m.Remittance.payer_name, m.Remittance.trace_number, m.Remittance.payment_method,
+        m.Remittance.credit_debit, m.Remittance.payment_date, m.Remittance.payment_amount,
+        m.Remittance.claims_paid_total, m.Remittance.provider_adjustment_total, m.Remittance.claims,
+        m.Remittance.matched, m.Remittance.unmatched, m.Remittance.status, m.Remittance.hold_reason,
+        m.Remittance.posted_at,
+    ).join(m.InboundFile, m.InboundFile.id == m.Remittance.inbound_file_id).order_by(m.Remittance.id),
+        money=("payment_amount", "claims_paid_total", "provider_adjustment_total"), times=("posted_at",))
+
+    provider_adjustments = _frame(session, select(
+        m.ProviderAdjustment.remittance_id, m.ProviderAdjustment.reason_code, m.ProviderAdjustment.reference,
+        m.ProviderAdjustment.amount).order_by(m.ProviderAdjustment.id), money=("amount",))
+
+    exceptions = _frame(session, select(
+        m.RemitException.id.label("exception_id"), m.RemitException.remittance_id, m.Remittance.trace_number,
+        m.Remittance.payer_key, m.Remittance.payment_date, m.RemitException.kind, m.RemitException.reference,
+        m.RemitException.charge_amount, m.RemitException.paid_amount, m.RemitException.resolved,
+        m.RemitException.message,
+    ).join(m.Remittance, m.Remittance.id == m.RemitException.remittance_id).order_by(m.RemitException.id),
+        money=("charge_amount", "paid_amount"))
+
+    status_events = _frame(session, select(
+        m.ClaimStatusEvent.id.label("event_id"), m.ClaimStatusEvent.claim_pk, m.ClaimStatusEvent.source,
+        m.ClaimStatusEvent.category_code, m.ClaimStatusEvent.status_code, m.ClaimStatusEvent.accepted,
+        m.ClaimStatusEvent.message, m.ClaimStatusEvent.created_at,
+    ).where(m.ClaimStatusEvent.claim_pk.is_not(None)).order_by(m.ClaimStatusEvent.id), times=("created_at",))
+
+    acks = _frame(session, select(
+        m.AckResult.claim_file_id, m.AckResult.status, m.InboundFile.received_at,
+    ).join(m.InboundFile, m.InboundFile.id == m.AckResult.inbound_file_id)
+        .where(m.AckResult.claim_file_id.is_not(None)).order_by(m.AckResult.id), times=("received_at",))
+
+    hold_issues = _frame(session, select(m.EditIssue.claim_id).where(
+        m.EditIssue.severity == "hold", m.EditIssue.claim_id.is_not(None)).distinct())
+
+    secondary_patients = _frame(session, select(m.Charge.practice_id, m.Charge.patient_id).where(
+        m.Charge.payer_sequence.in_(("S", "T"))).distinct())
+
+    return Snapshot(claims, lines, ledger, claim_payments, remittances, provider_adjustments, exceptions,
+                    status_events, acks, hold_issues, secondary_patients)
