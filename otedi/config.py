@@ -32,7 +32,12 @@ def database_url() -> str:
 
 
 def mappings_dir() -> Path:
-    return Path(os.environ.get("OTEDI_MAPPINGS", REPO_ROOT / "mappings")).resolve()
+    return _resolved(os.environ.get("OTEDI_MAPPINGS") or str(REPO_ROOT / "mappings"))
+
+
+@lru_cache(maxsize=16)
+def _resolved(path: str) -> Path:
+    return Path(path).resolve()
 
 
 def load_yaml(relative: str | Path) -> dict:
