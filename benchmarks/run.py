@@ -382,7 +382,8 @@ def partial_table(run: Run, stage: str | None, since: float | None, failure: str
         f"### {run.target:,} claims (target): {'FAILED' if failure else 'INTERRUPTED'}, incomplete",
         "",
         f"- extract: {run.rows:,} charge rows ({ROWS_PER_CLAIM} per claim), {run.days} days of service from "
-        f"{START}; warehouse: {run.database}",
+        f"{START}, loaded as {run.extract_files} file(s) of at most {MAX_ROWS_PER_FILE:,} rows; "
+        f"warehouse: {run.database}",
         "",
         "| stage | seconds | peak RSS MiB | RSS growth MiB |",
         "|:--|--:|--:|--:|",

@@ -171,3 +171,14 @@ def test_ten_thousand_row_extract_builds_into_pyx12_clean_files(warehouse, tmp_p
     with session_scope() as s:
         assert set(s.scalars(select(models.ClaimFile.status))) == {"ready"}
     assert validate_file(summary["files"][0]).ok
+
+
+def test_known_charge_ids_are_looked_up_in_chunks(warehouse, monkeypatch, tmp_path):
+    import otedi.charges.load as load
+
+    monkeypatch.setattr(load, "LOOKUP_CHUNK", 2)
+    write_charges_csv(tmp_path / "a.csv", [charge(charge_id=f"Q{n}", service_date=date(2026, 3, 2 + n))
+                                           for n in range(5)])
+    run_outbound(tmp_path / "a.csv", tmp_path / "out", today=date(2026, 3, 20))
+    with session_scope() as s:
+        assert load.known_charge_ids(s, [f"Q{n}" for n in range(7)]) == {f"Q{n}" for n in range(5)}

@@ -65,9 +65,7 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
     rejected_rows = {i.row for i in issues}
     result.rejected = len(rejected_rows)
 
-    known = set(session.scalars(
-        select(models.Charge.charge_id).where(models.Charge.charge_id.in_([c.charge_id for c in charges]))
-    )) if charges else set()
+    known = known_charge_ids(session, [c.charge_id for c in charges])
     extract = models.ExtractFile(file_name=path.name, sha256=digest, mapping=mapping, rows=result.rows,
                                  accepted=0, rejected=result.rejected)
     session.add(extract)
@@ -91,6 +89,18 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
     log.info("extract %s: %d rows, %d loaded, %d rejected, %d already known",
              path.name, result.rows, result.accepted, result.rejected, result.duplicates)
     return result
+
+
+LOOKUP_CHUNK = 10_000  # bound parameters per query (SQLite and PostgreSQL both cap them)
+
+
+def known_charge_ids(session: Session, charge_ids: list[str]) -> set[str]:
+    """Which of these charge_ids the warehouse already holds."""
+    known: set[str] = set()
+    for start in range(0, len(charge_ids), LOOKUP_CHUNK):
+        chunk = charge_ids[start:start + LOOKUP_CHUNK]
+        known.update(session.scalars(select(models.Charge.charge_id).where(models.Charge.charge_id.in_(chunk))))
+    return known
 
 
 def to_model(charge: Charge, extract_file_id: int, row_number: int) -> models.Charge:

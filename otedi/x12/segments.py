@@ -8,8 +8,10 @@ such a value would silently shift every element after it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TextIO
 
 from otedi.errors import X12Error
@@ -28,6 +30,11 @@ class Delimiters:
     @property
     def characters(self) -> str:
         return self.element + self.component + self.repetition + self.segment
+
+    @cached_property
+    def reserved(self) -> re.Pattern[str]:
+        """Matches any delimiter character (compiled once per set of delimiters)."""
+        return re.compile("[" + re.escape(self.characters) + "]")
 
 
 def format_segment(
@@ -63,7 +70,7 @@ def _refuse_delimiters(
     segment_id: str, reference: str, value: str, delimiters: Delimiters, position: int | None
 ) -> None:
     # The message names the element, never the value (it may be a name or a member id).
-    if any(ch in delimiters.characters for ch in value):
+    if delimiters.reserved.search(value):
         raise X12Error(
             f"{segment_id}{reference} contains a delimiter character ({delimiters.characters!r} are reserved)",
             segment_number=position,
