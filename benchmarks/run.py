@@ -44,10 +44,8 @@ START = date(2026, 1, 5)  # a Monday
 DAYS = 84
 SEED = 20260105
 DEFAULT_CLAIMS = "10000,100000"
-# load_extract looks up every charge_id of a file in one `IN (...)` with one bound parameter each:
-# above 250,000 rows SQLite refuses it (SQLITE_MAX_VARIABLE_NUMBER) and above 65,535 PostgreSQL does
-# (the protocol's parameter count is 16 bits). Bigger extracts are therefore loaded as several files,
-# as a practice sending a file a day or a week would; 50,000 rows is about 18,000 claims.
+# Big extracts are loaded as several files, as a practice sending a file a day or a week would;
+# 50,000 rows is about 18,000 claims.
 MAX_ROWS_PER_FILE = 50_000
 MIB = 1024 * 1024
 
