@@ -139,21 +139,25 @@ def test_pipeline_files_are_acknowledged_adjudicated_and_paid(pipeline_files, tm
 
     assert sorted(result.files_answered) == sorted(f.name for f in pipeline_files)
     assert [p.name for p in result.acks_999] == [f"{f.stem}.999" for f in sorted(pipeline_files)]
-    claims_sent = 0
+    claims_sent = rejected_sent = 0
     for f in pipeline_files:
         ack = segments(drop / "inbound" / f"{f.stem}.999")
         sent = segments(f)
         gs, st = next(s for s in sent if s[0] == "GS"), next(s for s in sent if s[0] == "ST")
         assert ["AK1", "HC", gs[6], "005010X222A1"] in ack and ["AK2", "837", st[2], "005010X222A1"] in ack
         assert ["IK5", "A"] in ack and ["AK9", "A", "1", "1", "1"] in ack
-        # One 277CA patient level per claim, accepted with a payer claim control number.
+        # One 277CA patient level per claim: accepted with a payer claim control number, or (at the
+        # configured eligibility rate) rejected because the payer cannot find the subscriber.
         status = segments(drop / "inbound" / f"{f.stem}.277")
         claim_ids = [s[1] for s in sent if s[0] == "CLM"]
         assert sorted(s[2] for s in status if s[:2] == ["TRN", "2"] and s[2] in claim_ids) == sorted(claim_ids)
-        assert sum(1 for s in status if s[0] == "STC" and s[1] == "A2:20") == len(claim_ids)
-        assert sum(1 for s in status if s[:2] == ["REF", "1K"]) == len(claim_ids)
-        claims_sent += len(claim_ids)
-    assert result.accepted_claims == claims_sent and result.rejected_claims == 0
+        accepted = sum(1 for s in status if s[0] == "STC" and s[1] == "A2:20")
+        not_found = sum(1 for s in status if s[0] == "STC" and s[1] == "A7:33:IL")
+        assert accepted + not_found == len(claim_ids)
+        assert sum(1 for s in status if s[:2] == ["REF", "1K"]) == accepted
+        claims_sent += accepted
+        rejected_sent += not_found
+    assert result.accepted_claims == claims_sent and result.rejected_claims == rejected_sent
     for path in result.acks_999 + result.acks_277ca + result.remittances:
         assert_valid(path)
     assert all(scan_835(p).ok for p in result.remittances)  # the posting side's own balancing checks

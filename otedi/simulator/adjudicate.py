@@ -61,8 +61,8 @@ class ClaimAck:
 
     claim: ClaimIn
     category: str  # STC01-1: A2 accepted, A3 returned as unprocessable, A7 rejected for invalid information
-    status: str  # STC01-2: 20 accepted for processing, 453 procedure modifier, 562 NPI
-    entity: str = ""  # STC01-3: 85 billing provider, 82 rendering provider
+    status: str  # STC01-2: 20 accepted for processing, 33 subscriber not found, 453 procedure modifier, 562 NPI
+    entity: str = ""  # STC01-3: 85 billing provider, 82 rendering provider, IL subscriber
     icn: str = ""  # REF*1K payer claim control number, accepted claims only
     lines: tuple[ServiceLine, ...] = ()
 

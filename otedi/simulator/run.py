@@ -136,6 +136,9 @@ class _Run:
     def _claim(self, claim, interchange) -> ClaimAck:
         rules, _ = payer_rules(claim.payer_id, claim.filing_code, on=claim.first_date)
         rejection = front_end(claim, rules)
+        if rejection is None and seeded(self.seed, "eligibility", claim.claim_id).random() < \
+                self.settings.rates.eligibility_rejection:
+            rejection = ClaimAck(claim, "A7", "33", "IL")  # the payer cannot find the subscriber
         if rejection is not None:
             self.result.rejected_claims += 1
             return rejection

@@ -36,6 +36,7 @@ class Rates:
     interest: float
     recovery: float
     split: float
+    eligibility_rejection: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def load_settings() -> Settings:
     for kind, method in settings.method.items():
         if method not in METHODS:
             raise ConfigError(f"{where}: payment.method.{kind} is {method!r}, not one of {METHODS}")
-    for name in ("random_denial", "delay", "reversal", "interest", "recovery", "split"):
+    for name in ("random_denial", "delay", "reversal", "interest", "recovery", "split", "eligibility_rejection"):
         if not 0 <= getattr(rates, name) <= 1:
             raise ConfigError(f"{where}: rates.{name} must be between 0 and 1")
     return settings
