@@ -166,15 +166,17 @@ class Claim(Base):
 
 
 class ClaimLine(Base):
-    """A service line (837P loop 2400); one per charge, never two."""
+    """A service line (837P loop 2400): one per charge per claim. A charge is billed on one original
+    claim; only a replacement, void or corrected resubmission of that claim repeats it."""
 
     __tablename__ = "claim_line"
-    __table_args__ = (UniqueConstraint("claim_pk", "line_number"),)
+    __table_args__ = (UniqueConstraint("claim_pk", "line_number"),
+                      UniqueConstraint("claim_pk", "charge_id", name="uq_claim_line_claim_pk_charge_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_pk: Mapped[int] = mapped_column(ForeignKey("claim.id"), index=True)
     line_number: Mapped[int] = mapped_column(Integer)
-    charge_id: Mapped[str] = mapped_column(ForeignKey("charge.charge_id"), unique=True)
+    charge_id: Mapped[str] = mapped_column(ForeignKey("charge.charge_id"), index=True)
     line_control_number: Mapped[str] = mapped_column(String(30), unique=True)
     service_date: Mapped[date] = mapped_column(Date)
     cpt: Mapped[str] = mapped_column(String(5))
@@ -391,3 +393,29 @@ class FetchedFile(Base):
     kind: Mapped[str] = mapped_column(String(8))  # 999 | 277 | 835 | TA1 | unknown (ST01)
     archive_path: Mapped[str] = mapped_column(String(1024))
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClaimLink(Base):
+    """Which claim a resubmitted, replacement, void or secondary claim was built from.
+
+    Written with the new claim, so the original shows what became of it and asking again builds
+    nothing new: one new claim per original and kind.
+    """
+
+    __tablename__ = "claim_link"
+    __table_args__ = (UniqueConstraint("original_claim_pk", "kind"),)
+
+    KINDS = ("resubmission", "replacement", "void", "secondary")
+    # resubmission: a new original (frequency 1) for a claim rejected before adjudication
+    # replacement: frequency 7 with REF*F8; void: frequency 8 with REF*F8
+    # secondary: the claim to the next payer, carrying this claim's adjudication (2320/2330/2430)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_pk: Mapped[int] = mapped_column(ForeignKey("claim.id"), unique=True)  # the claim built
+    original_claim_pk: Mapped[int] = mapped_column(ForeignKey("claim.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    original_status: Mapped[str] = mapped_column(String(16))  # the original's status when the link was made
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    claim: Mapped[Claim] = relationship(foreign_keys=[claim_pk])
+    original: Mapped[Claim] = relationship(foreign_keys=[original_claim_pk])

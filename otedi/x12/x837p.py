@@ -5,6 +5,13 @@ given; the caller splits big batches. Loop functions are named after the
 guide's loops. Billing rules (units, modifiers, which claims exist) are made
 upstream in coding/ and claims/; this module only lays claims out.
 
+Claims to a secondary (or tertiary) payer carry the earlier payers'
+adjudication (`Claim.prior_payers`): loop 2320 per payer with its claim-level
+CAS, AMT*D and OI, 2330A/2330B for its subscriber and payer, and a 2430 per
+line (SVD, CAS, DTP*573). The writer refuses a claim whose figures do not
+balance: per line SV102 = SVD02 + 2430 CAS, per payer CLM02 - AMT*D = claim
+CAS + line CAS. Remaining patient liability goes at claim level only (AMT*EAF).
+
 Text: names and addresses are upper-cased, accents folded to ASCII, and
 every character outside A-Z, 0-9, space and & ' ( ) , - . / is replaced by
 a space (runs of spaces collapse). That keeps them inside the X12 basic
@@ -24,7 +31,9 @@ from decimal import Decimal
 from typing import TextIO
 
 from otedi.charges.record import Charge
-from otedi.claims.model import MAX_DIAGNOSES, MAX_LINES, MAX_POINTERS, Claim, ClaimLine
+from otedi.claims.model import (
+    MAX_DIAGNOSES, MAX_LINES, MAX_POINTERS, Adjustment, Claim, ClaimLine, LineAdjudication, PriorPayer,
+)
 from otedi.config import Clearinghouse, Practice
 from otedi.errors import X12Error
 from otedi.x12.envelope import ControlNumbers, Envelope, transaction
@@ -38,6 +47,8 @@ RENDERING_TAXONOMY = {
 }
 FREQUENCIES_NEEDING_PAYER_CLAIM_NUMBER = ("7", "8")  # replacement, void
 MAX_MODIFIERS = 4
+MAX_PRIOR_PAYERS = 10  # 2320 repeats at most 10 times
+CAS_PAIRS = 6  # reason/amount pairs one CAS segment carries
 ENVELOPE_SEGMENTS = 4  # ISA, GS, GE, IEA: outside the ST..SE count
 
 _OUTSIDE_CHARACTER_SET = re.compile(r"[^A-Z0-9 &'(),\-./]")
@@ -116,6 +127,7 @@ def _check_claim(claim: Claim, practice: Practice) -> None:
         raise X12Error(
             f"{where}: frequency {claim.frequency_code} needs the payer claim control number (REF*F8, from 835 CLP07)"
         )
+    _check_prior_payers(claim, where)
     header = claim.header
     if header.rendering_role not in RENDERING_TAXONOMY:
         raise X12Error(f"{where}: rendering role must be one of {sorted(RENDERING_TAXONOMY)}")
@@ -127,6 +139,37 @@ def _check_claim(claim: Claim, practice: Practice) -> None:
     for loop, last_name in names.items():
         if not x12_text(last_name):
             raise X12Error(f"{where}: {loop} last name (NM103) is empty once cleaned to the X12 character set")
+
+
+def _check_prior_payers(claim: Claim, where: str) -> None:
+    """COB edits: each prior payer's lines and claim balance, SVD02 not negative, CAS pairs complete."""
+    if len(claim.prior_payers) > MAX_PRIOR_PAYERS:
+        raise X12Error(f"{where}: carries {len(claim.prior_payers)} prior payers; 2320 repeats at most "
+                       f"{MAX_PRIOR_PAYERS} times")
+    charges = {line.number: line.coded.charge_amount for line in claim.lines}
+    for payer in claim.prior_payers:
+        who = f"{where} prior payer {payer.coverage.payer_id}"
+        adjustments = [*payer.adjustments, *(a for line in payer.lines for a in line.adjustments)]
+        if any(not a.group or not a.reason for a in adjustments):
+            raise X12Error(f"{who}: every CAS amount needs its group code and reason code")
+        seen: set[int] = set()
+        for line in payer.lines:
+            if line.line_number not in charges or line.line_number in seen:
+                raise X12Error(f"{who}: 2430 for line {line.line_number}, which the claim has not or has twice")
+            seen.add(line.line_number)
+            if line.paid < 0:
+                raise X12Error(f"{who} line {line.line_number}: SVD02 paid amount is negative")
+            adjusted = line.paid + _sum(line.adjustments)
+            if adjusted != charges[line.line_number]:
+                raise X12Error(f"{who} line {line.line_number}: SV102 {charges[line.line_number]} is not SVD02 "
+                               f"{line.paid} plus 2430 CAS {_sum(line.adjustments)}")
+        if _claim_total(claim) - payer.paid != _sum(adjustments):
+            raise X12Error(f"{who}: CLM02 {_claim_total(claim)} less AMT*D {payer.paid} is not the claim and "
+                           f"line CAS total {_sum(adjustments)}")
+
+
+def _sum(adjustments: Sequence[Adjustment]) -> Decimal:
+    return sum((a.amount for a in adjustments), Decimal("0"))
 
 
 # --- header and 1000 loops ---------------------------------------------------
@@ -264,8 +307,12 @@ def _loop_2300(writer: SegmentWriter, claim: Claim) -> None:
     writer.write("HI", *_health_care_codes(claim.diagnoses))
     _loop_2310a(writer, header)
     _loop_2310b(writer, header)
+    for payer in claim.prior_payers:
+        _loop_2320(writer, payer)
     for line in claim.lines:
-        _loop_2400(writer, line, claim_place_of_service=header.place_of_service)
+        adjudications = [(payer, adj) for payer in claim.prior_payers for adj in payer.lines
+                         if adj.line_number == line.number]
+        _loop_2400(writer, line, claim_place_of_service=header.place_of_service, adjudications=adjudications)
 
 
 def _health_care_codes(diagnoses: Sequence[str]) -> list[tuple[str, str]]:
@@ -285,10 +332,63 @@ def _loop_2310b(writer: SegmentWriter, header: Charge) -> None:
     writer.write("PRV", "PE", "PXC", RENDERING_TAXONOMY[header.rendering_role])
 
 
+# --- 2320/2330 other subscriber (coordination of benefits) ------------------------
+
+
+def _loop_2320(writer: SegmentWriter, payer: PriorPayer) -> None:
+    """A payer that adjudicated the claim before: its subscriber, claim-level CAS and payment."""
+    coverage = payer.coverage
+    writer.write(
+        "SBR",
+        payer.sequence,
+        coverage.relationship,  # SBR02: the patient's relationship to that payer's subscriber (required here)
+        coverage.group_number or None,
+        None, None, None, None, None,
+        coverage.claim_filing_code,
+    )
+    _cas(writer, payer.adjustments)
+    writer.write("AMT", "D", amount(payer.paid))  # required whenever 2430 is sent, 0 when nothing was paid
+    if payer.patient_responsibility is not None:
+        writer.write("AMT", "EAF", amount(payer.patient_responsibility))
+    writer.write("OI", None, None, "Y", "P", None, "Y")  # benefits assigned, signature on file, release (= CLM09)
+    _loop_2330a(writer, coverage)
+    _loop_2330b(writer, payer)
+
+
+def _loop_2330a(writer: SegmentWriter, coverage: Charge) -> None:
+    """That payer's subscriber, named as in its own 2010BA."""
+    if coverage.patient_is_subscriber:
+        last, first = coverage.patient_last_name, coverage.patient_first_name
+    else:
+        last, first = coverage.subscriber_last_name or "", coverage.subscriber_first_name or ""
+    _person_name(writer, "IL", last, first, "MI", coverage.member_id)
+
+
+def _loop_2330b(writer: SegmentWriter, payer: PriorPayer) -> None:
+    coverage = payer.coverage
+    writer.write("NM1", "PR", "2", x12_text(coverage.payer_name), None, None, None, None, "PI", coverage.payer_id)
+    if payer.payer_claim_number:
+        writer.write("REF", "F8", payer.payer_claim_number)  # other payer claim control number (its CLP07)
+
+
+def _cas(writer: SegmentWriter, adjustments: Sequence[Adjustment]) -> None:
+    """CAS grouped by group code in first-seen order, at most six reason/amount pairs a segment."""
+    by_group: dict[str, list[Adjustment]] = {}
+    for adjustment in adjustments:
+        by_group.setdefault(adjustment.group, []).append(adjustment)
+    for group, items in by_group.items():
+        for start in range(0, len(items), CAS_PAIRS):
+            elements: list[str | None] = []
+            for item in items[start:start + CAS_PAIRS]:
+                elements += [item.reason, amount(item.amount), None]  # reason, amount, (no quantity)
+            writer.write("CAS", group, *elements)
+
+
 # --- 2400 service line ----------------------------------------------------------------
 
 
-def _loop_2400(writer: SegmentWriter, line: ClaimLine, *, claim_place_of_service: str) -> None:
+def _loop_2400(writer: SegmentWriter, line: ClaimLine, *, claim_place_of_service: str,
+               adjudications: Sequence[tuple[PriorPayer, LineAdjudication]] = ()) -> None:
     coded, charge = line.coded, line.charge
     line_place_of_service = charge.place_of_service if charge.place_of_service != claim_place_of_service else None
     writer.write("LX", str(line.number))
@@ -304,6 +404,23 @@ def _loop_2400(writer: SegmentWriter, line: ClaimLine, *, claim_place_of_service
     )
     writer.write("DTP", "472", "D8", _d8(charge.service_date))
     writer.write("REF", "6R", line.line_control_number)
+    for payer, adjudication in adjudications:
+        _loop_2430(writer, line, payer, adjudication)
+
+
+def _loop_2430(writer: SegmentWriter, line: ClaimLine, payer: PriorPayer, adjudication: LineAdjudication) -> None:
+    """Line adjudication by a prior payer; SVD01 repeats that payer's 2330B NM109."""
+    coded = line.coded
+    writer.write(
+        "SVD",
+        payer.coverage.payer_id,
+        amount(adjudication.paid),
+        ("HC", coded.cpt, *coded.modifiers),
+        None,
+        str(coded.units),
+    )
+    _cas(writer, adjudication.adjustments)
+    writer.write("DTP", "573", "D8", _d8(adjudication.adjudicated))
 
 
 # --- values -----------------------------------------------------------------------------
