@@ -5,6 +5,10 @@
   otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
   otedi remit post FILE... [--json]
   otedi acks load FILE... [--json]
+  otedi report export --format csv|parquet --out DIR
+  otedi report html --out FILE
+  otedi ar worklist [--json]
+  otedi ar resubmit [--claim ID ...] [--void ID ...] [--secondary] [--out DIR] [--json]
   otedi validate FILE [--json]
   otedi synth charges --rows N --seed S --out FILE [--defect-rate R] [--start DATE] [--days N]
   otedi simulate --drop URL [--seed S]
@@ -158,6 +162,72 @@ def cmd_acks_load(args) -> int:
     return 0
 
 
+def _today(args) -> date:
+    return date.fromisoformat(args.today) if getattr(args, "today", None) else date.today()
+
+
+def cmd_report_export(args) -> int:
+    from otedi.analytics import export_tables
+    from otedi.warehouse import db
+    db.upgrade()
+    for path in export_tables(args.out, args.format, today=_today(args)):
+        print(path)
+    return 0
+
+
+def cmd_report_html(args) -> int:
+    from otedi.analytics import write_html_report
+    from otedi.warehouse import db
+    db.upgrade()
+    print(write_html_report(args.out, today=_today(args)))
+    return 0
+
+
+def cmd_ar_worklist(args) -> int:
+    from otedi.analytics import work_queue
+    from otedi.warehouse import db
+    db.upgrade()
+    queue = work_queue(today=_today(args))
+    if args.json:
+        print(queue.to_json(orient="records", date_format="iso", default_handler=str, indent=2))
+        return 0
+    if queue.empty:
+        print("nothing to work")
+        return 0
+    for item in queue.itertuples():
+        print(f"{item.reason:<26} {item.claim_id}  {item.payer_name[:24]:<24} ${item.amount:>9}  {item.next_step}")
+    print(f"{len(queue)} item(s)")
+    return 0
+
+
+def cmd_ar_resubmit(args) -> int:
+    from otedi.claims.batch import write_ready_claims
+    from otedi.claims.resubmit import resubmit
+    from otedi.warehouse import db
+    db.upgrade()
+    picked = args.claim or None
+    if picked is None and (args.void or args.secondary):
+        picked = ()  # only what was asked for
+    with db.session_scope() as session:
+        result = resubmit(session, today=_today(args), claim_ids=picked, void_ids=args.void or (),
+                          secondary=args.secondary)
+    out = Path(args.out) if args.out else config.home() / "outbound"
+    with db.session_scope() as session:
+        files = write_ready_claims(session, out)
+    summary = {**result.summary(), "files": [f.path for f in files if f.status == "ready"],
+               "quarantined": [f.path for f in files if f.status != "ready"]}
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    for built in summary["built"]:
+        print(f"built   {built}")
+    for item in summary["work_items"]:
+        print(f"to do   {item}")
+    for path in summary["files"]:
+        print(f"ready: {path}")
+    return 1 if summary["quarantined"] else 0
+
+
 def cmd_validate(args) -> int:
     from otedi.x12.validate import validate_file
     report = validate_file(args.file)
@@ -217,7 +287,10 @@ def cmd_run(args) -> int:
     for label, value in rows:
         print(f"{label:<30}{value:>16}")
     print(f"\nclaims by status: " + ", ".join(f"{k} {v}" for k, v in t["claims_by_status"].items()))
+    from otedi.analytics import write_html_report
+    report = write_html_report(home / "report.html", today=today)
     print(f"files: {home}/outbound (837P), {home}/archive (999, 277CA, 835)")
+    print(f"report: {report}  (finance tables: otedi report export --out DIR; work queue: otedi ar worklist)")
     return 0
 
 
@@ -342,6 +415,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_acks_load)
 
+    p_rp = sub.add_parser("report", help="finance tables and the HTML report").add_subparsers(
+        dest="action", required=True)
+    p = p_rp.add_parser("export", help="write reconciliation, AR and denial tables")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--out", required=True)
+    p.add_argument("--today")
+    p.set_defaults(func=cmd_report_export)
+    p = p_rp.add_parser("html", help="write one self-contained HTML report")
+    p.add_argument("--out", required=True)
+    p.add_argument("--today")
+    p.set_defaults(func=cmd_report_html)
+
+    p_ar = sub.add_parser("ar", help="AR follow-up").add_subparsers(dest="action", required=True)
+    p = p_ar.add_parser("worklist", help="claims needing action, with the next step")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--today")
+    p.set_defaults(func=cmd_ar_worklist)
+    p = p_ar.add_parser("resubmit", help="corrected (7), void (8), new and secondary claims")
+    p.add_argument("--claim", action="append", help="a corrected claim to resubmit (repeatable); default: all due")
+    p.add_argument("--void", action="append", help="a claim to cancel (repeatable)")
+    p.add_argument("--secondary", action="store_true", help="build the secondary claims that are due")
+    p.add_argument("--out", help="folder for the 837P files (default $OTEDI_HOME/outbound)")
+    p.add_argument("--today")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ar_resubmit)
+
     p = sub.add_parser("validate", help="validate any X12 file with pyx12")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
@@ -395,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
                         stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # schema upgrades on every command stay quiet
     try:
         return args.func(args)
     except OtediError as exc:

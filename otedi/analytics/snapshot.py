@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from otedi import config
 from otedi.coding.payers import payer_rules
@@ -118,15 +118,21 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     payer_names = (select(m.ClaimLine.claim_pk, m.Charge.payer_name)
                    .join(m.Charge, m.Charge.charge_id == m.ClaimLine.charge_id)
                    .where(m.ClaimLine.line_number == 1).subquery())
+    # A resubmission, replacement or void takes the original's place (a secondary claim does not).
+    newer = aliased(m.Claim)
+    superseding = (select(m.ClaimLink.original_claim_pk, newer.claim_id.label("superseded_by"))
+                   .join(newer, newer.id == m.ClaimLink.claim_pk)
+                   .where(m.ClaimLink.kind.in_(("resubmission", "replacement", "void"))).subquery())
     claims = _frame(session, select(
         m.Claim.id.label("claim_pk"), m.Claim.claim_id, m.Claim.practice_id, m.Claim.patient_id, m.Claim.payer_id,
         payer_names.c.payer_name, m.Claim.payer_sequence, m.Claim.claim_filing_code, m.Claim.rendering_npi,
         m.Claim.service_date_from, m.Claim.service_date_to, m.Claim.total_charge, m.Claim.expected_allowed,
         m.Claim.frequency_code, m.Claim.payer_claim_number, m.Claim.payer_icn, m.Claim.status,
         m.Claim.claim_file_id, m.Claim.created_at, m.ClaimFile.file_name, m.ClaimFile.status.label("file_status"),
-        m.ClaimFile.created_at.label("file_created_at"),
+        m.ClaimFile.created_at.label("file_created_at"), superseding.c.superseded_by,
     ).outerjoin(m.ClaimFile, m.ClaimFile.id == m.Claim.claim_file_id)
-        .outerjoin(payer_names, payer_names.c.claim_pk == m.Claim.id).order_by(m.Claim.id),
+        .outerjoin(payer_names, payer_names.c.claim_pk == m.Claim.id)
+        .outerjoin(superseding, superseding.c.original_claim_pk == m.Claim.id).order_by(m.Claim.id),
         money=("total_charge",), times=("created_at", "file_created_at"))
     claims["expected_allowed_c"] = pd.array([None if v is None or pd.isna(v) else cents(v)
                                              for v in claims["expected_allowed"]], dtype="Int64")

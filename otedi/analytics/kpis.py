@@ -1,0 +1,101 @@
+"""Revenue-cycle KPIs, each computed from the warehouse with its numerator and denominator.
+
+clean_claim_rate
+    Claims accepted on first submission without edits or rejections / claims
+    submitted that have a front-end outcome (a 999/277CA event or an 835).
+    A claim is not clean when it had a HOLD edit when built (a biller had to
+    intervene) or any 999/277CA rejection.
+first_pass_resolution_rate
+    Claims resolved by their first 835 without rework / claims adjudicated
+    at least once. Resolved: the first CLP for the claim is not a denial
+    (CLP02 4) and posted no denied amount, and the claim was never rejected.
+    Patient responsibility does not count against it.
+denial_rate
+    Claims with any denied amount / claims adjudicated (see
+    otedi.analytics.denials; the dollar rate is in the denial tables).
+days_in_ar
+    Insurance AR (the open balance of submitted claims, denials included) /
+    average daily charges over the last 90 days (billed amount of submitted
+    claims whose first date of service is within the 90 days up to `today`,
+    divided by 90). Patient balances are left out: patient payments are not
+    posted to the ledger, so they would never age out.
+net_collection_rate
+    Payer payments / (charges - contractual adjustments), over adjudicated
+    claims, net of reversals. PLB interest and recoveries are provider-level
+    and not counted; patient payments are collected outside the ledger, so
+    the rate measures what the payers paid of what they allowed to be
+    collected.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pandas as pd
+
+from otedi.analytics.denials import rate_figures, ratio
+from otedi.analytics.reconcile import claim_frame
+from otedi.analytics.snapshot import Snapshot, dollars, load_snapshot
+
+AR_WINDOW_DAYS = 90
+DEFINITIONS = {
+    "clean_claim_rate": "claims accepted on first submission with no hold edit and no 999/277CA rejection / "
+                        "submitted claims with a front-end outcome",
+    "first_pass_resolution_rate": "claims whose first 835 was not a denial and denied nothing, never rejected / "
+                                  "claims adjudicated",
+    "denial_rate": "adjudicated claims with any denied amount / claims adjudicated",
+    "days_in_ar": "insurance open balance / (billed with date of service in the last 90 days / 90)",
+    "net_collection_rate": "payer payments / (billed - contractual adjustments), adjudicated claims",
+}
+
+
+def kpi_values(snap: Snapshot, claims: pd.DataFrame, today: date) -> list[dict]:
+    """Each KPI as {kpi, value, numerator, denominator, unit, definition} (money as Decimal)."""
+    submitted = claims[claims["in_ar"]]
+    events = snap.status_events
+    rejected = set(events.loc[~events["accepted"].astype(bool), "claim_pk"])
+    with_outcome = set(events["claim_pk"]) | set(snap.claim_payments["claim_pk"].dropna().astype("int64"))
+    held = set(snap.hold_issues["claim_id"])
+    front = submitted[submitted["claim_pk"].isin(with_outcome)]
+    clean = front[~front["claim_pk"].isin(rejected) & ~front["claim_id"].isin(held)]
+
+    cp = snap.claim_payments[snap.claim_payments["claim_pk"].notna()]
+    first = cp[cp["status_code"] != "22"].sort_values("claim_payment_id").groupby("claim_pk").first()
+    first_denials = snap.ledger[snap.ledger["entry_type"] == "denial"].groupby("claim_payment_id")["amount_c"].sum()
+    ever = submitted[submitted["claim_pk"].isin(first.index)]
+    resolved = [pk for pk in ever["claim_pk"] if first.loc[pk, "status_code"] != "4"
+                and first_denials.get(first.loc[pk, "claim_payment_id"], 0) == 0 and pk not in rejected]
+
+    rates = rate_figures(submitted)
+
+    live = submitted[submitted["superseded_by"].isna()]
+    ar_total = int(live["open_balance"].sum())
+    window = submitted[(submitted["service_date_from"] > today - timedelta(days=AR_WINDOW_DAYS))
+                       & (submitted["service_date_from"] <= today)]
+    charges = int(window["billed"].sum())
+    days = None if not charges else (Decimal(ar_total) * AR_WINDOW_DAYS / Decimal(charges)).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    adjudicated = submitted[submitted["adjudicated"]]
+    paid = int(adjudicated["paid"].sum())
+    collectible = int(adjudicated["billed"].sum() - adjudicated["contractual"].sum())
+
+    def row(kpi, value, numerator, denominator, unit):
+        return {"kpi": kpi, "value": value, "numerator": str(numerator), "denominator": str(denominator),
+                "unit": unit, "definition": DEFINITIONS[kpi]}
+
+    return [
+        row("clean_claim_rate", ratio(len(clean), len(front)), len(clean), len(front), "ratio"),
+        row("first_pass_resolution_rate", ratio(len(resolved), len(ever)), len(resolved), len(ever), "ratio"),
+        row("denial_rate", rates["claim_rate"], rates["denied_claims"], rates["adjudicated_claims"], "ratio"),
+        row("days_in_ar", days, dollars(ar_total), f"{dollars(charges)}/{AR_WINDOW_DAYS}", "days"),
+        row("net_collection_rate", ratio(paid, collectible), dollars(paid), dollars(collectible), "ratio"),
+    ]
+
+
+def kpi_table(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:
+    """The KPI table: kpi, value (Decimal), numerator, denominator, unit, definition."""
+    today = today or date.today()
+    snap = snap or load_snapshot()
+    return pd.DataFrame(kpi_values(snap, claim_frame(snap, today), today))

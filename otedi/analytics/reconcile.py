@@ -1,0 +1,243 @@
+"""Reconciliation: what was billed against what the 835s posted, claim by claim and line by line.
+
+Every amount comes from the append-only ledger (reversal entries included, so
+a reversed payment nets to zero); only `billed` and `expected_allowed` come
+from the claim as built.
+
+The identity, for every claim and every line:
+
+    billed = paid + contractual + patient_responsibility + other_adjustments + open_balance
+    open_balance = denied + awaiting_payer
+
+Denied amounts stay in the open balance: a denial is still money the payer
+may pay once the claim is corrected, resubmitted or appealed, and nothing in
+the ledger writes it off. `denied` shows how much of the open balance the
+payer has refused; `awaiting_payer` is the part no 835 has accounted for yet
+(not adjudicated, or reversed and not re-adjudicated). `open_balance` is the
+insurance balance; `patient_responsibility` is the patient balance (owed by
+the patient or their secondary payer; patient payments are collected outside
+the ledger).
+
+Lines carry what the 835 posted against them (SVC loops). Claim-level
+adjustments and payments (CLP/CAS without a service line) and services the
+835 returned that match none of our lines count on the claim only, so the
+lines of a claim add up to the claim less its `claim_level` amount.
+
+`allowed_835` is what the payer allowed as the ledger shows it: paid +
+patient responsibility + sequestration (CO-253 is taken from the payment
+after the allowed amount is set). It is empty until the claim is adjudicated.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from otedi.analytics.snapshot import Snapshot, load_snapshot, money_out
+
+ENTRY_COLUMNS = {"payment": "paid", "contractual": "contractual", "patient_responsibility": "patient_responsibility",
+                 "other_adjustment": "other_adjustments", "denial": "denied"}
+POSTED = list(ENTRY_COLUMNS.values())
+MONEY = ["billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance"]
+NOT_SUBMITTED = ("held", "ready", "quarantined")  # never left for the payer: not in AR
+SEQUESTRATION = "253"
+CLP_STATUS = {"1": "processed as primary", "2": "processed as secondary", "3": "processed as tertiary",
+              "4": "denied", "19": "primary, forwarded", "20": "secondary, forwarded",
+              "21": "tertiary, forwarded", "22": "reversal of previous payment", "23": "not our claim, forwarded",
+              "25": "predetermination"}
+
+CLAIM_COLUMNS = [
+    "claim_id", "practice_id", "payer_id", "payer_name", "payer_kind", "payer_sequence", "patient_id",
+    "rendering_npi", "service_date_from", "service_date_to", "frequency_code", "status", "payer_icn",
+    "submitted_on", "billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance",
+    "claim_level", "adjudicated", "remittances", "days_outstanding", "last_event", "last_event_at", "superseded_by",
+]
+LINE_COLUMNS = [
+    "claim_id", "line_number", "charge_id", "line_control_number", "practice_id", "payer_id", "patient_id",
+    "rendering_npi", "service_date", "cpt", "modifiers", "units", "status", "billed", "expected_allowed",
+    "allowed_835", *POSTED, "awaiting_payer", "open_balance", "adjudicated", "days_outstanding",
+]
+
+
+def _by_type(rows: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Net ledger amounts (cents) per `key`, one column per entry type."""
+    table = rows.groupby([key, "entry_type"])["amount_c"].sum().unstack("entry_type")
+    return table.reindex(columns=list(ENTRY_COLUMNS)).fillna(0).astype("int64").rename(columns=ENTRY_COLUMNS)
+
+
+def _posted_by(ledger: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Net ledger amounts (cents) per `key` and entry type, plus the sequestration inside contractual."""
+    rows = ledger[ledger[key].notna()]
+    table = _by_type(rows, key)
+    seq = rows[rows["carc"] == SEQUESTRATION].groupby(key)["amount_c"].sum()
+    table["sequestration"] = seq.reindex(table.index, fill_value=0)
+    table.index = table.index.astype("int64")
+    return table.astype("int64")
+
+
+def _with_posted(frame: pd.DataFrame, posted: pd.DataFrame, key: str) -> pd.DataFrame:
+    frame = frame.join(posted, on=key)
+    for col in [*POSTED, "sequestration"]:
+        frame[col] = frame[col].fillna(0).astype("int64")
+    frame["open_balance"] = frame["billed"] - frame[["paid", "contractual", "patient_responsibility",
+                                                     "other_adjustments"]].sum(axis=1)
+    frame["awaiting_payer"] = frame["open_balance"] - frame["denied"]
+    allowed = frame["paid"] + frame["patient_responsibility"] + frame["sequestration"]
+    frame["allowed_835"] = pd.array([a if adj else None for a, adj in zip(allowed, frame["adjudicated"])],
+                                    dtype="Int64")
+    return frame
+
+
+def _adjudication(snap: Snapshot) -> pd.DataFrame:
+    """Per claim: 835s posted, and whether an adjudication stands (more originals than reversals)."""
+    cp = snap.claim_payments[snap.claim_payments["claim_pk"].notna()]
+    reversal = cp["status_code"] == "22"
+    out = pd.DataFrame({
+        "originals": cp[~reversal].groupby("claim_pk").size(),
+        "reversals": cp[reversal].groupby("claim_pk").size(),
+    }).fillna(0).astype("int64")
+    out["adjudicated"] = out["originals"] > out["reversals"]
+    out["remittances"] = cp.groupby("claim_pk")["remittance_id"].nunique()
+    out.index = out.index.astype("int64")
+    return out
+
+
+def _last_events(snap: Snapshot) -> pd.DataFrame:
+    """Latest of: claim built, 837P file written/sent, 999, 277CA, 835 - with a label."""
+    c = snap.claims
+    parts = [pd.DataFrame({"claim_pk": c["claim_pk"], "at": c["created_at"], "label": "claim built"})]
+    filed = c[c["file_created_at"].notna()]
+    parts.append(pd.DataFrame({
+        "claim_pk": filed["claim_pk"], "at": filed["file_created_at"],
+        "label": [f"837P {n} {'sent' if s == 'sent' else 'written'}" for n, s in zip(filed["file_name"],
+                                                                                     filed["file_status"])]}))
+    if len(snap.acks):
+        acks = snap.acks.merge(c[["claim_pk", "claim_file_id"]], on="claim_file_id")
+        parts.append(pd.DataFrame({"claim_pk": acks["claim_pk"], "at": acks["received_at"],
+                                   "label": [f"999 {s}" for s in acks["status"]]}))
+    ev = snap.status_events
+    parts.append(pd.DataFrame({"claim_pk": ev["claim_pk"], "at": ev["created_at"], "label": [
+        f"{src} {'accepted' if ok else 'rejected'}{' ' + cat + ':' + st if cat and st else ''}"
+        for src, ok, cat, st in zip(ev["source"], ev["accepted"], ev["category_code"], ev["status_code"])]}))
+    cp = snap.claim_payments[snap.claim_payments["claim_pk"].notna()]
+    parts.append(pd.DataFrame({"claim_pk": cp["claim_pk"], "at": cp["posted_at"], "label": [
+        f"835 {CLP_STATUS.get(s, 'status ' + s)} (trace {t})" for s, t in zip(cp["status_code"], cp["trace_number"])]}))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({"last_event_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                             "last_event": pd.Series(dtype=object)})
+    events = pd.concat(parts, ignore_index=True)
+    events["claim_pk"] = events["claim_pk"].astype("int64")
+    events["at"] = pd.to_datetime(events["at"], utc=True)
+    # ties (same instant): the later step of the cycle wins, which is the later part above
+    events["order"] = range(len(events))
+    last = events.sort_values(["at", "order"]).groupby("claim_pk").last()
+    return last[["at", "label"]].rename(columns={"at": "last_event_at", "label": "last_event"})
+
+
+def _days(frame: pd.DataFrame, today: date) -> list:
+    return [(today - d).days if isinstance(d, date) and ob != 0 else None
+            for d, ob in zip(frame["submitted_on"], frame["open_balance"])]
+
+
+def claim_frame(snap: Snapshot, today: date) -> pd.DataFrame:
+    """Claim reconciliation with money in integer cents (for the other analytics modules)."""
+    c = snap.claims.copy()
+    c["billed"] = c["total_charge"]
+    c["expected_allowed"] = c["expected_allowed_c"]
+    c = c.join(_adjudication(snap), on="claim_pk")
+    c["adjudicated"] = c["adjudicated"].astype("boolean").fillna(False).astype(bool)
+    c["remittances"] = c["remittances"].fillna(0).astype("int64")
+    c = _with_posted(c, _posted_by(snap.ledger, "claim_pk"), "claim_pk")
+    on_lines = snap.ledger[snap.ledger["claim_pk"].notna() & snap.ledger["claim_line_pk"].isna()]
+    c["claim_level"] = on_lines.groupby("claim_pk")["amount_c"].sum().reindex(c["claim_pk"], fill_value=0).to_numpy()
+    submitted = c["file_created_at"].notna() & ~c["status"].isin(NOT_SUBMITTED)
+    c["in_ar"] = submitted
+    c["submitted_on"] = [t.date() if ok else None for t, ok in zip(c["file_created_at"], submitted)]
+    c["days_outstanding"] = pd.array(_days(c, today), dtype="Int64")
+    c = c.join(_last_events(snap), on="claim_pk")
+    return c
+
+
+def line_frame(snap: Snapshot, today: date, claims: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Line reconciliation with money in integer cents."""
+    claims = claim_frame(snap, today) if claims is None else claims
+    header = claims[["claim_pk", "claim_id", "practice_id", "payer_id", "payer_kind", "claim_filing_code",
+                     "patient_id", "rendering_npi", "status", "adjudicated", "submitted_on", "in_ar",
+                     "superseded_by"]]
+    lines = snap.lines.merge(header, on="claim_pk", how="left")
+    lines["billed"] = lines["charge_amount"]
+    lines["expected_allowed"] = lines["expected_allowed_c"]
+    lines = _with_posted(lines, _posted_by(snap.ledger, "claim_line_pk"), "claim_line_pk")
+    lines["days_outstanding"] = pd.array(_days(lines, today), dtype="Int64")
+    return lines
+
+
+def claim_reconciliation(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:
+    """One row per claim (columns: see CLAIM_COLUMNS; money as Decimal)."""
+    snap = snap or load_snapshot()
+    frame = claim_frame(snap, today or date.today())
+    return money_out(frame[CLAIM_COLUMNS], [*MONEY, "claim_level"]).reset_index(drop=True)
+
+
+def line_reconciliation(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:
+    """One row per claim line (columns: see LINE_COLUMNS; money as Decimal)."""
+    snap = snap or load_snapshot()
+    frame = line_frame(snap, today or date.today())
+    return money_out(frame[LINE_COLUMNS], MONEY).reset_index(drop=True)
+
+
+PAYMENT_MONEY = ["bpr_amount", "posted_payments", "plb_total", "interest", "recoveries", "posted_net", "difference",
+                 "contractual", "patient_responsibility", "other_adjustments", "denied"]
+
+
+def payments(snap: Snapshot | None = None) -> pd.DataFrame:
+    """One row per posted 835 payment (BPR/TRN) against what was posted from it.
+
+    `bpr_amount` is BPR02 (negative for a debit, BPR03 = D); `posted_payments`
+    is Σ ledger payment entries of the remittance (matched or not, reversals
+    included); `plb_total` is Σ PLB amounts as sent (positive reduces the
+    payment: recoveries; negative increases it: interest). The deposit ties
+    when bpr_amount = posted_payments - plb_total (`difference` = 0).
+    """
+    snap = snap or load_snapshot()
+    r = snap.remittances[snap.remittances["status"] == "posted"].copy()
+    r["bpr_amount"] = [-a if cd == "D" else a for a, cd in zip(r["payment_amount"], r["credit_debit"])]
+    by_type = _by_type(snap.ledger, "remittance_id").rename(columns={"paid": "posted_payments"})
+    r = r.join(by_type, on="remittance_id")
+    plb = snap.provider_adjustments
+    r["plb_total"] = plb.groupby("remittance_id")["amount"].sum().reindex(r["remittance_id"], fill_value=0).to_numpy()
+    interest = plb[plb["reason_code"] == "L6"].groupby("remittance_id")["amount"].sum()
+    recoveries = plb[plb["reason_code"] == "WO"].groupby("remittance_id")["amount"].sum()
+    r["interest"] = -interest.reindex(r["remittance_id"], fill_value=0).to_numpy()
+    r["recoveries"] = recoveries.reindex(r["remittance_id"], fill_value=0).to_numpy()
+    for col in ["posted_payments", "contractual", "patient_responsibility", "other_adjustments", "denied"]:
+        r[col] = r[col].fillna(0).astype("int64")
+    r["posted_net"] = r["posted_payments"] - r["plb_total"]
+    r["difference"] = r["bpr_amount"] - r["posted_net"]
+    r["ties"] = r["difference"] == 0
+    columns = ["remittance_id", "file_name", "payer_key", "payer_name", "trace_number", "payment_method",
+               "payment_date", "bpr_amount", "claims", "matched", "unmatched", "posted_payments", "plb_total",
+               "interest", "recoveries", "posted_net", "difference", "ties", "contractual",
+               "patient_responsibility", "other_adjustments", "denied"]
+    return money_out(r[columns], PAYMENT_MONEY).reset_index(drop=True)
+
+
+def unmatched_remittances(snap: Snapshot | None = None) -> pd.DataFrame:
+    """Claims and services an 835 paid that match none of ours (remit_exception), with their amounts."""
+    snap = snap or load_snapshot()
+    columns = ["exception_id", "remittance_id", "trace_number", "payer_key", "payment_date", "kind", "reference",
+               "charge_amount", "paid_amount", "resolved", "message"]
+    return money_out(snap.exceptions[columns], ["charge_amount", "paid_amount"]).reset_index(drop=True)
+
+
+def held_remittances(snap: Snapshot | None = None) -> pd.DataFrame:
+    """835 transactions not posted: unbalanced (held) or a trace number already posted (duplicate)."""
+    snap = snap or load_snapshot()
+    r = snap.remittances[snap.remittances["status"] != "posted"]
+    columns = ["remittance_id", "file_name", "payer_key", "payer_name", "trace_number", "payment_method",
+               "payment_date", "payment_amount", "claims_paid_total", "provider_adjustment_total", "status",
+               "hold_reason"]
+    return money_out(r[columns], ["payment_amount", "claims_paid_total", "provider_adjustment_total"]) \
+        .reset_index(drop=True)

@@ -1,0 +1,174 @@
+"""The AR work queue: one item per claim that needs a biller, with the reason and the next step.
+
+Recomputed from the warehouse every time, so an item closes by itself once
+the ledger (or a 999/277CA) resolves it: a payment posts, a reversal is
+followed by its correction, a secondary claim is built, a replacement
+claim supersedes the original. Submitted claims only (not held, ready or
+quarantined: those are on the issues list).
+
+Reasons, most urgent first (a claim with several shows the first as
+`reason` and all of them in `reasons`):
+
+  approaching_timely_filing  the payer has not accepted the claim yet, or it was denied in a
+                             correctable category, and its filing limit ends within
+                             `approaching_timely_filing_days` (mappings/ar_rules.yaml)
+  rejected                   the 999 or 277CA rejected it: fix and send it again (it was never filed)
+  denied                     the 835 denied some of it: the root-cause category's fix
+  reversed                   the payer reversed its payment and has not re-adjudicated
+  no_835                     no 835 after the payer kind's expected days: claim status inquiry
+  underpaid                  allowed below the expected allowed amount beyond the tolerance
+  secondary_claim_due        primary adjudicated with patient responsibility, the patient has a
+                             secondary payer (a charge with payer_sequence S/T) and no
+                             secondary claim covers these dates yet
+  patient_balance_due        patient responsibility to bill the patient (no secondary to bill first)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from otedi.analytics.denials import denial_frame
+from otedi.analytics.reconcile import claim_frame, line_frame
+from otedi.analytics.snapshot import Snapshot, ar_rules, dollars, filing_deadline, load_snapshot, money_out
+
+REASONS = ("approaching_timely_filing", "rejected", "denied", "reversed", "no_835", "underpaid",
+           "secondary_claim_due", "patient_balance_due")
+COLUMNS = ["item_id", "claim_id", "practice_id", "payer_id", "payer_name", "patient_id", "service_date_from",
+           "status", "reason", "reasons", "category", "amount", "detail", "next_step", "filing_deadline",
+           "days_to_deadline", "days_outstanding", "priority"]
+
+
+def _underpaid(lines: pd.DataFrame) -> pd.Series:
+    """claim_pk -> shortfall (cents) of allowed against expected on adjudicated, undenied lines."""
+    ok = lines[lines["adjudicated"] & (lines["denied"] == 0) & lines["expected_allowed"].notna()]
+    short = (ok["expected_allowed"] - ok["allowed_835"]).clip(lower=0)
+    frame = pd.DataFrame({"claim_pk": ok["claim_pk"], "short": short, "expected": ok["expected_allowed"]})
+    return frame.groupby("claim_pk")[["short", "expected"]].sum()
+
+
+def _secondary_billed(claims: pd.DataFrame) -> set[tuple]:
+    """(practice, patient, date) covered by a secondary or tertiary claim."""
+    later = claims[claims["payer_sequence"].isin(["S", "T"])]
+    covered = set()
+    for practice, patient, first, last in zip(later["practice_id"], later["patient_id"],
+                                              later["service_date_from"], later["service_date_to"]):
+        for day in pd.date_range(first, last).date:
+            covered.add((practice, patient, day))
+    return covered
+
+
+def _money(cents_amount) -> str:
+    return f"${dollars(cents_amount):,.2f}"
+
+
+def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
+    """Open work items (amount in cents), most urgent first."""
+    rules = ar_rules()
+    claims = claim_frame(snap, today)
+    lines = line_frame(snap, today, claims)
+    denied_by_claim = dict(tuple(denial_frame(snap, claims, today).groupby("claim_pk")))
+    underpaid = _underpaid(lines)
+    has_secondary = set(zip(snap.secondary_patients["practice_id"], snap.secondary_patients["patient_id"]))
+    secondary_billed = _secondary_billed(claims)
+    accepted_277 = set(snap.status_events.loc[snap.status_events["accepted"].astype(bool), "claim_pk"])
+    rejections = snap.status_events[~snap.status_events["accepted"].astype(bool)].groupby("claim_pk")["message"].last()
+
+    items = []
+    live = claims[claims["in_ar"] & claims["superseded_by"].isna()]
+    for c in live.itertuples(index=False):
+        found: dict[str, tuple[int, str, str, str | None]] = {}  # reason -> (amount, detail, next step, category)
+        deadline = filing_deadline(c.payer_id, c.claim_filing_code, c.service_date_from)
+        if c.status == "rejected":
+            why = rejections.get(c.claim_pk, "rejected by the clearinghouse or payer")
+            found["rejected"] = (c.open_balance, why, "Fix what the rejection names and send the claim again "
+                                 "(a rejected claim was never filed, so send it as a new claim, frequency 1).", None)
+        mine = denied_by_claim.get(c.claim_pk)
+        if c.denied > 0 and mine is not None:
+            by_cat = mine.groupby("category")["denied"].sum().sort_values(ascending=False)
+            top = mine[mine["category"] == by_cat.index[0]].iloc[0]
+            codes = ", ".join(f"{g}-{k}{' (' + r + ')' if r else ''} {cpt} {_money(a)}" for g, k, r, cpt, a in
+                              zip(mine["group_code"], mine["carc"], mine["rarc"], mine["cpt"], mine["denied"]))
+            found["denied"] = (c.denied, f"{top.category_label}: {codes}", top.fix, top.category)
+        if c.status == "reversed" and not c.adjudicated:
+            found["reversed"] = (c.open_balance, f"payer reversed its payment (ICN {c.payer_icn or 'n/a'})",
+                                 "Ask the payer why the claim was reversed and when the corrected adjudication "
+                                 "comes; resubmit or appeal if it does not.", None)
+        expected_days = rules.expected_days_to_835[c.payer_kind]
+        if not c.adjudicated and c.remittances == 0 and c.status != "rejected" \
+                and (today - c.submitted_on).days > expected_days:
+            days = (today - c.submitted_on).days
+            if c.claim_pk in accepted_277:
+                step = (f"Claim status inquiry (276/277 or the payer portal) for ICN {c.payer_icn or 'n/a'}; "
+                        f"resubmit only if the payer has no record of it.")
+            else:
+                step = (f"No 277CA acceptance on file: confirm with the clearinghouse that {c.file_name} reached "
+                        f"the payer, then check the claim's status with the payer.")
+            found["no_835"] = (c.open_balance, f"no 835 {days} days after submission "
+                               f"({c.payer_kind} follow-up after {expected_days} days)", step, None)
+        if c.claim_pk in underpaid.index and c.adjudicated:
+            short, expected = underpaid.loc[c.claim_pk]
+            limit = max(rules.tolerance_amount_cents, int(rules.tolerance_percent * expected))
+            if short > limit:
+                found["underpaid"] = (int(short), f"allowed {_money(expected - short)} of the expected "
+                                      f"{_money(expected)} on paid lines",
+                                      "Compare the allowed amounts with the contract / fee schedule; appeal the "
+                                      "underpayment, or correct mappings/fees if the contract changed.", None)
+        needs_secondary = (c.adjudicated and c.payer_sequence == "P" and c.patient_responsibility > 0
+                           and c.status != "forwarded" and (c.practice_id, c.patient_id) in has_secondary)
+        if needs_secondary and (c.practice_id, c.patient_id, c.service_date_from) not in secondary_billed:
+            found["secondary_claim_due"] = (
+                c.patient_responsibility, f"primary left {_money(c.patient_responsibility)} patient responsibility",
+                "Bill the secondary payer: a secondary claim with the primary's adjudication (2320/2330/2430: CAS, "
+                "AMT*D paid) for the remaining balance.", None)
+        elif c.adjudicated and c.patient_responsibility > 0 and c.status != "forwarded" and not needs_secondary:
+            found["patient_balance_due"] = (
+                c.patient_responsibility, f"patient responsibility {_money(c.patient_responsibility)} "
+                "(deductible, coinsurance, copay)", "Send the patient a statement for the balance.", None)
+        # a claim counts as filed once the payer accepted it (277CA) or answered it on an 835 (§2.8)
+        not_filed = c.status == "rejected" or (c.remittances == 0 and c.claim_pk not in accepted_277)
+        rework = "denied" in found and bool(mine["correctable"].any())
+        days_left = (deadline - today).days
+        if (not_filed or rework) and 0 <= days_left <= rules.approaching_timely_filing_days:
+            first = next(r for r in REASONS[1:] if r in found) if found else None
+            amount, detail, step, category = found[first] if first else (c.open_balance, "not accepted yet", "", None)
+            found["approaching_timely_filing"] = (
+                amount, f"filing limit ends {deadline} ({days_left} days left); {detail}",
+                f"File by {deadline}: {step or 'confirm the payer received the claim.'}", category)
+        elif (not_filed or rework) and days_left < 0:
+            for reason in ("rejected", "denied", "no_835"):
+                if reason in found:
+                    amount, detail, step, category = found[reason]
+                    found[reason] = (amount, detail, f"Filing limit ended {deadline}: only proof of timely filing "
+                                     f"or an exception recovers this; otherwise write it off. {step}", category)
+        if not found:
+            continue
+        ordered = [r for r in REASONS if r in found]
+        amount, detail, step, category = found[ordered[0]]
+        items.append({
+            "item_id": f"{c.claim_id}:{ordered[0]}", "claim_id": c.claim_id, "practice_id": c.practice_id,
+            "payer_id": c.payer_id, "payer_name": c.payer_name, "patient_id": c.patient_id,
+            "service_date_from": c.service_date_from, "status": c.status, "reason": ordered[0],
+            "reasons": ", ".join(ordered), "category": category, "amount": int(amount), "detail": detail,
+            "next_step": step, "filing_deadline": deadline, "days_to_deadline": days_left,
+            "days_outstanding": c.days_outstanding, "priority": REASONS.index(ordered[0]) + 1,
+        })
+    queue = pd.DataFrame(items, columns=COLUMNS)
+    return queue.sort_values(["priority", "days_to_deadline", "claim_id"], ignore_index=True)
+
+
+def work_queue(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:
+    """Open work items, one per claim, most urgent first (amount as Decimal)."""
+    snap = snap or load_snapshot()
+    return money_out(work_queue_frame(snap, today or date.today()), ["amount"])
+
+
+def work_queue_summary(queue: pd.DataFrame) -> pd.DataFrame:
+    """Items and dollars per reason (and denial category), in order of urgency."""
+    if queue.empty:
+        return pd.DataFrame(columns=["reason", "category", "items", "amount"])
+    table = queue.assign(category=queue["category"].fillna("")).groupby(["reason", "category"], as_index=False) \
+        .agg(items=("claim_id", "size"), amount=("amount", "sum"))
+    table["order"] = [REASONS.index(r) for r in table["reason"]]
+    return table.sort_values(["order", "category"], ignore_index=True).drop(columns="order")

@@ -1,0 +1,76 @@
+"""AR aging and the work queue over the `finance` dataset of test_reconcile (SQLite and PostgreSQL)."""
+
+from datetime import date
+from decimal import Decimal as D
+
+from otedi.analytics import ar_aging, work_queue, work_queue_summary
+from otedi.analytics.aging import bucket
+from tests.remit_builder import Clp, Svc, interchange, remittance
+from tests.test_reconcile import TODAY, finance, post, write  # noqa: F401 - finance is a fixture
+
+
+def test_buckets_have_inclusive_upper_bounds():
+    assert [bucket(d) for d in (0, 30, 31, 60, 61, 90, 91, 120, 121, 400)] == [
+        "0-30", "0-30", "31-60", "31-60", "61-90", "61-90", "91-120", "91-120", "120+", "120+"]
+
+
+def test_aging_by_payer_for_insurance_and_patient_balances(finance):
+    rows = {(r["balance_type"], r["payer_id"]): r for r in ar_aging(today=TODAY).to_dict("records")}
+    assert set(rows) == {("insurance", "15202"), ("insurance", "87726"), ("patient", "15202")}
+    medicare = rows[("insurance", "15202")]  # B, C, D denied 65 each, E reversed 160, F silent 65; 41 days old
+    assert (medicare["31-60"], medicare["0-30"], medicare["120+"], medicare["total"], medicare["claims"]) == (
+        D("420.00"), D("0.00"), D("0.00"), D("420.00"), 5)
+    assert rows[("insurance", "87726")]["total"] == D("65.00")  # G, rejected
+    patient = rows[("patient", "15202")]  # A 16.80 + C 16.00
+    assert (patient["31-60"], patient["claims"], patient["practice_id"]) == (D("32.80"), 2, "BRIGHTHANDS")
+    later = {(r["balance_type"], r["payer_id"]): r for r in ar_aging(today=date(2026, 7, 9)).to_dict("records")}
+    assert later[("insurance", "15202")]["120+"] == D("420.00")  # 121 days after submission
+
+
+def test_one_item_per_claim_with_reason_and_next_step(finance):
+    queue = {r["claim_id"]: r for r in work_queue(today=TODAY).to_dict("records")}
+    reasons = {letter: queue[finance[letter]]["reason"] for letter in "ABCDEFGH"}
+    assert reasons == {"A": "secondary_claim_due", "B": "denied", "C": "denied", "D": "denied", "E": "reversed",
+                       "F": "no_835", "G": "rejected", "H": "underpaid"}
+    b, c, d = (queue[finance[k]] for k in "BCD")
+    assert (b["category"], b["amount"]) == ("bundling", D("65.00")) and "59 or XE/XS/XP/XU" in b["next_step"]
+    assert "CO-236 97110 $65.00" in b["detail"]
+    assert c["category"] == "authorization" and c["reasons"] == "denied, patient_balance_due"
+    assert "authorization" in c["next_step"]
+    assert d["category"] == "timely_filing" and "write the charge off" in d["next_step"]
+    f = queue[finance["F"]]
+    assert "no 835 41 days after submission" in f["detail"] and "ICN-" in f["next_step"]
+    assert "Claim status inquiry" in f["next_step"]
+    g = queue[finance["G"]]
+    assert "A7:562" in g["detail"] or "rejected" in g["detail"]
+    assert "send the claim again" in g["next_step"]
+    h = queue[finance["H"]]
+    assert h["amount"] == D("30.12") and "allowed $30.00 of the expected $60.12" in h["detail"]
+    a = queue[finance["A"]]
+    assert a["amount"] == D("16.80") and "secondary payer" in a["next_step"]
+    assert list(work_queue_summary(work_queue(today=TODAY))["reason"]) == [
+        "rejected", "denied", "denied", "denied", "reversed", "no_835", "underpaid", "secondary_claim_due"]
+
+
+def test_items_close_when_the_ledger_resolves_them(finance, tmp_path):
+    before = set(work_queue(today=TODAY)["claim_id"])
+    assert finance["F"] in before and finance["E"] in before
+    f = Clp(finance["F"], icn="ICN-F", services=[
+        Svc("97110", D("65.00"), D("29.06"), [("CO", "45", D("35.94"))], lcn="F-1", date="20260309")])
+    e = Clp(finance["E"], icn="ICN-E2", services=[
+        Svc("97530", D("160.00"), D("60.12"), [("CO", "45", D("99.88"))], lcn="E-1", units=2, date="20260306")])
+    post(write(tmp_path, "era3.835", interchange([remittance([f, e], trace="T3")], control=3)))
+    after = set(work_queue(today=TODAY)["claim_id"])
+    assert after == before - {finance["F"], finance["E"]}
+
+
+def test_approaching_timely_filing_comes_first(finance):
+    # G (UHC, 90 days from 2026-02-23: ends 2026-05-24) was rejected and never filed
+    queue = work_queue(today=date(2026, 5, 1)).set_index("claim_id")
+    g = queue.loc[finance["G"]]
+    assert (g["reason"], g["days_to_deadline"], g["reasons"]) == (
+        "approaching_timely_filing", 23, "approaching_timely_filing, rejected")
+    assert g["next_step"].startswith("File by 2026-05-24:") and g["priority"] == 1
+    assert queue.iloc[0].name == finance["G"]
+    past = work_queue(today=date(2026, 6, 1)).set_index("claim_id").loc[finance["G"]]
+    assert past["reason"] == "rejected" and past["next_step"].startswith("Filing limit ended 2026-05-24")
