@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from otedi.analytics import aging, denials, kpis, reconcile, workqueue
-from otedi.analytics.snapshot import dollars, load_snapshot
+from otedi.analytics.snapshot import dollars, load_snapshot, money_text
 
 COLORS = ("#2f6690", "#d9822b", "#3a7d44", "#9c2c2c", "#6c4f9c")
 CSS = """
@@ -31,11 +31,6 @@ svg text{font-size:11px;fill:#333}
 """
 
 
-def _money(cents_or_decimal) -> str:
-    value = cents_or_decimal if isinstance(cents_or_decimal, Decimal) else dollars(cents_or_decimal)
-    return "" if value is None else f"${value:,.2f}"
-
-
 def _table(frame: pd.DataFrame, money: tuple[str, ...] = (), limit: int = 50) -> str:
     if frame.empty:
         return '<p class="muted">none</p>'
@@ -45,7 +40,7 @@ def _table(frame: pd.DataFrame, money: tuple[str, ...] = (), limit: int = 50) ->
         cells = []
         for col, value in zip(frame.columns, rec):
             if col in money:
-                cells.append(f'<td class="n">{_money(value)}</td>')
+                cells.append(f'<td class="n">{money_text(value)}</td>')
             elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
                 cells.append(f'<td class="n">{value}</td>')
             else:
@@ -67,7 +62,7 @@ def bar_chart(labels: list[str], series: list[tuple[str, list[int]]], title: str
              f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>']
     for i in range(5):
         y = top + plot_h - plot_h * i / 4
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_money(round(peak * i / 4))}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{money_text(round(peak * i / 4))}</text>')
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eee"/>')
     slot = plot_w / max(len(labels), 1)
     bar_w = slot * 0.8 / max(len(series), 1)
@@ -77,7 +72,7 @@ def bar_chart(labels: list[str], series: list[tuple[str, list[int]]], title: str
             h = plot_h * max(values[i], 0) / peak
             parts.append(f'<rect x="{x0 + s * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" '
                          f'height="{h:.1f}" fill="{COLORS[s % len(COLORS)]}"><title>{escape(name)} '
-                         f'{escape(label)}: {_money(values[i])}</title></rect>')
+                         f'{escape(label)}: {money_text(values[i])}</title></rect>')
         parts.append(f'<text x="{left + slot * (i + 0.5):.1f}" y="{top + plot_h + 14}" text-anchor="middle">'
                      f'{escape(label[:14])}</text>')
     if cumulative:

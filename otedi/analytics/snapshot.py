@@ -32,6 +32,14 @@ def cents(value: Decimal | None) -> int:
     return 0 if value is None else int((Decimal(value).quantize(CENT) * 100).to_integral_value())
 
 
+def money_text(value) -> str:
+    """$1,234.56 / -$0.46 from cents or Decimal ("" when unknown)."""
+    amount = value if isinstance(value, Decimal) else dollars(value)
+    if amount is None:
+        return ""
+    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
+
+
 def dollars(value) -> Decimal | None:
     """Integer cents -> Decimal dollars (None stays None)."""
     if value is None or pd.isna(value):

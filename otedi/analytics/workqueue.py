@@ -31,7 +31,7 @@ import pandas as pd
 
 from otedi.analytics.denials import denial_frame
 from otedi.analytics.reconcile import claim_frame, line_frame
-from otedi.analytics.snapshot import Snapshot, ar_rules, dollars, filing_deadline, load_snapshot, money_out
+from otedi.analytics.snapshot import Snapshot, ar_rules, dollars, filing_deadline, load_snapshot, money_out, money_text
 
 REASONS = ("approaching_timely_filing", "rejected", "denied", "reversed", "no_835", "underpaid",
            "secondary_claim_due", "patient_balance_due")
@@ -59,10 +59,6 @@ def _secondary_billed(claims: pd.DataFrame) -> set[tuple]:
     return covered
 
 
-def _money(cents_amount) -> str:
-    return f"${dollars(cents_amount):,.2f}"
-
-
 def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
     """Open work items (amount in cents), most urgent first."""
     rules = ar_rules()
@@ -88,7 +84,7 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
         if c.denied > 0 and mine is not None:
             by_cat = mine.groupby("category")["denied"].sum().sort_values(ascending=False)
             top = mine[mine["category"] == by_cat.index[0]].iloc[0]
-            codes = ", ".join(f"{g}-{k}{' (' + r + ')' if r else ''} {cpt} {_money(a)}" for g, k, r, cpt, a in
+            codes = ", ".join(f"{g}-{k}{' (' + r + ')' if r else ''} {cpt} {money_text(a)}" for g, k, r, cpt, a in
                               zip(mine["group_code"], mine["carc"], mine["rarc"], mine["cpt"], mine["denied"]))
             found["denied"] = (c.denied, f"{top.category_label}: {codes}", top.fix, top.category)
         if c.status == "reversed" and not c.adjudicated:
@@ -111,20 +107,20 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
             short, expected = underpaid.loc[c.claim_pk]
             limit = max(rules.tolerance_amount_cents, int(rules.tolerance_percent * expected))
             if short > limit:
-                found["underpaid"] = (int(short), f"allowed {_money(expected - short)} of the expected "
-                                      f"{_money(expected)} on paid lines",
+                found["underpaid"] = (int(short), f"allowed {money_text(expected - short)} of the expected "
+                                      f"{money_text(expected)} on paid lines",
                                       "Compare the allowed amounts with the contract / fee schedule; appeal the "
                                       "underpayment, or correct mappings/fees if the contract changed.", None)
         needs_secondary = (c.adjudicated and c.payer_sequence == "P" and c.patient_responsibility > 0
                            and c.status != "forwarded" and (c.practice_id, c.patient_id) in has_secondary)
         if needs_secondary and (c.practice_id, c.patient_id, c.service_date_from) not in secondary_billed:
             found["secondary_claim_due"] = (
-                c.patient_responsibility, f"primary left {_money(c.patient_responsibility)} patient responsibility",
+                c.patient_responsibility, f"primary left {money_text(c.patient_responsibility)} patient responsibility",
                 "Bill the secondary payer: a secondary claim with the primary's adjudication (2320/2330/2430: CAS, "
                 "AMT*D paid) for the remaining balance.", None)
         elif c.adjudicated and c.patient_responsibility > 0 and c.status != "forwarded" and not needs_secondary:
             found["patient_balance_due"] = (
-                c.patient_responsibility, f"patient responsibility {_money(c.patient_responsibility)} "
+                c.patient_responsibility, f"patient responsibility {money_text(c.patient_responsibility)} "
                 "(deductible, coinsurance, copay)", "Send the patient a statement for the balance.", None)
         # a claim counts as filed once the payer accepted it (277CA) or answered it on an 835 (§2.8)
         not_filed = c.status == "rejected" or (c.remittances == 0 and c.claim_pk not in accepted_277)
