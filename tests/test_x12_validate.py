@@ -11,7 +11,7 @@ import pytest
 from otedi.x12.validate import ValidationReport, X12Problem, quarantine, validate_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12"
-VALID_837P = FIXTURES / "otedi_837p_mixed.837"  # 5 claims, 128 segments, SE01 = 124
+VALID_837P = FIXTURES / "otedi_837p_mixed.837"  # 5 claims, 125 segments, SE01 = 121
 
 
 def corrupted(tmp_path: Path, pattern: str, replacement: str, *, count: int = 1) -> Path:
@@ -31,22 +31,22 @@ def test_valid_837p_has_no_errors():
     report = validate_file(VALID_837P)
     assert report.ok
     assert report.errors == []
-    assert report.segments == 128
-    assert report.to_text() == "otedi_837p_mixed.837: valid (128 segments read by pyx12)\n"
+    assert report.segments == 125
+    assert report.to_text() == "otedi_837p_mixed.837: valid (125 segments read by pyx12)\n"
 
 
 def test_missing_required_loop_is_placed_and_named(tmp_path):
     # drop the first claim's 2010BB payer name; SE01 now overstates the count by one
     report = validate_file(corrupted(tmp_path, r"^NM1\*PR\*.*\n", ""))
     assert not report.ok
-    assert codes(report) == [(20, "CLM", "2300", None, "3"), (126 - 1, "SE", None, None, "4")]
+    assert codes(report) == [(20, "CLM", "2300", None, "3"), (123 - 1, "SE", None, None, "4")]
     assert report.errors[0].message == 'required loop 2010BB ("Payer Name") is missing before this segment'
-    assert report.errors[1].message == "SE01 segment count is wrong: SE count of 124 for SE02=0042 is wrong. I count 123"
+    assert report.errors[1].message == "SE01 segment count is wrong: SE count of 121 for SE02=0042 is wrong. I count 120"
 
 
 def test_wrong_se_count(tmp_path):
-    report = validate_file(corrupted(tmp_path, r"^SE\*124\*", "SE*120*"))
-    assert codes(report) == [(126, "SE", None, None, "4")]
+    report = validate_file(corrupted(tmp_path, r"^SE\*121\*", "SE*120*"))
+    assert codes(report) == [(123, "SE", None, None, "4")]
 
 
 def test_invalid_code_names_the_element_without_quoting_the_value(tmp_path):
@@ -82,14 +82,14 @@ def test_hl_parent_and_lx_numbering(tmp_path):
     path.write_text(text)
     report = validate_file(path)
     assert (30, "LX", "2400", None, "LX") in codes(report)
-    assert (41, "HL", "2000C", None, "HL2") in codes(report)
+    assert (38, "HL", "2000C", None, "HL2") in codes(report)
 
 
 def test_envelope_control_numbers_and_counts(tmp_path):
     text = VALID_837P.read_text().replace("GE*1*815~", "GE*1*816~").replace("IEA*1*", "IEA*2*")
     path = tmp_path / "envelope.837"
     path.write_text(text)
-    assert codes(validate_file(path)) == [(127, "GE", None, None, "4"), (128, "IEA", None, None, "021")]
+    assert codes(validate_file(path)) == [(124, "GE", None, None, "4"), (125, "IEA", None, None, "021")]
 
 
 def test_byte_order_mark_is_stripped_and_noted(tmp_path):
@@ -145,18 +145,18 @@ def test_999_files():
 
 
 def test_quarantine_moves_the_file_and_writes_the_errors_beside_it(tmp_path):
-    path = corrupted(tmp_path, r"^SE\*124\*", "SE*120*")
+    path = corrupted(tmp_path, r"^SE\*121\*", "SE*120*")
     report = validate_file(path)
     first = quarantine(path, report, tmp_path / "quarantine")
     assert first == tmp_path / "quarantine" / "corrupted.837"
     assert not path.exists() and first.exists()
     assert (tmp_path / "quarantine" / "corrupted.837.errors.txt").read_text() == (
-        "corrupted.837: INVALID, 1 error(s) (128 segments read by pyx12)\n"
-        "  segment 126, SE: SE01 segment count is wrong: SE count of 120 for SE02=0042 is wrong. I count 124"
+        "corrupted.837: INVALID, 1 error(s) (125 segments read by pyx12)\n"
+        "  segment 123, SE: SE01 segment count is wrong: SE count of 120 for SE02=0042 is wrong. I count 121"
         " [pyx12 4]\n"
     )
     # a second file of the same name does not overwrite the first
-    path = corrupted(tmp_path, r"^SE\*124\*", "SE*120*")
+    path = corrupted(tmp_path, r"^SE\*121\*", "SE*120*")
     second = quarantine(path, report, tmp_path / "quarantine")
     assert second.name == "corrupted.1.837"
     assert (tmp_path / "quarantine" / "corrupted.1.837.errors.txt").exists()

@@ -295,11 +295,11 @@ def test_patient_not_subscriber_uses_2000c():
     assert find(segs, "NM1", "IL") == [["NM1", "IL", "1", "RIVERA", "MARCO", "", "", "", "MI", "XYZ123456789"]]
     assert find(segs, "PAT") == [["PAT", "19"]]
     assert find(segs, "NM1", "QC") == [["NM1", "QC", "1", "RIVERA", "LEO"]]
-    assert find(segs, "DMG") == [["DMG", "D8", "19840130", "M"], ["DMG", "D8", "20160901", "M"]]
-    # the subscriber shares the patient's address (the extract carries one)
-    assert find(segs, "N3")[1:] == [["N3", "12 ELM ST APT 4"], ["N3", "12 ELM ST APT 4"]]
+    # 2010BA N3/N4/DMG only when the patient is the subscriber (X12 RFI 2281): here they are the patient's, in 2010CA
+    assert find(segs, "DMG") == [["DMG", "D8", "20160901", "M"]]
+    assert find(segs, "N3")[1:] == [["N3", "12 ELM ST APT 4"]]
     ids = [s[0] for s in segs]
-    assert ids.index("PAT") < ids.index("CLM")
+    assert ids[ids.index("PAT"):ids.index("CLM")] == ["PAT", "NM1", "N3", "N4", "DMG"]
 
 
 def test_twelve_diagnoses_four_modifiers_prior_auth_and_initial_treatment():

@@ -252,17 +252,16 @@ def _loop_2000b(writer: SegmentWriter, header: Charge, *, hl: int, parent_hl: in
 
 
 def _loop_2010ba(writer: SegmentWriter, header: Charge) -> None:
-    """Subscriber. The extract carries one address (the patient's); it serves both."""
+    """Subscriber. N3/N4 and DMG go here only when the patient is the subscriber: the TR3 says
+    "required when the patient is the subscriber ... if not required, do not send" (X12 RFI 2281);
+    otherwise the patient's address and demographics go in 2010CA."""
     if header.patient_is_subscriber:
-        last, first = header.patient_last_name, header.patient_first_name
-        dob, sex = header.patient_dob, header.patient_sex
+        _person_name(writer, "IL", header.patient_last_name, header.patient_first_name, "MI", header.member_id)
+        _address(writer, header)
+        writer.write("DMG", "D8", _d8(header.patient_dob), _sex(header.patient_sex))
     else:
-        last, first = header.subscriber_last_name or "", header.subscriber_first_name or ""
-        dob, sex = header.subscriber_dob, header.subscriber_sex
-    _person_name(writer, "IL", last, first, "MI", header.member_id)
-    _address(writer, header)
-    if dob is not None:
-        writer.write("DMG", "D8", _d8(dob), _sex(sex))
+        _person_name(writer, "IL", header.subscriber_last_name or "", header.subscriber_first_name or "", "MI",
+                     header.member_id)
 
 
 def _loop_2010bb(writer: SegmentWriter, header: Charge) -> None:
