@@ -268,7 +268,8 @@ def cmd_run(args) -> int:
     print("\n".join(_issue_lines(summary["issues"], limit=args.issues)))
     t = result.totals
     rows = [
-        ("charge rows read / rejected", f"{summary['rows']} / {summary['rows_rejected']}"),
+        ("charge rows read / rejected", "extract already loaded" if summary["already_loaded"]
+         else f"{summary['rows']} / {summary['rows_rejected']}"),
         ("claims held for review", summary["held_claims"]),
         ("837P files sent", result.sent),
         ("claims sent", t["claims_sent"]),
