@@ -38,11 +38,15 @@ class IngestResult:
     skipped: list[str] = field(default_factory=list)  # kinds we do not load (TA1, unknown)
 
 
-def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None = None) -> list[models.Submission]:
-    """Upload every ready 837P file without a submission; commit after each so a crash loses nothing."""
+def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None = None,
+                     practice_id: str | None = None) -> list[models.Submission]:
+    """Upload every ready 837P file without a submission (of one clearinghouse and/or practice, when given);
+    commit after each so a crash loses nothing."""
     query = select(models.ClaimFile).where(models.ClaimFile.status == "ready").order_by(models.ClaimFile.id)
     if clearinghouse_id:
         query = query.where(models.ClaimFile.clearinghouse_id == clearinghouse_id)
+    if practice_id:
+        query = query.where(models.ClaimFile.practice_id == practice_id)
     sent = []
     for claim_file in session.scalars(query).all():
         result = drop.send(claim_file.path, remote_name=claim_file.file_name)

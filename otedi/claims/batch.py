@@ -62,17 +62,20 @@ def claim_from_model(row: models.Claim, charges: dict[str, models.Charge]) -> Cl
 
 
 def write_ready_claims(session: Session, out_dir: str | Path, *, created: datetime | None = None,
-                       gate: Callable[[Path], ValidationReport] | None = None) -> list[FileResult]:
-    """Batch every claim in status 'ready' into validated 837P files under out_dir.
+                       gate: Callable[[Path], ValidationReport] | None = None,
+                       practice_id: str | None = None) -> list[FileResult]:
+    """Batch every claim in status 'ready' (of one practice, when given) into validated 837P files under out_dir.
 
     `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart."""
     gate = gate or validate_file
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     created = created or datetime.now(timezone.utc)
+    query = select(models.Claim).where(models.Claim.status == "ready")
+    if practice_id is not None:
+        query = query.where(models.Claim.practice_id == practice_id)
     ready = session.scalars(
-        select(models.Claim).where(models.Claim.status == "ready")
-        .options(selectinload(models.Claim.lines)).order_by(models.Claim.practice_id, models.Claim.claim_id)
+        query.options(selectinload(models.Claim.lines)).order_by(models.Claim.practice_id, models.Claim.claim_id)
     ).all()
     by_practice: dict[str, list[models.Claim]] = defaultdict(list)
     for row in ready:

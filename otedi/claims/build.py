@@ -69,11 +69,13 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
     return history
 
 
-def build_claims(session: Session, *, today: date) -> BuildResult:
-    """Code every charge still in status 'new' and store the resulting claims."""
+def build_claims(session: Session, *, today: date, practice_id: str | None = None) -> BuildResult:
+    """Code every charge still in status 'new' (of one practice, when given) and store the resulting claims."""
+    query = select(models.Charge).where(models.Charge.status == "new")
+    if practice_id is not None:
+        query = query.where(models.Charge.practice_id == practice_id)
     rows = session.scalars(
-        select(models.Charge).where(models.Charge.status == "new")
-        .order_by(models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
+        query.order_by(models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
     ).all()
     result = BuildResult(charges=len(rows))
     if not rows:

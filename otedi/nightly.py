@@ -1,0 +1,470 @@
+"""The steps the Airflow DAGs run, one function per task, usable without Airflow.
+
+Every function takes and returns plain values (ids, dates as ISO text, paths,
+dicts of counts), opens its own warehouse session and is idempotent: running
+a step again after a failure, a retry or a Clear adds nothing twice and
+finishes what the earlier attempt left undone.
+
+    batch_date(params_date, run_after, tz)        the service date a night bills (ISO)
+    practice_ids()                                the practices to fan out over
+    practice_batch_date(practice_id, params_date, run_after)
+    find_extract(practice_id, batch_date)         path of that night's extract, or None
+    load_charges(path, batch_date)                load it (by content hash: once)
+    build_claims_for(practice_id, batch_date)     scrub and store the practice's new charges
+    write_files_for(practice_id)                  837P files through the pyx12 gate
+    send_files(practice_id)                       upload every ready file without a submission
+    record_submissions(practice_id, batch_date)   check and write the night's submission manifest
+    simulate(run_day)                             the built-in clearinghouse answers (OTEDI_SIMULATOR=1)
+    inbound_waiting()                             names in the clearinghouse inbox matching the patterns
+    fetch_new()                                   download new inbox files into the archive
+    ingest()                                      load 999/277CA, post 835s
+    report_date(params_date, run_after)          the date a reconciliation run is filed under
+    refresh_reconciliation(day) / write_report(day)   finance tables (CSV/Parquet) and the HTML report
+
+Environment (all optional):
+
+  OTEDI_HOME            working folder (see otedi.config)
+  OTEDI_EXTRACTS_DIR    where extracts arrive (default $OTEDI_HOME/extracts), one folder per practice:
+                        <dir>/<practice_id>/charges_<YYYY-MM-DD>.csv (or .xlsx, .parquet), the date being
+                        the service date the night bills (the day before the run, in the practice's time zone)
+  OTEDI_EXTRACT_MAPPING column mapping for every extract (mappings/extracts/<name>.yaml);
+                        OTEDI_EXTRACT_MAPPING_<PRACTICE_ID> overrides it for one practice
+  OTEDI_PRACTICES       comma-separated practice ids to run (default: every practice in practices.yaml)
+  OTEDI_DROP_URL        file:///abs/path or sftp://... drop (default file://$OTEDI_HOME/drop)
+  OTEDI_SFTP_CONN_ID    Airflow connection id of the clearinghouse SFTP (wins over OTEDI_DROP_URL),
+                        with OTEDI_SFTP_BASE_PATH (default "/") as the drop's base folder
+  OTEDI_INBOUND_PATTERNS  file patterns the inbox sensor waits for (default "*.835,*.999,*.277,*.277ca,*.ta1")
+  OTEDI_SIMULATOR=1     the built-in simulator plays the clearinghouse (file:// drops only), seed
+                        OTEDI_SIMULATOR_SEED (default 7)
+  OTEDI_REPORT_FORMATS  export formats (default "csv,parquet")
+
+Test hook: OTEDI_FAULTS="step[@after][:N],..." makes the named step (a function name above) raise
+InjectedFault on its first N calls (default 1) per practice, before its work
+or after it (after the work is committed); calls are counted in the JSON file
+OTEDI_FAULT_FILE. Unset in production.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger(__name__)
+
+EXTRACT_SUFFIXES = (".csv", ".xlsx", ".parquet")
+DEFAULT_INBOUND_PATTERNS = "*.835,*.999,*.277,*.277ca,*.ta1"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the OTEDI_FAULTS test hook."""
+
+
+# -- dates ----------------------------------------------------------------------------------------
+
+
+def batch_date(params_date: str | None, run_after: datetime | None, tz: str) -> str:
+    """The service date a night bills: `params_date` when given, else the run's date in `tz` minus one day.
+
+    `run_after` is the run's logical_date, or dag_run.run_after when the logical date is None
+    (a manual run). Never a cron data interval: Airflow 3 cron schedules have point intervals."""
+    if params_date:
+        return date.fromisoformat(str(params_date)).isoformat()
+    if run_after is None:
+        raise ValueError("no service_date param and no run date: cannot tell which night to bill")
+    return (run_day(run_after, tz) - timedelta(days=1)).isoformat()
+
+
+def run_day(run_after: datetime, tz: str = "UTC") -> date:
+    """The calendar date of a run in `tz` (a naive datetime is taken as UTC)."""
+    if run_after.tzinfo is None:
+        run_after = run_after.replace(tzinfo=ZoneInfo("UTC"))
+    return run_after.astimezone(ZoneInfo(tz)).date()
+
+
+def practice_batch_date(practice_id: str, params_date: str | None, run_after: datetime | None) -> str:
+    from otedi import config
+
+    return batch_date(params_date, run_after, config.practice(practice_id).time_zone)
+
+
+def report_date(params_date: str | None, run_after: datetime | None) -> str:
+    """The date of a reconciliation run (its folder name): `params_date`, else the run's date in the time
+    zone of OTEDI_REPORT_TIME_ZONE (default: the first configured practice's)."""
+    _fault("report_date", "before")
+    if params_date:
+        return date.fromisoformat(str(params_date)).isoformat()
+    if run_after is None:
+        raise ValueError("no report_date param and no run date")
+    return run_day(run_after, _report_tz()).isoformat()
+
+
+def _report_tz() -> str:
+    tz = os.environ.get("OTEDI_REPORT_TIME_ZONE")
+    if tz:
+        return tz
+    from otedi import config
+
+    practices = list(config.practices().values())
+    return practices[0].time_zone if practices else "UTC"
+
+
+# -- claims night -------------------------------------------------------------------------------
+
+
+def practice_ids() -> list[str]:
+    """The practices a night fans out over: OTEDI_PRACTICES, or every configured practice.
+
+    Also brings the warehouse schema to head, once, before the per-practice tasks start in parallel
+    (concurrent first-time migrations of one database race)."""
+    from otedi import config
+
+    _fault("practice_ids", "before")
+    ensure_warehouse()
+    configured = list(config.practices())
+    wanted = [p.strip() for p in os.environ.get("OTEDI_PRACTICES", "").split(",") if p.strip()]
+    if not wanted:
+        return configured
+    unknown = sorted(set(wanted) - set(configured))
+    if unknown:
+        raise ValueError(f"OTEDI_PRACTICES names practice(s) {unknown} not configured in practices.yaml")
+    return wanted
+
+
+def extracts_dir() -> Path:
+    from otedi import config
+
+    return Path(os.environ.get("OTEDI_EXTRACTS_DIR") or config.home() / "extracts")
+
+
+def find_extract(practice_id: str, batch_date: str) -> str | None:
+    """<extracts>/<practice_id>/charges_<batch_date>.{csv,xlsx,parquet}, or None when none arrived."""
+    _fault("find_extract", "before", practice_id)
+    folder = extracts_dir() / practice_id
+    found = [folder / f"charges_{batch_date}{suffix}" for suffix in EXTRACT_SUFFIXES]
+    found = [p for p in found if p.is_file()]
+    if len(found) > 1:
+        raise ValueError(f"{practice_id} {batch_date}: more than one extract ({', '.join(p.name for p in found)}); "
+                         f"keep one")
+    path = str(found[0]) if found else None
+    if path is None:
+        log.warning("%s: no extract for %s in %s; building whatever is pending", practice_id, batch_date, folder)
+    _fault("find_extract", "after", practice_id)
+    return path
+
+
+def extract_mapping(practice_id: str | None) -> str | None:
+    if practice_id:
+        specific = os.environ.get(f"OTEDI_EXTRACT_MAPPING_{practice_id.upper()}")
+        if specific:
+            return specific
+    return os.environ.get("OTEDI_EXTRACT_MAPPING") or None
+
+
+def load_charges(path: str | None, batch_date: str, practice_id: str | None = None) -> dict[str, Any]:
+    """Load an extract (nothing when path is None or the same content was loaded before)."""
+    from otedi.charges.load import load_extract
+    from otedi.warehouse.db import session_scope
+
+    _fault("load_charges", "before", practice_id)
+    if path is None:
+        result = {"file": None, "rows": 0, "accepted": 0, "rejected": 0, "duplicates": 0, "already_loaded": False}
+    else:
+        ensure_warehouse()
+        with session_scope() as session:
+            loaded = load_extract(session, path, extract_mapping(practice_id), today=_night_after(batch_date))
+        result = {"file": loaded.file, "rows": loaded.rows, "accepted": loaded.accepted,
+                  "rejected": loaded.rejected, "duplicates": loaded.duplicates,
+                  "already_loaded": loaded.already_loaded}
+    _fault("load_charges", "after", practice_id)
+    return result
+
+
+def build_claims_for(practice_id: str, batch_date: str) -> dict[str, int]:
+    """Scrub the practice's new charges and store their claims (one transaction)."""
+    from otedi.claims.build import build_claims
+    from otedi.warehouse.db import session_scope
+
+    _fault("build_claims_for", "before", practice_id)
+    ensure_warehouse()
+    with session_scope() as session:
+        built = build_claims(session, today=_night_after(batch_date), practice_id=practice_id)
+    result = {"charges": built.charges, "claims": built.claims, "held": built.held, "lines": built.lines,
+              "not_billed": built.not_billed, "issues": len(built.issues)}
+    _fault("build_claims_for", "after", practice_id)
+    return result
+
+
+def outbound_dir() -> Path:
+    from otedi import config
+
+    return config.home() / "outbound"
+
+
+def write_files_for(practice_id: str) -> dict[str, list[str]]:
+    """Write the practice's ready claims into 837P files; pyx12 validates each (failures are quarantined)."""
+    from otedi.claims.batch import write_ready_claims
+    from otedi.warehouse.db import session_scope
+
+    _fault("write_files_for", "before", practice_id)
+    ensure_warehouse()
+    with session_scope() as session:
+        files = write_ready_claims(session, outbound_dir(), practice_id=practice_id)
+    result = {"ready": [f.path for f in files if f.status == "ready"],
+              "quarantined": [f.path for f in files if f.status == "quarantined"]}
+    if result["quarantined"]:
+        log.warning("%s: %d file(s) failed the pyx12 gate and were quarantined: %s", practice_id,
+                    len(result["quarantined"]), ", ".join(result["quarantined"]))
+    _fault("write_files_for", "after", practice_id)
+    return result
+
+
+def open_configured_drop():
+    """The clearinghouse drop: Airflow connection OTEDI_SFTP_CONN_ID, else OTEDI_DROP_URL, else
+    file://$OTEDI_HOME/drop."""
+    conn_id = os.environ.get("OTEDI_SFTP_CONN_ID")
+    if conn_id:
+        from otedi.transport import drop_from_airflow_connection
+
+        return drop_from_airflow_connection(conn_id, os.environ.get("OTEDI_SFTP_BASE_PATH", "/"))
+    from otedi.transport import open_drop
+
+    return open_drop(drop_url())
+
+
+def drop_url() -> str:
+    from otedi import config
+
+    return os.environ.get("OTEDI_DROP_URL") or f"file://{config.home() / 'drop'}"
+
+
+def send_files(practice_id: str) -> dict[str, Any]:
+    """Upload every ready 837P file of the practice that has no submission yet (this night's and any an
+    earlier attempt left behind); each is recorded as it goes, and a file already on the drop is not sent
+    again."""
+    from otedi.clearinghouse import send_ready_files
+    from otedi.warehouse.db import session_scope
+
+    _fault("send_files", "before", practice_id)
+    ensure_warehouse()
+    with open_configured_drop() as drop, session_scope() as session:
+        sent = send_ready_files(session, drop, practice_id=practice_id)
+        result = {"sent": [s.remote_name for s in sent if s.status == "sent"],
+                  "already_sent": [s.remote_name for s in sent if s.status != "sent"]}
+    _fault("send_files", "after", practice_id)
+    return result
+
+
+def submissions_dir() -> Path:
+    from otedi import config
+
+    return config.home() / "submissions"
+
+
+def record_submissions(practice_id: str, batch_date: str) -> str:
+    """Check that every file the practice has ready went out, and write the night's manifest
+    <OTEDI_HOME>/submissions/<batch_date>/<practice_id>.json (files, claims, totals, drop, sha256)
+    from the warehouse. Rewriting it gives the same content."""
+    from sqlalchemy import select
+
+    from otedi.warehouse import models
+    from otedi.warehouse.db import session_scope
+
+    _fault("record_submissions", "before", practice_id)
+    ensure_warehouse()
+    with session_scope() as session:
+        unsent = session.scalars(select(models.ClaimFile.file_name).where(
+            models.ClaimFile.practice_id == practice_id, models.ClaimFile.status == "ready")).all()
+        if unsent:
+            raise RuntimeError(f"{practice_id}: {len(unsent)} ready 837P file(s) have no submission "
+                               f"({', '.join(unsent)}); re-run the upload task")
+        rows = session.execute(
+            select(models.ClaimFile, models.Submission)
+            .join(models.Submission, models.Submission.claim_file_id == models.ClaimFile.id)
+            .where(models.ClaimFile.practice_id == practice_id)
+            .order_by(models.ClaimFile.id)).all()
+        quarantined = session.scalars(select(models.ClaimFile.file_name).where(
+            models.ClaimFile.practice_id == practice_id, models.ClaimFile.status == "quarantined")).all()
+    files = [{"file": f.file_name, "claims": f.claims, "lines": f.lines, "total_charge": str(f.total_charge),
+              "interchange_control_number": f.interchange_control_number, "sha256": s.sha256,
+              "drop": s.drop, "remote_name": s.remote_name, "status": s.status,
+              "sent_at": s.sent_at.date().isoformat() if s.sent_at else None} for f, s in rows]
+    manifest = {"practice_id": practice_id, "batch_date": batch_date,
+                "files_sent": len(files), "claims_sent": sum(f["claims"] for f in files),
+                "files": files, "quarantined": list(quarantined)}
+    path = submissions_dir() / batch_date / f"{practice_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    _fault("record_submissions", "after", practice_id)
+    return str(path)
+
+
+# -- remittance ingest ------------------------------------------------------------------------
+
+
+def simulate(day: str) -> dict[str, Any]:
+    """With OTEDI_SIMULATOR=1, the built-in clearinghouse answers new 837P files in the file:// drop
+    and makes `day`'s payment run; otherwise nothing."""
+    _fault("simulate", "before")
+    if os.environ.get("OTEDI_SIMULATOR") != "1":
+        return {"simulator": "off"}
+    from otedi.simulator import simulate_once
+
+    url = drop_url()
+    if os.environ.get("OTEDI_SFTP_CONN_ID") or not url.startswith("file://"):
+        raise ValueError("OTEDI_SIMULATOR=1 needs a file:// drop (OTEDI_DROP_URL), not an SFTP connection")
+    result = simulate_once(url, seed=int(os.environ.get("OTEDI_SIMULATOR_SEED", "7")),
+                           today=date.fromisoformat(day))
+    out = {"files_answered": len(result.files_answered), "acks_999": len(result.acks_999),
+           "acks_277ca": len(result.acks_277ca), "remittances": len(result.remittances)}
+    _fault("simulate", "after")
+    return out
+
+
+def inbound_patterns() -> list[str]:
+    text = os.environ.get("OTEDI_INBOUND_PATTERNS", DEFAULT_INBOUND_PATTERNS)
+    return [p.strip().lower() for p in text.split(",") if p.strip()]
+
+
+def inbound_waiting() -> list[str]:
+    """Names in the clearinghouse inbox that match the inbound patterns (never '.', '..' or .part files)."""
+    _fault("inbound_waiting", "before")
+    patterns = inbound_patterns()
+    with open_configured_drop() as drop:
+        names = [e.name for e in drop.list_inbound()]
+    return [n for n in names if any(fnmatch.fnmatchcase(n.lower(), p) for p in patterns)]
+
+
+def archive_dir() -> Path:
+    from otedi import config
+
+    return config.home() / "archive"
+
+
+def fetch_new() -> list[str]:
+    """Download new inbox files into the archive, record each, then move it to processed/ on the drop."""
+    from otedi.clearinghouse import fetch_inbound
+    from otedi.warehouse.db import session_scope
+
+    _fault("fetch_new", "before")
+    ensure_warehouse()
+    with open_configured_drop() as drop, session_scope() as session:
+        paths = [f.archive_path for f in fetch_inbound(session, drop, archive_dir())]
+    _fault("fetch_new", "after")
+    return paths
+
+
+def ingest() -> dict[str, int]:
+    """Load every fetched file not loaded yet (this run's and any an earlier run left): 999/277CA first,
+    then post 835s."""
+    from otedi.clearinghouse import ingest_fetched
+    from otedi.warehouse.db import session_scope
+
+    _fault("ingest", "before")
+    ensure_warehouse()
+    with session_scope() as session:
+        result = ingest_fetched(session)
+    out = {"acks": len(result.acks),
+           "remittances_posted": sum(1 for r in result.remittances if r.get("status") == "posted"),
+           "remittances_other": sum(1 for r in result.remittances if r.get("status") != "posted"),
+           "skipped": len(result.skipped)}
+    _fault("ingest", "after")
+    return out
+
+
+# -- reconciliation -------------------------------------------------------------------------
+
+
+def reports_dir() -> Path:
+    from otedi import config
+
+    return config.home() / "reports"
+
+
+def report_folder(day: str) -> str:
+    """<OTEDI_HOME>/reports/<day>/, created."""
+    folder = reports_dir() / date.fromisoformat(day).isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
+
+
+def report_formats() -> list[str]:
+    return [f.strip() for f in os.environ.get("OTEDI_REPORT_FORMATS", "csv,parquet").split(",") if f.strip()]
+
+
+def refresh_reconciliation(day: str) -> dict[str, Any]:
+    """Recompute the finance tables (claim and line reconciliation, payments, AR aging, the AR work
+    queue, denial analysis, KPIs) as of `day` from one warehouse snapshot per format, and write them
+    into reports/<day>/ in every OTEDI_REPORT_FORMATS format. Re-running rewrites the same files."""
+    from otedi.analytics import export_tables
+
+    _fault("refresh_reconciliation", "before")
+    ensure_warehouse()
+    folder = report_folder(day)
+    written = [str(p) for fmt in report_formats()
+               for p in export_tables(folder, fmt, today=date.fromisoformat(day))]
+    _fault("refresh_reconciliation", "after")
+    return {"folder": folder, "files": written}
+
+
+def write_report(day: str) -> str:
+    """The HTML finance report as of `day`: reports/<day>/report.html."""
+    from otedi.analytics import write_html_report
+
+    _fault("write_report", "before")
+    ensure_warehouse()
+    path = Path(report_folder(day)) / "report.html"
+    write_html_report(path, today=date.fromisoformat(day))
+    _fault("write_report", "after")
+    return str(path)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _night_after(batch_date: str) -> date:
+    """'Today' for loading and coding a night's charges: the day after the service date billed."""
+    return date.fromisoformat(batch_date) + timedelta(days=1)
+
+
+def ensure_warehouse() -> None:
+    """Bring the warehouse schema to head, once per process and database."""
+    from otedi import config
+
+    _upgrade(config.database_url())
+
+
+@lru_cache(maxsize=8)
+def _upgrade(url: str) -> None:
+    from otedi.warehouse.db import upgrade
+
+    upgrade(url)
+
+
+def _fault(step: str, where: str, key: str | None = None) -> None:
+    """The OTEDI_FAULTS test hook (see the module docstring)."""
+    spec = os.environ.get("OTEDI_FAULTS")
+    if not spec:
+        return
+    for item in spec.split(","):
+        name, _, times = item.strip().partition(":")
+        name, _, position = name.partition("@")
+        if name != step or (position or "before") != where:
+            continue
+        ledger = Path(os.environ.get("OTEDI_FAULT_FILE") or Path(os.environ.get("OTEDI_HOME", "var")) / "faults.json")
+        counts = json.loads(ledger.read_text()) if ledger.exists() else {}
+        slot = f"{step}@{where}" + (f"[{key}]" if key else "")
+        if counts.get(slot, 0) >= int(times or 1):
+            return
+        counts[slot] = counts.get(slot, 0) + 1
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        ledger.write_text(json.dumps(counts, indent=1))
+        raise InjectedFault(f"injected fault: {slot} (call {counts[slot]} of {times or 1})")
