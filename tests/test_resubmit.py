@@ -3,25 +3,22 @@ each through the pyx12 gate (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from otedi import config
 from otedi.charges.load import load_extract
-from otedi.claims.batch import claim_from_model, write_ready_claims
-from otedi.claims.resubmit import new_claim_id, resubmit, with_prior_payers
+from otedi.claims.batch import write_ready_claims
+from otedi.claims.resubmit import new_claim_id, resubmit
 from otedi.outbound import run_outbound
 from otedi.remit.post import post_remittance_file
 from otedi.warehouse import models
 from otedi.warehouse.db import session_scope
 from otedi.warehouse.models import ClaimLink
-from otedi.x12.envelope import ControlNumbers
 from otedi.x12.validate import validate_file
-from otedi.x12.x837p import write_837p
 from tests.factories import charge, write_charges_csv
 from tests.remit_builder import Clp, Svc, interchange, remittance
 
@@ -222,16 +219,10 @@ def test_secondary_claim_carries_the_primary_adjudication_and_balances(billed, t
 
 
 def _write_with_prior_payers(claim_id: str, tmp_path: Path) -> list[list[str]]:
-    """The batch path for one claim with the prior payer attached, through the pyx12 gate."""
+    """The normal batch path (write_ready_claims, pyx12 gate) for the secondary claim."""
     with session_scope() as s:
+        [written] = write_ready_claims(s, tmp_path / "secondary")
         row = s.scalar(select(models.Claim).where(models.Claim.claim_id == claim_id))
-        charges = {c.charge_id: c for c in s.scalars(select(models.Charge))}
-        [claim] = with_prior_payers(s, [row], [claim_from_model(row, charges)])
-    practice = config.practice(claim.header.practice_id)
-    path = tmp_path / "secondary.837"
-    with open(path, "w", encoding="ascii", newline="") as fh:
-        write_837p([claim], practice, config.clearinghouse(practice.clearinghouse), ControlNumbers(901, 901, 901),
-                   fh, created=datetime(2026, 3, 25, 9, 0))
-    report = validate_file(path)
-    assert report.ok and report.errors == []
-    return _segments(path.read_text())
+        assert (written.status, written.claims, row.status) == ("ready", 1, "batched")
+    assert validate_file(written.path).ok
+    return _segments(Path(written.path).read_text())

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from otedi import config
 from otedi.charges.load import from_model
 from otedi.claims.model import Claim, ClaimLine
+from otedi.claims.resubmit import with_prior_payers
 from otedi.coding.result import CodedLine
 from otedi.warehouse import control_numbers, models
 from otedi.x12.envelope import ControlNumbers
@@ -97,7 +98,7 @@ def _write_one(session: Session, rows: list[models.Claim], practice: config.Prac
     charge_ids = [line.charge_id for row in rows for line in row.lines]
     charges = {c.charge_id: c for c in session.scalars(
         select(models.Charge).where(models.Charge.charge_id.in_(charge_ids)))}
-    claims = [claim_from_model(row, charges) for row in rows]
+    claims = with_prior_payers(session, rows, [claim_from_model(row, charges) for row in rows])
     # One counter per receiver: ISA13 never repeats towards a clearinghouse, whichever practice sends.
     counter = house.clearinghouse_id
     control = ControlNumbers(

@@ -60,7 +60,8 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
         .join(models.ClaimLine.claim)
         .where(models.Claim.patient_id.in_(patient_ids),
                models.ClaimLine.service_date.between(start, end),
-               models.Claim.frequency_code != "8")
+               models.Claim.frequency_code != "8",
+               models.Claim.status.not_in(("replaced", "voided")))  # their successor carries the lines
     )
     for charge_id, patient_id, payer_id, filing, service_date, cpt, modifiers, allowed in rows:
         history.record(charge_id=charge_id, patient_id=patient_id, payer_id=payer_id,
@@ -70,8 +71,11 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
 
 
 def build_claims(session: Session, *, today: date, practice_id: str | None = None) -> BuildResult:
-    """Code every charge still in status 'new' (of one practice, when given) and store the resulting claims."""
-    query = select(models.Charge).where(models.Charge.status == "new")
+    """Code every charge still in status 'new' (of one practice, when given) and store the resulting claims.
+
+    Charges for a secondary or tertiary payer wait: their claim needs the primary's adjudication
+    (2320/2430), so `otedi ar resubmit --secondary` builds it once the primary 835 has posted."""
+    query = select(models.Charge).where(models.Charge.status == "new", models.Charge.payer_sequence == "P")
     if practice_id is not None:
         query = query.where(models.Charge.practice_id == practice_id)
     rows = session.scalars(
