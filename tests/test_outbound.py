@@ -182,3 +182,17 @@ def test_known_charge_ids_are_looked_up_in_chunks(warehouse, monkeypatch, tmp_pa
     run_outbound(tmp_path / "a.csv", tmp_path / "out", today=date(2026, 3, 20))
     with session_scope() as s:
         assert load.known_charge_ids(s, [f"Q{n}" for n in range(7)]) == {f"Q{n}" for n in range(5)}
+
+
+def test_secondary_payer_charges_wait_for_the_primary_835(warehouse, tmp_path):
+    write_charges_csv(tmp_path / "c.csv", [
+        charge(charge_id="P-1"),
+        charge(charge_id="S-1", payer_sequence="S", payer_id="87726", payer_name="UNITEDHEALTHCARE",
+               claim_filing_code="CI"),
+    ])
+    result = run_outbound(tmp_path / "c.csv", tmp_path / "out", today=date(2026, 3, 5))
+    assert result.build.claims == 1
+    with session_scope() as s:
+        status = dict(s.execute(select(models.Charge.charge_id, models.Charge.status)).all())
+        billed = set(s.scalars(select(models.ClaimLine.charge_id)))
+    assert status == {"P-1": "claimed", "S-1": "new"} and billed == {"P-1"}
