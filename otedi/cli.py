@@ -11,7 +11,7 @@
   otedi ar resubmit [--claim ID ...] [--void ID ...] [--secondary] [--out DIR] [--json]
   otedi validate FILE [--json]
   otedi synth charges --rows N --seed S --out FILE [--defect-rate R] [--start DATE] [--days N]
-  otedi simulate --drop URL [--seed S]
+  otedi simulate --drop URL [--seed S] [--key-file KEY]
   otedi drop send DIR|FILE --to URL [--json]
   otedi drop fetch --from URL [--archive DIR] [--ingest] [--json]
   otedi run [--extract FILE] [--drop URL] [--today DATE]
@@ -298,7 +298,7 @@ def cmd_run(args) -> int:
 def cmd_simulate(args) -> int:
     from otedi.simulator import simulate_once
     today = date.fromisoformat(args.today) if args.today else date.today()
-    result = simulate_once(args.drop, seed=args.seed, today=today)
+    result = simulate_once(args.drop, seed=args.seed, today=today, key_file=args.key_file)
     print(f"answered {len(result.files_answered)} file(s): {len(result.acks_999)} 999, {len(result.acks_277ca)} 277CA, "
           f"{len(result.remittances)} 835; claims held back for later {result.held_claims}")
     return 0
@@ -458,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth_charges)
 
     p = sub.add_parser("simulate", help="answer 837P files in a drop as a clearinghouse and payers would")
-    p.add_argument("--drop", required=True, help="folder or file:// URL of the drop")
+    p.add_argument("--drop", required=True, help="folder, file:// or sftp:// URL of the drop")
+    p.add_argument("--key-file", help="private key for an sftp:// drop")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--today", help="the simulator's date (ISO); default today")
     p.set_defaults(func=cmd_simulate)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from otedi.charges.synth import synth_charges
 from otedi.cycle import run_cycle
-from otedi.simulator import simulate
+from otedi.simulator import simulate, simulate_once
 from otedi.warehouse import models
 from otedi.warehouse.db import session_scope
 from otedi.x12.validate import validate_file
@@ -85,7 +85,10 @@ def test_full_cycle_over_a_real_openssh_server(warehouse, extract, tmp_path, ope
     (drop / "inbound").mkdir()
     url = (f"{openssh_server.url(str(drop))}?host_key={quote(openssh_server.host_key_line)}"
            f"&key_file={quote(str(openssh_server.key_file))}")
-    result = cycle(extract, tmp_path, url, drop)
+    # The simulator plays the clearinghouse over SFTP too: it fetches from outbound/, answers into inbound/.
+    result = run_cycle(extract, drop_url=url, out_dir=tmp_path / "out", archive_dir=tmp_path / "archive",
+                       today=TODAY, answer=lambda: simulate_once(url, seed=3, today=TODAY,
+                                                                 state_dir=tmp_path / "simulator"))
     assert result.sent == 3 and result.fetched >= 7
     assert sorted(p.name for p in (drop / "outbound").iterdir()) == sorted(
         Path(f).name for f in result.outbound.summary()["files"])

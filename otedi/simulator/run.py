@@ -18,6 +18,7 @@ sometimes split over several 835 files.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -25,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
 
+from otedi import config
 from otedi.coding.payers import payer_rules
 from otedi.errors import X12Error
 from otedi.simulator.adjudicate import Adjudicator, ClaimAck, front_end, readjudicate, seeded
@@ -34,6 +36,7 @@ from otedi.simulator.reader837 import read_837p
 from otedi.simulator.settings import Settings, load_settings
 from otedi.simulator.state import SimulatorState, load_state, save_state, write_atomically
 from otedi.simulator import write277ca, write835, write999
+from otedi.transport import RemoteFolders, open_drop
 from otedi.x12.validate import validate_file
 
 STATE_DIR = ".simulator"  # simulate_once keeps its state in <drop>/.simulator/
@@ -54,17 +57,45 @@ class SimulationResult:
     held_claims: int = 0  # adjudicated, 835 not sent yet (after this run)
 
 
-def simulate_once(drop: str | Path, seed: int = 0, today: date | None = None) -> SimulationResult:
-    """For the CLI: `drop` is a folder or a file:// URL; state lives in <drop>/.simulator/."""
+def simulate_once(drop: str | Path, seed: int = 0, today: date | None = None, *,
+                  key_file: str | None = None, state_dir: Path | None = None) -> SimulationResult:
+    """For the CLI. `drop` is a folder or a file:// URL (state in <drop>/.simulator/), or an
+    sftp:// URL (state in `state_dir`, default $OTEDI_HOME/simulator)."""
     text = str(drop)
     parsed = urlparse(text)
+    today = today or date.today()
+    if parsed.scheme == "sftp":
+        return _simulate_over_sftp(text, seed, today, key_file, state_dir or config.home() / "simulator")
     if parsed.scheme == "file":
         folder = Path(parsed.path)
     elif len(parsed.scheme) <= 1:  # a plain path (or a Windows drive letter)
         folder = Path(text)
     else:
-        raise ValueError(f"the simulator works on a local folder; {parsed.scheme}:// drops are not supported")
-    return simulate(folder, folder / STATE_DIR, seed=seed, today=today or date.today())
+        raise ValueError(f"the simulator works on file:// and sftp:// drops, not {parsed.scheme}://")
+    return simulate(folder, folder / STATE_DIR, seed=seed, today=today)
+
+
+def _simulate_over_sftp(url: str, seed: int, today: date, key_file: str | None, state_dir: Path) -> SimulationResult:
+    """The clearinghouse's side of an SFTP drop, as the mirror image of our client: it fetches our
+    837P files from outbound/ into a local copy of the drop, answers them there, and uploads each
+    answer to inbound/ once (the names uploaded are kept beside the state)."""
+    mirror = state_dir / "drop"
+    (mirror / "outbound").mkdir(parents=True, exist_ok=True)
+    uploaded_list = state_dir / "uploaded.txt"
+    uploaded = set(uploaded_list.read_text().split()) if uploaded_list.exists() else set()
+    swapped = RemoteFolders(outbound="inbound", inbound="outbound", processed=None)
+    with open_drop(url, key_file=key_file, remote_folders=swapped) as drop:
+        received = drop.fetch(state_dir / "received",
+                              already_have=lambda name, size, sha: (mirror / "outbound" / name).exists())
+        for fetched in received:
+            shutil.copyfile(fetched.local_path, mirror / "outbound" / fetched.remote_name)
+        result = simulate(mirror, state_dir, seed=seed, today=today)
+        for answer in sorted((mirror / "inbound").iterdir()):
+            if answer.name not in uploaded and not answer.name.endswith(".part"):
+                drop.send(answer, remote_name=answer.name)
+                uploaded.add(answer.name)
+                write_atomically(uploaded_list, "\n".join(sorted(uploaded)) + "\n")
+    return result
 
 
 def simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
