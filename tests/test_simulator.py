@@ -400,4 +400,4 @@ def test_simulate_once_takes_a_folder_or_file_url(tmp_path, monkeypatch):
     assert result.files_answered == ["HAND_000000001.837"] and (drop / ".simulator" / "state.json").exists()
     assert not simulate_once(drop, seed=9, today=TODAY).files_answered
     with pytest.raises(ValueError):
-        simulate_once("sftp://example.org/drop", seed=9, today=TODAY)
+        simulate_once("ftp://example.org/drop", seed=9, today=TODAY)  # sftp:// is covered in tests/test_cycle.py
