@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from otedi.acks.load import load_ack_file
 from otedi.remit.post import post_remittance_file
-from otedi.transport import Drop
+from otedi.transport import Drop, SendResult, TransportError
 from otedi.warehouse import models
 
 log = logging.getLogger(__name__)
@@ -50,20 +50,26 @@ def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None 
     sent = []
     for claim_file in session.scalars(query).all():
         result = drop.send(claim_file.path, remote_name=claim_file.file_name)
-        if result.sha256 != claim_file.sha256:
-            raise RuntimeError(f"{claim_file.file_name} changed on disk since it was validated; not recorded")
-        submission = models.Submission(
-            claim_file_id=claim_file.id, clearinghouse_id=claim_file.clearinghouse_id, drop=drop.describe(),
-            remote_name=result.remote_name, size=result.size, sha256=result.sha256, status=result.status)
-        session.add(submission)
-        claim_file.status = "sent"
-        for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
-            if claim.status == "batched":
-                claim.status = "submitted"
-        session.commit()
-        sent.append(submission)
+        sent.append(record_submission(session, claim_file, drop, result))
         log.info("sent %s (%d bytes, %s)", result.remote_name, result.size, result.status)
     return sent
+
+
+def record_submission(session: Session, claim_file: models.ClaimFile, drop: Drop,
+                      result: SendResult) -> models.Submission:
+    """Record that a validated 837P file reached the drop; its claims are now submitted. Commits."""
+    if result.sha256 != claim_file.sha256:
+        raise TransportError(f"{claim_file.file_name} changed on disk since it was validated; not recorded")
+    submission = models.Submission(
+        claim_file_id=claim_file.id, clearinghouse_id=claim_file.clearinghouse_id, drop=drop.describe(),
+        remote_name=result.remote_name, size=result.size, sha256=result.sha256, status=result.status)
+    session.add(submission)
+    claim_file.status = "sent"
+    for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
+        if claim.status == "batched":
+            claim.status = "submitted"
+    session.commit()
+    return submission
 
 
 def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list[models.FetchedFile]:

@@ -313,6 +313,7 @@ def cmd_drop_send(args) -> int:
     from sqlalchemy import select
 
     from otedi.charges.load import file_sha256
+    from otedi.clearinghouse import record_submission
     from otedi.warehouse import db, models
     db.upgrade()
     path = Path(args.path)
@@ -326,11 +327,7 @@ def cmd_drop_send(args) -> int:
                 continue
             result = drop.send(f)
             if claim_file is not None:
-                session.add(models.Submission(claim_file_id=claim_file.id, clearinghouse_id=claim_file.clearinghouse_id,
-                                              drop=drop.describe(), remote_name=result.remote_name, size=result.size,
-                                              sha256=result.sha256, status=result.status))
-                claim_file.status = "sent"
-                session.commit()
+                record_submission(session, claim_file, drop, result)
             out.append({"file": str(f), "remote_name": result.remote_name, "size": result.size,
                         "sha256": result.sha256, "status": result.status})
     if args.json:

@@ -96,3 +96,46 @@ def test_full_cycle_over_a_real_openssh_server(warehouse, extract, tmp_path, ope
     assert_ties_out()
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(models.Submission)) == 3
+
+
+def test_corrected_and_resubmitted_claims_are_paid_by_the_simulator(warehouse, extract, tmp_path):
+    """Denials and front-end rejections go back out (frequency 7 replacements, new originals) and come
+    back paid; Medicare Part B denials become reopening work items instead of 837Ps."""
+    from dataclasses import replace
+
+    from otedi.claims.resubmit import resubmit
+    from otedi.simulator.settings import Rates, load_settings
+
+    drop = tmp_path / "drop"
+    noisy = replace(load_settings(), rates=Rates(random_denial=0.1, delay=0, reversal=0, interest=0, recovery=0,
+                                                 split=0, eligibility_rejection=0.08))
+    quiet = replace(load_settings(), rates=Rates(0, 0, 0, 0, 0, 0, 0))
+
+    def answer(settings):
+        return lambda: simulate(drop, tmp_path / "simulator", seed=11, today=TODAY, settings=settings)
+
+    run_cycle(extract, drop_url=f"file://{drop}", out_dir=tmp_path / "out", archive_dir=tmp_path / "archive",
+              today=TODAY, answer=answer(noisy))
+    with session_scope() as s:
+        before = dict(s.execute(select(models.Claim.claim_id, models.Claim.status)).all())
+        result = resubmit(s, today=TODAY)
+    kinds = {b.kind for b in result.built}
+    assert {"resubmission", "replacement"} <= kinds, kinds  # both a rejection and a commercial/Medicaid denial
+    assert all(before[b.original_claim_id] in ("rejected", "denied", "partially_paid") for b in result.built)
+    assert all(before[w.claim_id] in ("denied", "partially_paid") for w in result.work_items)  # Medicare: reopen
+
+    second = run_cycle(None, drop_url=f"file://{drop}", out_dir=tmp_path / "out", archive_dir=tmp_path / "archive",
+                       today=TODAY, answer=answer(quiet))
+    assert second.sent >= 1 and not [r for r in second.ingest.remittances if r["status"] != "posted"]
+    with session_scope() as s:
+        rows = {c.claim_id: c for c in s.scalars(select(models.Claim).where(
+            models.Claim.claim_id.in_([b.claim_id for b in result.built])))}
+        replaced_paid = {c: s.scalar(select(func.coalesce(func.sum(models.LedgerEntry.amount), 0))
+                                     .join(models.Claim, models.Claim.id == models.LedgerEntry.claim_pk)
+                                     .where(models.Claim.claim_id == c, models.LedgerEntry.entry_type == "payment"))
+                         for c in (b.original_claim_id for b in result.built if b.kind == "replacement")}
+    assert {rows[b.claim_id].status for b in result.built} <= {"paid", "patient_balance"}
+    assert all(rows[b.claim_id].frequency_code == ("7" if b.kind == "replacement" else "1") for b in result.built)
+    # the replaced claims' first payments were reversed: nothing stays paid on them
+    assert all(Decimal(amount) == ZERO for amount in replaced_paid.values())
+    assert_ties_out()

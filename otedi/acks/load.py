@@ -100,9 +100,7 @@ def _load_999(session: Session, path: Path, inbound: models.InboundFile, result:
         for group in ack.groups:
             for response in group.transaction_sets:
                 result.transaction_sets += 1
-                claim_file = session.scalar(select(models.ClaimFile).where(
-                    models.ClaimFile.group_control_number == int(group.control_number),
-                    models.ClaimFile.transaction_control_number == int(response.control_number)))
+                claim_file = _acknowledged_file(session, group.control_number, response.control_number)
                 errors = _describe_999(response, claim_file)
                 session.add(models.AckResult(
                     inbound_file_id=inbound.id, claim_file_id=claim_file.id if claim_file else None,
@@ -121,6 +119,15 @@ def _load_999(session: Session, path: Path, inbound: models.InboundFile, result:
                            f"999 rejected transaction set {response.control_number} of {claim_file.file_name}: "
                            + "; ".join(mine or [response.status_text]))
                     result.claims_rejected += 1
+
+
+def _acknowledged_file(session: Session, group_control: str, transaction_control: str) -> models.ClaimFile | None:
+    """Our 837P file with these GS06/ST02 (ours are numbers; anything else is not ours)."""
+    if not (group_control.isdigit() and transaction_control.isdigit()):
+        return None
+    return session.scalar(select(models.ClaimFile).where(
+        models.ClaimFile.group_control_number == int(group_control),
+        models.ClaimFile.transaction_control_number == int(transaction_control)))
 
 
 def _describe_999(response: x999.TransactionSetResponse, claim_file: models.ClaimFile | None) -> list[str]:

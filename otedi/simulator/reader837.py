@@ -61,6 +61,7 @@ class ClaimIn:
     patient_last: str
     patient_first: str
     prior_auth: str = ""  # REF*G1
+    payer_claim_number: str = ""  # 2300 REF*F8: the claim a replacement (7) or void (8) stands for
     rendering_npi: str = ""
     rendering_taxonomy: str = ""
     lines: list[ServiceLine] = field(default_factory=list)
@@ -188,6 +189,8 @@ class _Walker:
             return
         elif sid == "REF" and seg.get(1) == "G1" and self.line is None:
             self.claim.prior_auth = seg.get(2)
+        elif sid == "REF" and seg.get(1) == "F8" and self.line is None and not self.claim.payer_claim_number:
+            self.claim.payer_claim_number = seg.get(2)  # the first F8 is 2300's; 2330B's come after
         elif sid == "PRV" and seg.get(1) == "PE" and self.line is None:
             self.claim.rendering_taxonomy = seg.get(3)
         elif sid == "LX":

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -175,8 +175,27 @@ class _Run:
             return rejection
         self.result.accepted_claims += 1
         icn = self._icn()
-        self.state.pending.append(self.adjudicator.claim(claim, rules, interchange, icn))
+        # A replacement (7) or void (8) names the payer's claim number it stands for (REF*F8): that
+        # claim's lines stop counting as paid, so the replacement is not denied as their duplicate,
+        # and its payment is reversed (CLP02 22) in the same payment as the replacement's.
+        original = self._take_back(claim) if claim.frequency in ("7", "8") else None
+        release_on = self.today
+        if claim.frequency != "8":  # a void only takes the original back
+            payment = self.adjudicator.claim(claim, rules, interchange, icn)
+            self.state.pending.append(payment)
+            release_on = payment.release_on
+        if original is not None:
+            self.state.pending.append(replace(original.reversed(), release_on=release_on))
+            self.result.reversals += 1
         return ClaimAck(claim, "A2", "20", icn=icn)
+
+    def _take_back(self, claim) -> ClaimPayment | None:
+        original = self.state.paid.pop(claim.payer_claim_number, None)
+        if original is not None:
+            del self.state.paid_on[claim.payer_claim_number]
+            for key in [k for k, icn in self.state.paid_lines.items() if icn == original.icn]:
+                del self.state.paid_lines[key]
+        return original
 
     def _icn(self) -> str:
         """Payer claim control number: YYDDD (Julian receipt date) + a sequence number."""
@@ -196,8 +215,16 @@ class _Run:
     def _pay_group(self, key: tuple[str, str], claims: list[ClaimPayment]) -> None:
         rates = self.settings.rates
         rng = seeded(self.seed, "payment", *key, self.today)
+        reversals = [c for c in claims if c.status == "22"]
+        if reversals and sum((c.paid for c in claims), ZERO) < 0:
+            # A payment cannot be negative: the reversals wait for a run with more to pay.
+            self.state.pending.extend(reversals)
+            claims = [c for c in claims if c.status != "22"]
+            reversals = []
+            if not claims:
+                return
         chunks = [claims]
-        if len(claims) >= 2 and rng.random() < rates.split:
+        if len(claims) >= 2 and not reversals and rng.random() < rates.split:
             parts = rng.randint(2, min(3, len(claims)))
             size = -(-len(claims) // parts)
             chunks = [claims[i:i + size] for i in range(0, len(claims), size)]

@@ -1,0 +1,305 @@
+"""Loading 999 and 277CA acknowledgments against our own 837P files, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from otedi.acks.load import load_ack_file
+from otedi.outbound import run_outbound
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
+from tests.factories import charge, write_charges_csv
+from tests.remit_builder import interchange
+
+TODAY = date(2026, 3, 10)
+ROW_MODELS = (models.InboundFile, models.AckResult, models.ClaimStatusEvent)
+
+
+@dataclass
+class Sent:
+    """One 837P file we wrote, as read back from the file itself."""
+
+    path: Path
+    file_name: str
+    gs06: str
+    st02: str
+    claim_ids: list[str]  # CLM01 in file order
+    clm_positions: list[int]  # each CLM's position counted from our ST = 1
+
+
+def read_837(path: Path) -> Sent:
+    segments = [line.rstrip("\n").rstrip("~").split("*") for line in open(path, encoding="ascii")]
+    st_index = next(i for i, s in enumerate(segments) if s[0] == "ST")
+    gs = next(s for s in segments if s[0] == "GS")
+    clms = [(i - st_index + 1, s[1]) for i, s in enumerate(segments) if s[0] == "CLM"]
+    return Sent(path, path.name, gs[6], segments[st_index][2], [c for _, c in clms], [p for p, _ in clms])
+
+
+@pytest.fixture
+def sent(warehouse, tmp_path) -> Sent:
+    """Four claims for two patients on four dates (A1 and A2 share a visit), in one 837P file."""
+    extract = tmp_path / "charges.csv"
+    write_charges_csv(extract, [
+        charge(charge_id="A1"),
+        charge(charge_id="A2", cpt="97110", minutes=15, units=1),
+        charge(charge_id="A3", service_date=date(2026, 3, 4)),
+        charge(charge_id="B1", patient_id="P200", patient_last_name="ROE", member_id="2EG4TE5MK74",
+               service_date=date(2026, 3, 3)),
+        charge(charge_id="B2", patient_id="P200", patient_last_name="ROE", member_id="2EG4TE5MK74",
+               service_date=date(2026, 3, 5), cpt="97110", minutes=15, units=1),
+    ])
+    result = run_outbound(extract, tmp_path / "out", today=TODAY)
+    files = result.summary()["files"]
+    assert len(files) == 1 and not result.summary()["quarantined"]
+    ours = read_837(Path(files[0]))
+    assert len(ours.claim_ids) == 4
+    with session_scope() as s:
+        claim_file = s.scalar(select(models.ClaimFile))
+        assert (claim_file.file_name, claim_file.group_control_number, claim_file.transaction_control_number) == \
+            (ours.file_name, int(ours.gs06), int(ours.st02))
+        in_file = {c.claim_id: c.status for c in s.scalars(
+            select(models.Claim).where(models.Claim.claim_file_id == claim_file.id))}
+    assert in_file == {cid: "batched" for cid in ours.claim_ids}
+    return ours
+
+
+# -- file builders ------------------------------------------------------------------------------------------
+
+def ack_999(sets: list[tuple[str, list[str], str]], gs06: str, *, group_status: str | None = None) -> str:
+    """One 999 answering group `gs06`; `sets`: (ST02, IK3/IK4 segments, IK5 segment)."""
+    body = [f"AK1*HC*{gs06}*005010X222A1"]
+    for st02, errors, ik5 in sets:
+        body += [f"AK2*837*{st02}*005010X222A1", *errors, ik5]
+    accepted = sum(1 for _, _, ik5 in sets if ik5.split("*")[1] in ("A", "E"))
+    status = group_status or ("A" if accepted == len(sets) else "R" if accepted == 0 else "P")
+    body.append(f"AK9*{status}*{len(sets)}*{len(sets)}*{accepted}")
+    st = ["ST*999*0001*005010X231A1", *body, f"SE*{len(body) + 2}*0001"]
+    return interchange([st], functional_id="FA", version="005010X231A1", control=71)
+
+
+def ack_277ca(claims: list[tuple[str, str, str | None]], *, control: int = 72) -> str:
+    """One 277CA; `claims`: (TRN02 = our CLM01, STC01 composite, REF*1K or None)."""
+    body = [
+        "BHT*0085*08*BATCH1*20260316*1200*TH",
+        "HL*1**20*1", "NM1*PR*2*CGS MEDICARE PART B OHIO*****PI*15202", "TRN*1*BATCH1",
+        "DTP*050*D8*20260316", "DTP*009*D8*20260316",
+        "HL*2*1*21*1", "NM1*41*2*BRIGHT HANDS OCCUPATIONAL THERAPY PLLC*****46*BRIGHT01", "TRN*2*BATCH1",
+        "STC*A1:19*20260316*WQ*480.00",
+        "HL*3*2*19*1", "NM1*85*2*BRIGHT HANDS OCCUPATIONAL THERAPY PLLC*****XX*1234567893", "TRN*1*0",
+    ]
+    for n, (pcn, stc01, icn) in enumerate(claims):
+        rejected = stc01.split(":")[0] in ("A3", "A6", "A7", "A8")
+        body += [f"HL*{4 + n}*3*PT", "NM1*QC*1*DOE*JANE****MI*1EG4TE5MK73", f"TRN*2*{pcn}",
+                 f"STC*{stc01}*20260316*{'U' if rejected else 'WQ'}*120.00"]
+        if icn:
+            body.append(f"REF*1K*{icn}")
+        body.append("DTP*472*D8*20260302")
+    st = ["ST*277*0001*005010X214", *body, f"SE*{len(body) + 2}*0001"]
+    return interchange([st], functional_id="HN", version="005010X214", control=control)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="ascii")
+    return path
+
+
+def load(path: Path):
+    with session_scope() as s:
+        return load_ack_file(s, path)
+
+
+def row_counts() -> dict[str, int]:
+    with session_scope() as s:
+        return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in ROW_MODELS}
+
+
+def statuses() -> dict[str, str]:
+    with session_scope() as s:
+        return dict(s.execute(select(models.Claim.claim_id, models.Claim.status)).all())
+
+
+def events() -> list[models.ClaimStatusEvent]:
+    with session_scope() as s:
+        rows = list(s.scalars(select(models.ClaimStatusEvent).order_by(models.ClaimStatusEvent.id)))
+        s.expunge_all()
+        return rows
+
+
+# -- 999 ------------------------------------------------------------------------------------------------------
+
+def test_999_accepting_our_transaction_set_links_the_result_and_leaves_claims_alone(sent, tmp_path):
+    path = write(tmp_path, "accept.999", ack_999([(sent.st02, [], "IK5*A")], sent.gs06))
+
+    summary = load(path).summary()
+
+    assert summary == {"file": "accept.999", "kind": "999", "status": "loaded", "message": None,
+                       "transaction_sets": 1, "sets_rejected": 0, "claims_accepted": 0, "claims_rejected": 0,
+                       "unmatched": []}
+    with session_scope() as s:
+        claim_file_id = s.scalar(select(models.ClaimFile.id).where(models.ClaimFile.file_name == sent.file_name))
+        acks = [(a.claim_file_id, a.group_control_number, a.transaction_control_number, a.status, a.errors)
+                for a in s.scalars(select(models.AckResult))]
+        inbound = [(f.file_name, f.kind, f.status) for f in s.scalars(select(models.InboundFile))]
+    assert acks == [(claim_file_id, sent.gs06, sent.st02, "A", None)]
+    assert inbound == [("accept.999", "999", "loaded")]
+    assert statuses() == {cid: "batched" for cid in sent.claim_ids}
+    assert events() == []
+
+
+def test_999_rejecting_our_set_rejects_every_claim_and_pins_the_error_to_its_claim(sent, tmp_path):
+    second, position = sent.claim_ids[1], sent.clm_positions[1]
+    errors = [f"IK3*CLM*{position}*2300*8", "IK4*5:1*1331*7*99"]  # CLM05-1 place of service: invalid code
+    path = write(tmp_path, "reject.999", ack_999([(sent.st02, errors, "IK5*R*5")], sent.gs06))
+
+    summary = load(path).summary()
+
+    assert (summary["status"], summary["transaction_sets"], summary["sets_rejected"], summary["claims_rejected"],
+            summary["claims_accepted"], summary["unmatched"]) == ("loaded", 1, 1, 4, 0, [])
+    assert statuses() == {cid: "rejected" for cid in sent.claim_ids}
+    pinned = (f"segment {position} (CLM, loop 2300) in claim {second}: segment has data element errors "
+              f"(element 5-1: invalid code value)")
+    with session_scope() as s:
+        ack = s.scalar(select(models.AckResult))
+        assert ack.status == "R"
+        assert ack.errors == f"{pinned}\none or more segments in error"
+    by_claim = {e.patient_control_number: e for e in events()}
+    assert set(by_claim) == set(sent.claim_ids)
+    for event in by_claim.values():
+        assert (event.source, event.status_code, event.accepted, event.category_code) == ("999", "R", False, None)
+        assert event.message.startswith(f"999 rejected transaction set {sent.st02} of {sent.file_name}: ")
+    # The claim the IK3 points into gets exactly that error, in words (IK304 8, IK403 7).
+    assert by_claim[second].message == \
+        f"999 rejected transaction set {sent.st02} of {sent.file_name}: {pinned}"
+    with session_scope() as s:
+        pks = dict(s.execute(select(models.Claim.claim_id, models.Claim.id)).all())
+    assert {cid: e.claim_pk for cid, e in by_claim.items()} == pks
+
+
+def test_999_error_before_the_first_claim_names_no_claim(sent, tmp_path):
+    # Position 2 is our BHT: in the header, before any CLM. IK304 3 / IK5 I5.
+    path = write(tmp_path, "header.999", ack_999([(sent.st02, ["IK3*BHT*2**3"], "IK5*R*I5")], sent.gs06))
+
+    assert load(path).summary()["claims_rejected"] == 4
+
+    for event in events():
+        assert event.message == (f"999 rejected transaction set {sent.st02} of {sent.file_name}: "
+                                 "segment 2 (BHT): required segment missing; "
+                                 "implementation one or more segments in error")
+
+
+def test_999_for_control_numbers_we_never_sent_is_recorded_as_unmatched(sent, tmp_path):
+    path = write(tmp_path, "foreign.999", ack_999([("4321", ["IK3*CLM*22*2300*8", "IK4*2*782*1"], "IK5*R*5")],
+                                                  "98765"))
+
+    summary = load(path).summary()
+
+    assert (summary["status"], summary["transaction_sets"], summary["sets_rejected"], summary["claims_rejected"]) == \
+        ("loaded", 1, 1, 0)
+    assert summary["unmatched"] == ["GS06 98765 / ST02 4321"]
+    with session_scope() as s:
+        acks = [(a.claim_file_id, a.group_control_number, a.transaction_control_number, a.status, a.errors)
+                for a in s.scalars(select(models.AckResult))]
+    assert acks == [(None, "98765", "4321", "R", "segment 22 (CLM, loop 2300): segment has data element errors "
+                                                 "(element 2: required data element missing)\n"
+                                                 "one or more segments in error")]
+    assert statuses() == {cid: "batched" for cid in sent.claim_ids}
+    assert events() == []
+
+
+# -- 277CA ----------------------------------------------------------------------------------------------------
+
+def test_277ca_accepts_one_claim_rejects_another_and_lists_an_unknown_claim(sent, tmp_path):
+    good, bad, untouched = sent.claim_ids[0], sent.claim_ids[2], sent.claim_ids[1]
+    path = write(tmp_path, "ack.277", ack_277ca([(good, "A2:20", "PAYERICN001"), (bad, "A7:562:85", None),
+                                                 ("OTNOTOURS0000000", "A2:20", "PAYERICN999")]))
+
+    summary = load(path).summary()
+
+    assert summary == {"file": "ack.277", "kind": "277", "status": "loaded", "message": None,
+                       "transaction_sets": 0, "sets_rejected": 0, "claims_accepted": 1, "claims_rejected": 1,
+                       "unmatched": ["OTNOTOURS0000000"]}
+    assert statuses() == {good: "accepted", bad: "rejected", untouched: "batched", sent.claim_ids[3]: "batched"}
+    with session_scope() as s:
+        icns = dict(s.execute(select(models.Claim.claim_id, models.Claim.payer_icn)).all())
+    assert icns == {good: "PAYERICN001", bad: None, untouched: None, sent.claim_ids[3]: None}
+    got = {e.patient_control_number: (e.source, e.category_code, e.status_code, e.accepted, e.payer_claim_number,
+                                      e.message, e.claim_pk is not None) for e in events()}
+    assert got == {
+        good: ("277CA", "A2", "20", True, "PAYERICN001",
+               "277CA accepted: A2 acknowledged: accepted into the adjudication system; 20 accepted for processing",
+               True),
+        bad: ("277CA", "A7", "562", False, None,
+              "277CA rejected: A7 acknowledged: rejected for invalid information; "
+              "562 entity's National Provider Identifier (NPI) (billing provider)", True),
+        "OTNOTOURS0000000": ("277CA", "A2", "20", True, "PAYERICN999",
+                             "277CA accepted: A2 acknowledged: accepted into the adjudication system; "
+                             "20 accepted for processing", False),
+    }
+
+
+def test_277ca_does_not_overwrite_a_claim_already_paid(sent, tmp_path):
+    paid = sent.claim_ids[0]
+    with session_scope() as s:
+        s.scalar(select(models.Claim).where(models.Claim.claim_id == paid)).status = "paid"
+    path = write(tmp_path, "late.277", ack_277ca([(paid, "A7:562:85", None)]))
+
+    summary = load(path).summary()
+
+    assert (summary["status"], summary["claims_rejected"], summary["unmatched"]) == ("loaded", 1, [])
+    assert statuses()[paid] == "paid"
+    [event] = events()
+    assert (event.patient_control_number, event.source, event.category_code, event.status_code, event.accepted) == \
+        (paid, "277CA", "A7", "562", False)
+    assert event.claim_pk is not None
+
+
+# -- once only, and unreadable files ------------------------------------------------------------------------
+
+def test_loading_the_same_file_twice_adds_nothing(sent, tmp_path):
+    text = ack_277ca([(sent.claim_ids[0], "A2:20", "PAYERICN001")])
+    first = load(write(tmp_path, "ack.277", text))
+    before = row_counts()
+    again = load(write(tmp_path, "ack-copy.277", text))  # same content under another name
+
+    assert first.status == "loaded" and first.claims_accepted == 1
+    assert before == {"inbound_file": 1, "ack_result": 0, "claim_status_event": 1}
+    assert again.summary() == {"file": "ack-copy.277", "kind": "277", "status": "already_loaded", "message": None,
+                               "transaction_sets": 0, "sets_rejected": 0, "claims_accepted": 0,
+                               "claims_rejected": 0, "unmatched": []}
+    assert row_counts() == before
+
+
+def test_a_truncated_999_is_quarantined_naming_the_segment(sent, tmp_path):
+    whole = ack_999([(sent.st02, ["IK3*CLM*22*2300*8", "IK4*2*782*1"], "IK5*R*5")], sent.gs06)
+    cut = whole[:whole.index("\nSE*") + 1]  # ends after AK9: no SE, GE or IEA
+    path = write(tmp_path, "cut.999", cut)
+
+    result = load(path)
+
+    assert (result.kind, result.status) == ("999", "quarantined")
+    assert result.message == "segment 3 (ST): file ends before SE: transaction set 0001 is not closed (truncated file?)"
+    with session_scope() as s:
+        inbound = [(f.file_name, f.status, f.message) for f in s.scalars(select(models.InboundFile))]
+    assert inbound == [("cut.999", "quarantined", result.message)]
+    assert row_counts() == {"inbound_file": 1, "ack_result": 0, "claim_status_event": 0}
+    assert statuses() == {cid: "batched" for cid in sent.claim_ids}
+
+
+def test_999_with_a_non_numeric_control_number_does_not_crash_the_load(sent, tmp_path):
+    path = write(tmp_path, "odd.999", ack_999([(sent.st02, [], "IK5*A")], "ABC"))
+
+    result = load(path)
+
+    assert result.status in ("loaded", "quarantined")
+    if result.status == "loaded":
+        assert result.unmatched == [f"GS06 ABC / ST02 {sent.st02}"]
+    else:
+        assert "AK1" in result.message or "AK102" in result.message
+    assert row_counts()["inbound_file"] == 1
+    assert statuses() == {cid: "batched" for cid in sent.claim_ids}

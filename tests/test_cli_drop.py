@@ -1,0 +1,162 @@
+"""`otedi drop send` and `otedi drop fetch --ingest` over a file:// drop, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from datetime import date, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from otedi import cli
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
+from tests.factories import charge, write_charges_csv
+from tests.remit_builder import Clp, Svc, interchange, remittance
+
+# The CLI builds claims as of the real today: keep dates of service just behind it (timely filing).
+DAY1 = date.today() - timedelta(days=9)
+DAY2 = date.today() - timedelta(days=8)
+
+
+def run(capsys, *argv: str) -> dict:
+    capsys.readouterr()
+    assert cli.main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def submissions() -> int:
+    with session_scope() as s:
+        return s.scalar(select(func.count()).select_from(models.Submission))
+
+
+@pytest.fixture
+def built(warehouse, tmp_path, capsys) -> list[Path]:
+    """Two practices' claims, built by `otedi claims build`: one 837P file per practice."""
+    extract = tmp_path / "charges.csv"
+    write_charges_csv(extract, [
+        charge(charge_id="A1", service_date=DAY1),
+        charge(charge_id="A2", service_date=DAY2),
+        charge(charge_id="B1", practice_id="KIDSTHRIVE", patient_id="K100", patient_last_name="ROE",
+               member_id="2EG4TE5MK74", service_date=DAY1, cpt="97110", minutes=15, units=1),
+    ])
+    summary = run(capsys, "claims", "build", str(extract), "--out", str(tmp_path / "out"), "--json")
+    assert summary["claims"] == 3 and summary["quarantined"] == [] and summary["rows_rejected"] == 0
+    files = sorted(Path(f) for f in summary["files"])
+    assert len(files) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in files]
+    return files
+
+
+def drop_url(tmp_path: Path) -> str:
+    return f"file://{tmp_path / 'drop'}"
+
+
+def test_drop_send_uploads_each_file_once_and_records_it(built, tmp_path, capsys):
+    out, drop = tmp_path / "out", tmp_path / "drop"
+
+    sent = run(capsys, "drop", "send", str(out), "--to", drop_url(tmp_path), "--json")
+
+    assert sent == {"files": [{"file": str(p), "remote_name": p.name, "size": p.stat().st_size,
+                               "sha256": sha256(p), "status": "sent"} for p in built]}
+    assert sorted(p.name for p in (drop / "outbound").iterdir()) == [p.name for p in built]
+    for p in built:
+        assert (drop / "outbound" / p.name).read_bytes() == p.read_bytes()
+    with session_scope() as s:
+        rows = {(r.remote_name, r.size, r.sha256, r.status, r.drop) for r in s.scalars(select(models.Submission))}
+        files = {f.file_name: (f.status, f.id) for f in s.scalars(select(models.ClaimFile))}
+        linked = set(s.scalars(select(models.Submission.claim_file_id)))
+    assert rows == {(p.name, p.stat().st_size, sha256(p), "sent", f"file://{drop}") for p in built}
+    assert {name: status for name, (status, _) in files.items()} == {p.name: "sent" for p in built}
+    assert linked == {pk for _, pk in files.values()}
+
+    again = run(capsys, "drop", "send", str(out), "--to", drop_url(tmp_path), "--json")
+
+    assert again == {"files": [{"file": str(p), "status": "skipped (sent)"} for p in built]}
+    assert submissions() == 2
+    assert sorted(p.name for p in (drop / "outbound").iterdir()) == [p.name for p in built]
+
+
+def test_drop_send_moves_the_claims_of_sent_files_to_submitted(built, tmp_path, capsys):
+    run(capsys, "drop", "send", str(tmp_path / "out"), "--to", drop_url(tmp_path), "--json")
+
+    with session_scope() as s:
+        assert set(s.scalars(select(models.Claim.status))) == {"submitted"}
+
+
+def _claim_file(path: Path) -> tuple[str, str, dict[str, str]]:
+    """GS06, ST02 and {line control number (REF*6R): CLM01} of one of our 837P files."""
+    segments = [line.rstrip("\n").rstrip("~").split("*") for line in open(path, encoding="ascii")]
+    gs06 = next(s[6] for s in segments if s[0] == "GS")
+    st02 = next(s[2] for s in segments if s[0] == "ST")
+    lines, claim = {}, None
+    for s in segments:
+        if s[0] == "CLM":
+            claim = s[1]
+        elif s[0] == "REF" and s[1] == "6R":
+            lines[s[2]] = claim
+    return gs06, st02, lines
+
+
+def test_drop_fetch_archives_moves_and_ingests_a_999_and_an_835(built, tmp_path, capsys):
+    drop, archive = tmp_path / "drop", tmp_path / "archive"
+    run(capsys, "drop", "send", str(tmp_path / "out"), "--to", drop_url(tmp_path), "--json")
+    bright = next(p for p in built if p.name.startswith("BRIGHTHANDS"))
+    gs06, st02, claim_of_line = _claim_file(bright)
+    a2_claim = claim_of_line["A2"]
+    ack = ["ST*999*0001*005010X231A1", f"AK1*HC*{gs06}*005010X222A1", f"AK2*837*{st02}*005010X222A1", "IK5*A",
+           "AK9*A*1*1*1", "SE*6*0001"]
+    era = remittance([Clp(a2_claim, icn="ICN-A2", services=[
+        Svc("97530", D("120.00"), D("80.00"), [("CO", "45", D("30.00")), ("PR", "2", D("10.00"))],
+            lcn="A2", units=2, date=DAY2.strftime("%Y%m%d"))])])
+    inbound = {"ack_0001.999": interchange([ack], functional_id="FA", version="005010X231A1", control=41),
+               "era_0001.835": interchange([era], control=42)}
+    for name, text in inbound.items():
+        (drop / "inbound" / name).write_text(text, encoding="ascii")
+    digests = {name: hashlib.sha256(text.encode("ascii")).hexdigest() for name, text in inbound.items()}
+
+    got = run(capsys, "drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--ingest", "--json")
+
+    assert [(f["remote_name"], f["kind"], f["size"], f["sha256"]) for f in got["fetched"]] == [
+        ("ack_0001.999", "999", len(inbound["ack_0001.999"]), digests["ack_0001.999"]),
+        ("era_0001.835", "835", len(inbound["era_0001.835"]), digests["era_0001.835"]),
+    ]
+    for f, ext in zip(got["fetched"], ("999", "835")):
+        archived = Path(f["archive_path"])
+        assert archived == archive / f"{f['sha256']}.{ext}"
+        assert archived.read_text(encoding="ascii") == inbound[f["remote_name"]]
+        assert stat.S_IMODE(archived.stat().st_mode) == 0o600
+    assert list((drop / "inbound").iterdir()) == []
+    assert sorted(p.name for p in (drop / "processed").iterdir()) == ["ack_0001.999", "era_0001.835"]
+
+    ingested = got["ingested"]
+    assert ingested["skipped"] == []
+    assert ingested["acks"] == [{"file": "ack_0001.999", "kind": "999", "status": "loaded", "message": None,
+                                 "transaction_sets": 1, "sets_rejected": 0, "claims_accepted": 0,
+                                 "claims_rejected": 0, "unmatched": []}]
+    [remit] = ingested["remittances"]
+    assert (remit["file"], remit["status"], remit["transactions"], remit["claims_matched"], remit["unmatched"],
+            remit["held"]) == ("era_0001.835", "posted", 1, 1, 0, [])
+    assert (remit["totals"]["paid"], remit["totals"]["contractual"], remit["totals"]["patient_responsibility"],
+            remit["totals"]["bpr02"]) == ("80.00", "30.00", "10.00", "80.00")
+    with session_scope() as s:
+        fetched_rows = {(f.remote_name, f.kind, f.sha256) for f in s.scalars(select(models.FetchedFile))}
+        ack_file = s.scalar(select(models.AckResult.claim_file_id))
+        bright_id = s.scalar(select(models.ClaimFile.id).where(models.ClaimFile.file_name == bright.name))
+        payer_icn = s.scalar(select(models.Claim.payer_icn).where(models.Claim.claim_id == a2_claim))
+    assert fetched_rows == {(n, n[-3:], digests[n]) for n in inbound}
+    assert ack_file == bright_id and payer_icn == "ICN-A2"
+
+    again = run(capsys, "drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--ingest",
+                "--json")
+
+    assert again == {"fetched": [], "ingested": {"acks": [], "remittances": [], "skipped": []}}
+    assert sorted(p.name for p in archive.iterdir()) == sorted(f"{digests[n]}.{n[-3:]}" for n in inbound)
