@@ -196,3 +196,24 @@ def test_secondary_payer_charges_wait_for_the_primary_835(warehouse, tmp_path):
         status = dict(s.execute(select(models.Charge.charge_id, models.Charge.status)).all())
         billed = set(s.scalars(select(models.ClaimLine.charge_id)))
     assert status == {"P-1": "claimed", "S-1": "new"} and billed == {"P-1"}
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+def test_coding_patients_in_chunks_builds_the_same_claims(warehouse, extract, tmp_path, monkeypatch):
+    import otedi.claims.build as build
+    from otedi.warehouse import db
+
+    def claims_built() -> set[tuple]:
+        with session_scope() as s:
+            return set(s.execute(select(models.Claim.claim_id, models.Claim.status, models.ClaimLine.charge_id,
+                                        models.ClaimLine.units, models.ClaimLine.modifiers)
+                                 .join(models.ClaimLine.claim)).all())
+
+    run_outbound(extract, tmp_path / "out-whole", today=TODAY)
+    whole = claims_built()
+    other = f"sqlite:///{tmp_path / 'chunked.db'}"
+    db.upgrade(other)
+    monkeypatch.setenv("OTEDI_DATABASE_URL", other)
+    monkeypatch.setattr(build, "PATIENTS_PER_CHUNK", 3)
+    run_outbound(extract, tmp_path / "out-chunked", today=TODAY)
+    assert claims_built() == whole and len(whole) > 300

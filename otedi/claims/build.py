@@ -70,20 +70,36 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
     return history
 
 
+PATIENTS_PER_CHUNK = 1_000  # claims never span patients, so patients can be coded in bounded chunks
+
+
 def build_claims(session: Session, *, today: date, practice_id: str | None = None) -> BuildResult:
     """Code every charge still in status 'new' (of one practice, when given) and store the resulting claims.
 
-    Charges for a secondary or tertiary payer wait: their claim needs the primary's adjudication
-    (2320/2430), so `otedi ar resubmit --secondary` builds it once the primary 835 has posted."""
-    query = select(models.Charge).where(models.Charge.status == "new", models.Charge.payer_sequence == "P")
+    Patients are taken a chunk at a time (flushed and released after each), so memory stays flat
+    however large the backlog. Charges for a secondary or tertiary payer wait: their claim needs the
+    primary's adjudication (2320/2430), so `otedi ar resubmit --secondary` builds it once the primary
+    835 has posted."""
+    pending = [models.Charge.status == "new", models.Charge.payer_sequence == "P"]
     if practice_id is not None:
-        query = query.where(models.Charge.practice_id == practice_id)
-    rows = session.scalars(
-        query.order_by(models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
-    ).all()
-    result = BuildResult(charges=len(rows))
-    if not rows:
-        return result
+        pending.append(models.Charge.practice_id == practice_id)
+    patients = session.scalars(
+        select(models.Charge.patient_id).where(*pending).distinct().order_by(models.Charge.patient_id)).all()
+    result = BuildResult()
+    for start in range(0, len(patients), PATIENTS_PER_CHUNK):
+        chunk = patients[start:start + PATIENTS_PER_CHUNK]
+        rows = session.scalars(select(models.Charge).where(*pending, models.Charge.patient_id.in_(chunk)).order_by(
+            models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)).all()
+        _build_chunk(session, rows, today, result)
+        session.flush()
+        session.expunge_all()  # this chunk's rows are stored; let them go
+    log.info("coded %d charges into %d claims (%d held), %d lines; %d charges not billed",
+             result.charges, result.claims, result.held, result.lines, result.not_billed)
+    return result
+
+
+def _build_chunk(session: Session, rows: list[models.Charge], today: date, result: BuildResult) -> None:
+    result.charges += len(rows)
     row_by_charge = {row.charge_id: row for row in rows}
     visits: dict[tuple, list[Charge]] = defaultdict(list)
     for row in rows:
@@ -107,8 +123,7 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
                 else:
                     held_charges.add(issue.charge_id)
 
-    claims = group_into_claims(coded)
-    for claim in claims:
+    for claim in group_into_claims(coded):
         held = any(line.charge.charge_id in held_charges for line in claim.lines)
         _store_claim(session, claim, held)
         result.claims += 1
@@ -125,10 +140,6 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
         if charge_id in row_by_charge and row_by_charge[charge_id].status == "new":
             row_by_charge[charge_id].status = "not_billed"
             result.not_billed += 1
-    session.flush()
-    log.info("coded %d charges into %d claims (%d held), %d lines; %d charges not billed",
-             result.charges, result.claims, result.held, result.lines, result.not_billed)
-    return result
 
 
 def _store_issue(session: Session, issue: Issue, claim_id: str | None, result: BuildResult) -> None:
