@@ -72,23 +72,24 @@ def write_ready_claims(session: Session, out_dir: str | Path, *, created: dateti
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     created = created or datetime.now(timezone.utc)
-    query = select(models.Claim).where(models.Claim.status == "ready")
+    query = select(models.Claim.id, models.Claim.practice_id).where(models.Claim.status == "ready")
     if practice_id is not None:
         query = query.where(models.Claim.practice_id == practice_id)
-    ready = session.scalars(
-        query.options(selectinload(models.Claim.lines)).order_by(models.Claim.practice_id, models.Claim.claim_id)
-    ).all()
-    by_practice: dict[str, list[models.Claim]] = defaultdict(list)
-    for row in ready:
-        by_practice[row.practice_id].append(row)
+    by_practice: dict[str, list[int]] = defaultdict(list)
+    for claim_pk, claim_practice in session.execute(query.order_by(models.Claim.practice_id, models.Claim.claim_id)):
+        by_practice[claim_practice].append(claim_pk)
 
     results = []
-    for practice_id, rows in by_practice.items():
+    for practice_id, claim_pks in by_practice.items():
         practice = config.practice(practice_id)
         house = config.clearinghouse(practice.clearinghouse)
-        for start in range(0, len(rows), house.max_claims_per_file):
-            results.append(_write_one(session, rows[start:start + house.max_claims_per_file],
-                                      practice, house, out_dir, created, gate))
+        for start in range(0, len(claim_pks), house.max_claims_per_file):
+            # One file's claims in memory at a time.
+            rows = session.scalars(
+                select(models.Claim).where(models.Claim.id.in_(claim_pks[start:start + house.max_claims_per_file]))
+                .options(selectinload(models.Claim.lines)).order_by(models.Claim.claim_id)).all()
+            results.append(_write_one(session, list(rows), practice, house, out_dir, created, gate))
+            session.expunge_all()
     return results
 
 
