@@ -117,14 +117,20 @@ def cmd_claims_build(args) -> int:
     return 1 if summary["quarantined"] else 0
 
 
-def cmd_remit_post(args) -> int:
-    from otedi.remit.post import post_remittance_file
+def _each_file(files: list[str], load) -> list[dict]:
+    """Load each file in its own transaction (one bad file never undoes another); their summaries."""
     from otedi.warehouse import db
     db.upgrade()
     summaries = []
-    for path in args.files:
+    for path in files:
         with db.session_scope() as session:
-            summaries.append(post_remittance_file(session, path).summary())
+            summaries.append(load(session, path).summary())
+    return summaries
+
+
+def cmd_remit_post(args) -> int:
+    from otedi.remit.post import post_remittance_file
+    summaries = _each_file(args.files, post_remittance_file)
     if args.json:
         print(json.dumps(summaries, indent=2))
         return 0
@@ -145,12 +151,7 @@ def cmd_remit_post(args) -> int:
 
 def cmd_acks_load(args) -> int:
     from otedi.acks.load import load_ack_file
-    from otedi.warehouse import db
-    db.upgrade()
-    summaries = []
-    for path in args.files:
-        with db.session_scope() as session:
-            summaries.append(load_ack_file(session, path).summary())
+    summaries = _each_file(args.files, load_ack_file)
     if args.json:
         print(json.dumps(summaries, indent=2))
         return 0
