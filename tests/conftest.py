@@ -22,7 +22,6 @@ from otedi.warehouse import db
 from otedi.warehouse.models import Base
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 POSTGRES_ADMIN_URL = os.environ.get(
     "OTEDI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

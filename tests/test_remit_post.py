@@ -14,7 +14,6 @@ from otedi.outbound import run_outbound
 from otedi.remit.post import post_remittance_file
 from otedi.warehouse import models
 from otedi.warehouse.db import session_scope
-from tests.conftest import SHARED
 from tests.factories import charge, write_charges_csv
 from tests.remit_builder import Clp, Svc, interchange, remittance
 
