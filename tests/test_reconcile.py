@@ -47,10 +47,13 @@ def _charges() -> list:
                service_date=date(2026, 3, 9), **medicare),
         charge(charge_id="H-1", cpt="97530", minutes=30, units=2, charge_amount=D("160.00"), patient_id="P700",
                service_date=date(2026, 3, 9)),
-        # P100's secondary payer (UHC, payer_sequence S), billed for an earlier visit
+        # P100 also has UHC: billed as primary for an earlier visit (G) ...
         charge(charge_id="G-1", cpt="97110", charge_amount=D("65.00"), service_date=date(2026, 2, 23),
-               payer_id="87726", payer_name="UNITEDHEALTHCARE", claim_filing_code="CI", payer_sequence="S",
+               payer_id="87726", payer_name="UNITEDHEALTHCARE", claim_filing_code="CI",
                member_id="U1234567", **medicare),
+        # ... and as secondary for A's visit: that charge waits for Medicare's 835 (it is not billed yet)
+        charge(charge_id="S-1", cpt="97530", minutes=30, units=2, charge_amount=D("160.00"), payer_id="87726",
+               payer_name="UNITEDHEALTHCARE", claim_filing_code="CI", payer_sequence="S", member_id="U1234567"),
     ]
 
 

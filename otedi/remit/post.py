@@ -40,6 +40,7 @@ from otedi.x12 import x835
 log = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
+FLUSH_EVERY = 500  # claims posted between flushes
 ENTRY_TYPES = ("payment", "contractual", "patient_responsibility", "other_adjustment", "denial")
 
 
@@ -128,6 +129,7 @@ def post_remittance_file(session: Session, path: str | Path, name: str | None = 
     poster = _Poster(session, inbound, scan.transactions)
     for item in x835.iter_835(path):
         poster.feed(item)
+    poster.flush()
     result.transactions = poster.outcomes
     held = sum(1 for t in poster.outcomes if t.status != "posted")
     if held:
@@ -149,6 +151,8 @@ class _Poster:
         self.remittance: models.Remittance | None = None
         self.outcome: TransactionOutcome | None = None
         self.posted_here: set[tuple[str, str]] = set()
+        self.pending_rows: list = []
+        self.claims_since_flush = 0
 
     def feed(self, item) -> None:
         if isinstance(item, x835.RemittanceHeader):
@@ -194,9 +198,10 @@ class _Poster:
             log.warning("835 transaction %s %s: %s", header.envelope.control_number, status, reason)
 
     def _post_claim(self, clp: x835.ClaimPayment) -> None:
-        claim = self.session.scalar(
-            select(models.Claim).where(models.Claim.claim_id == clp.patient_control_number)
-            .options(selectinload(models.Claim.lines)))
+        with self.session.no_autoflush:  # rows are flushed in batches (see _added)
+            claim = self.session.scalar(
+                select(models.Claim).where(models.Claim.claim_id == clp.patient_control_number)
+                .options(selectinload(models.Claim.lines)))
         payment = models.ClaimPayment(
             remittance_id=self.remittance.id, claim_pk=claim.id if claim else None,
             patient_control_number=clp.patient_control_number, status_code=clp.status, charge_amount=clp.charge,
@@ -205,8 +210,7 @@ class _Poster:
             crossover_payer=(clp.crossover_carrier.name[:60] if clp.crossover_carrier else None),
             remark_codes=":".join(clp.remark_codes) or None,
         )
-        self.session.add(payment)
-        self.session.flush()
+        self._added(payment, claim)
         if claim is None:
             self.outcome.unmatched += 1
             self.remittance.unmatched += 1
@@ -252,18 +256,36 @@ class _Poster:
             entry.claim_pk = payment.claim_pk
             entry.reversal = clp.is_reversal
             self.outcome.totals[entry.entry_type] += entry.amount
-        self.session.add_all(entries)
+        self._added(*entries)
         if claim is not None:
             _update_claim(claim, clp, entries)
+            self.pending_rows.extend(claim.lines)
+        self.claims_since_flush += 1
+        if self.claims_since_flush >= FLUSH_EVERY:
+            self.flush()
+
+    def _added(self, *rows) -> None:
+        rows = [r for r in rows if r is not None]
+        self.session.add_all(rows)
+        self.pending_rows.extend(rows)
+
+    def flush(self) -> None:
+        """Write what this batch of claims posted and let it go, so memory stays flat."""
+        self.session.flush()
+        for row in self.pending_rows:
+            if row in self.session:  # a claim paid twice in one file (reversal, correction) is listed twice
+                self.session.expunge(row)
+        self.pending_rows.clear()
+        self.claims_since_flush = 0
 
     def _entry(self, payment: models.ClaimPayment, entry_type: str, amount: Decimal, **values) -> models.LedgerEntry:
-        return models.LedgerEntry(remittance_id=self.remittance.id, claim_payment_id=payment.id,
+        return models.LedgerEntry(remittance_id=self.remittance.id, claim_payment=payment,
                                   entry_type=entry_type, amount=amount, **values)
 
     def _exception(self, payment: models.ClaimPayment, kind: str, reference: str, charge: Decimal, paid: Decimal,
                    message: str) -> None:
-        self.session.add(models.RemitException(
-            remittance_id=self.remittance.id, claim_payment_id=payment.id, kind=kind, reference=reference[:80],
+        self._added(models.RemitException(
+            remittance_id=self.remittance.id, claim_payment=payment, kind=kind, reference=reference[:80],
             charge_amount=charge, paid_amount=paid, message=message))
 
     def _post_plb(self, plb: x835.ProviderAdjustment) -> None:

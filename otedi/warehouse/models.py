@@ -300,6 +300,8 @@ class LedgerEntry(Base):
     reversal: Mapped[bool] = mapped_column(Boolean, default=False)  # from a CLP02=22 reversal
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    claim_payment: Mapped[ClaimPayment] = relationship()
+
 
 class ProviderAdjustment(Base):
     """PLB: provider-level adjustments against a payment (interest, recoveries, forwarding balances)."""
@@ -329,6 +331,8 @@ class RemitException(Base):
     paid_amount: Mapped[Decimal] = mapped_column(Money)
     message: Mapped[str] = mapped_column(Text)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    claim_payment: Mapped[ClaimPayment] = relationship()
 
 
 class AckResult(Base):
