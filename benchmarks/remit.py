@@ -33,7 +33,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.run import MIB, ROOT, PeakRSS, commit, machine
+from benchmarks.run import MIB, ROOT, PeakRSS, commit, machine, record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_CLAIMS = 20_000
@@ -447,29 +447,6 @@ def table(result: Result, seed: int) -> str:
     return "\n".join(lines)
 
 
-def record(text: str, started: datetime, revision: str, argv: list[str]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{started.date().isoformat()}-remit.md"
-    info = machine()
-    section = "\n".join([
-        f"## Run of {started.isoformat(timespec='seconds')}",
-        "",
-        f"- command: `python -m benchmarks.remit {' '.join(argv)}`".rstrip(),
-        f"- commit: {revision} (at the start of the run)",
-        f"- machine: nproc {info['nproc']}, {info['cpu']}; {info['python']}; {info['os']}",
-        f"- packages: {info['packages']}",
-        "",
-        text,
-        "",
-    ])
-    if path.exists():
-        section = path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + section
-    else:
-        section = f"# otedi 835 benchmark results, {started.date().isoformat()}\n\n" + section
-    path.write_text(section, encoding="utf-8")
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.remit", description=__doc__.split("\n\n")[0])
     parser.add_argument("--claims", type=lambda s: int(s.replace("_", "")), default=DEFAULT_CLAIMS,
@@ -492,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     text = table(result, args.seed)
     print("\n" + text, flush=True)
     if args.record:
-        path = record(text, started, revision, sys.argv[1:] if argv is None else argv)
+        path = record(text, started, first=True, revision=revision, name="-remit", command="benchmarks.remit",
+                      title="otedi 835 benchmark results")
         print(f"\nrecorded in {path.relative_to(ROOT)}", flush=True)
     return 0
 

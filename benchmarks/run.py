@@ -430,15 +430,17 @@ def commit() -> str:
     return head
 
 
-def record(text: str, started: datetime, *, first: bool, revision: str) -> Path:
-    """Append a table to benchmarks/results/<date>.md; the first table of a run opens its section."""
+def record(text: str, started: datetime, *, first: bool, revision: str, name: str = "",
+           command: str = "benchmarks.run", title: str = "otedi benchmark results") -> Path:
+    """Append a table to benchmarks/results/<date><name>.md; the first table of a run opens its section
+    (command, commit, machine)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{started.date().isoformat()}.md"
+    path = RESULTS / f"{started.date().isoformat()}{name}.md"
     info = machine()
     section = text + "\n" if not first else "\n".join([
         f"## Run of {started.isoformat(timespec='seconds')}",
         "",
-        f"- command: `python -m benchmarks.run {' '.join(sys.argv[1:])}`".rstrip(),
+        f"- command: `python -m {command} {' '.join(sys.argv[1:])}`".rstrip(),
         f"- commit: {revision} (at the start of the run)",
         f"- machine: nproc {info['nproc']}, {info['cpu']}; {info['python']}; {info['os']}",
         f"- packages: {info['packages']}",
@@ -449,7 +451,7 @@ def record(text: str, started: datetime, *, first: bool, revision: str) -> Path:
     if path.exists():
         section = path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + section
     else:
-        section = f"# otedi benchmark results, {started.date().isoformat()}\n\n" + section
+        section = f"# {title}, {started.date().isoformat()}\n\n" + section
     path.write_text(section, encoding="utf-8")
     return path
 

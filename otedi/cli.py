@@ -288,7 +288,7 @@ def cmd_run(args) -> int:
     print()
     for label, value in rows:
         print(f"{label:<30}{value:>16}")
-    print(f"\nclaims by status: " + ", ".join(f"{k} {v}" for k, v in t["claims_by_status"].items()))
+    print("\nclaims by status: " + ", ".join(f"{k} {v}" for k, v in t["claims_by_status"].items()))
     from otedi.analytics import write_html_report
     report = write_html_report(home / "report.html", today=today)
     print(f"files: {home}/outbound (837P), {home}/archive (999, 277CA, 835)")

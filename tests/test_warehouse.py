@@ -58,7 +58,7 @@ def test_money_round_trips_as_decimal(warehouse):
 
 
 def test_the_ledger_refuses_updates_and_deletes(warehouse):
-    from sqlalchemy import delete, text, update
+    from sqlalchemy import delete, update
 
     with db.session_scope(warehouse) as s:
         f = models.InboundFile(file_name="r.835", sha256="a" * 64, size=1, kind="835", status="posted")

@@ -31,7 +31,7 @@ import pandas as pd
 
 from otedi.analytics.denials import denial_frame
 from otedi.analytics.reconcile import claim_frame, line_frame
-from otedi.analytics.snapshot import Snapshot, ar_rules, dollars, filing_deadline, load_snapshot, money_out, money_text
+from otedi.analytics.snapshot import Snapshot, ar_rules, filing_deadline, load_snapshot, money_out, money_text
 
 REASONS = ("approaching_timely_filing", "rejected", "denied", "reversed", "no_835", "underpaid",
            "secondary_claim_due", "patient_balance_due")
