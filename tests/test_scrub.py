@@ -211,3 +211,16 @@ def test_rejects_charges_of_more_than_one_visit():
     with pytest.raises(ValueError, match="one patient, payer, practice and date"):
         scrub_visit([charge("C1", "97530", 15), charge("C2", "97530", 15, service_date=date(2026, 3, 3))],
                     InMemoryHistory(), today=TODAY)
+
+
+def test_always_therapy_code_at_a_hospital_place_of_service_is_held_for_medicare():
+    # 97530 has PC/TC indicator 7 in the 2026 PFS file; 97129 has 0 (not restricted).
+    charges = [charge("C1", "97530", 30, place_of_service="22"), charge("C2", "97129", 15, place_of_service="22")]
+    result = scrub_visit(charges, InMemoryHistory(), today=TODAY)
+    assert rules_of(result, Severity.HOLD) == [("C1", "therapist-in-hospital-setting")]
+    [held] = [i for i in result.issues if i.rule == "therapist-in-hospital-setting"]
+    assert "837I" in held.message and held.value == "22"
+    assert not scrub_visit([charge("C1", "97530", 30, place_of_service="11")], InMemoryHistory(), today=TODAY).held
+    commercial = [charge("C1", "97530", 30, place_of_service="22", **UHC)]
+    assert "therapist-in-hospital-setting" not in [r for _, r in rules_of(scrub_visit(commercial, InMemoryHistory(),
+                                                                                      today=TODAY))]

@@ -41,6 +41,7 @@ class PfsRate:
     mp_rvu: Decimal
     mult_proc: str
     conversion_factor: Decimal
+    pctc: str = ""  # PC/TC indicator; 7 = therapy not payable to a private-practice therapist in a hospital
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ def _read_pfs(path) -> dict[str, PfsRate]:
             out[r["hcpcs"].strip().upper()] = PfsRate(
                 hcpcs=r["hcpcs"].strip().upper(), status=r["status_code"].strip(),
                 work_rvu=Decimal(r["work_rvu"]), pe_rvu=Decimal(r["nonfacility_pe_rvu"]), mp_rvu=Decimal(r["mp_rvu"]),
-                mult_proc=r["mult_proc_indicator"].strip(), conversion_factor=Decimal(r["conversion_factor"]))
+                mult_proc=r["mult_proc_indicator"].strip(), conversion_factor=Decimal(r["conversion_factor"]),
+                pctc=(r.get("pctc_indicator") or "").strip())
         except (KeyError, InvalidOperation) as exc:
             raise ConfigError(f"{path} line {n}: {exc!r}") from None
     return out

@@ -15,11 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
+from otedi import config
 from otedi.charges.record import Charge
 from otedi.coding import modifiers as mods
 from otedi.coding.codes import CODE_TABLE, CodeInfo, lookup
-from otedi.coding.fees import PricingLine, fee_schedule, price_lines
+from otedi.coding.fees import FeeSchedule, PricingLine, fee_schedule, price_lines
 from otedi.coding.history import InMemoryHistory
 from otedi.coding.ncci import aoc_issues, mue_issues, ptp_issues
 from otedi.coding.payers import PayerRules, payer_rules, timely_filing_issue, visit_limit_issues
@@ -27,6 +29,7 @@ from otedi.coding.result import CodedLine
 from otedi.coding.units import assign_units
 from otedi.issues import Issue, Severity
 
+HOSPITAL_SETTING_RULE = "rules/therapy_setting.yaml"
 UNPAID_MEDICARE_STATUS = {
     "B": "bundled: Medicare does not pay it separately",
     "I": "not valid for Medicare",
@@ -104,6 +107,7 @@ def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: d
     issues += aoc_issues(lines)
 
     issues += _prior_auth_issues(billed, payer)
+    issues += _hospital_setting_issues(billed, payer, schedule)
     head = lines[0].charge.charge_id
     if payer.visit_limits:
         windows = [limit.window(dos) for limit in payer.visit_limits]
@@ -162,6 +166,28 @@ def _charge_for_units(c: Charge, billed: int) -> tuple[Decimal, Issue | None]:
         f"{c.cpt} on {c.service_date}: charted {c.units} unit(s), billed {billed} ({c.minutes} min); "
         f"charge changed from ${c.charge_amount} to ${amount}", "otedi.coding.units (payer rounding method)",
         charge_id=c.charge_id, column="units", value=str(billed))
+
+
+@lru_cache(maxsize=4)
+def _hospital_setting_rule(root: str) -> dict:
+    return config.load_yaml(HOSPITAL_SETTING_RULE)
+
+
+def _hospital_setting_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: PayerRules,
+                             schedule: FeeSchedule) -> list[Issue]:
+    """PCTC-7 therapy codes billed by the practice for a patient in a hospital setting (see the rule file)."""
+    rule = _hospital_setting_rule(str(config.mappings_dir()))
+    if payer.kind not in rule["payer_kinds"]:
+        return []
+    return [Issue(
+        Severity.HOLD, rule["rule"],
+        f"{c.cpt} on {c.service_date} at place of service {c.place_of_service}: a therapist in private practice "
+        f"cannot bill {payer.name} for this code in a hospital setting (PC/TC indicator 7); the hospital bills it on "
+        f"an 837I. Check the place of service, or route the charge to the hospital",
+        f"mappings/{HOSPITAL_SETTING_RULE}", charge_id=c.charge_id, column="place_of_service", value=c.place_of_service)
+        for c, _ in billed
+        if c.place_of_service in rule["places_of_service"]
+        and (rate := schedule.pfs.get(c.cpt)) is not None and rate.pctc == rule["pctc_indicator"]]
 
 
 def _prior_auth_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: PayerRules) -> list[Issue]:
