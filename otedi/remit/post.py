@@ -28,7 +28,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from otedi import config
@@ -152,6 +152,7 @@ class _Poster:
         self.outcome: TransactionOutcome | None = None
         self.posted_here: set[tuple[str, str]] = set()
         self.pending_rows: list = []
+        self.pending_entries: list[dict] = []
         self.claims_since_flush = 0
 
     def feed(self, item) -> None:
@@ -221,7 +222,7 @@ class _Poster:
             self.outcome.matched += 1
             self.remittance.matched += 1
 
-        entries: list[models.LedgerEntry] = []
+        entries: list[dict] = []
         claim_remarks = ":".join(clp.remark_codes) or None
         used: set[int] = set()
         for service in clp.services:
@@ -253,10 +254,9 @@ class _Poster:
             entries.append(self._entry(payment, entry_type_for(adj.group, adj.reason), adj.amount,
                                        group_code=adj.group, carc=adj.reason, rarc=claim_remarks))
         for entry in entries:
-            entry.claim_pk = payment.claim_pk
-            entry.reversal = clp.is_reversal
-            self.outcome.totals[entry.entry_type] += entry.amount
-        self._added(*entries)
+            entry.update(claim_pk=payment.claim_pk, reversal=clp.is_reversal)
+            self.outcome.totals[entry["entry_type"]] += entry["amount"]
+        self.pending_entries.extend(entries)
         if claim is not None:
             _update_claim(claim, clp, entries)
             self.pending_rows.extend(claim.lines)
@@ -272,15 +272,22 @@ class _Poster:
     def flush(self) -> None:
         """Write what this batch of claims posted and let it go, so memory stays flat."""
         self.session.flush()
+        if self.pending_entries:
+            self.session.execute(insert(models.LedgerEntry), [
+                {**{k: v for k, v in e.items() if k != "claim_payment"}, "claim_payment_id": e["claim_payment"].id}
+                for e in self.pending_entries])
+            self.pending_entries.clear()
         for row in self.pending_rows:
             if row in self.session:  # a claim paid twice in one file (reversal, correction) is listed twice
                 self.session.expunge(row)
         self.pending_rows.clear()
         self.claims_since_flush = 0
 
-    def _entry(self, payment: models.ClaimPayment, entry_type: str, amount: Decimal, **values) -> models.LedgerEntry:
-        return models.LedgerEntry(remittance_id=self.remittance.id, claim_payment=payment,
-                                  entry_type=entry_type, amount=amount, **values)
+    def _entry(self, payment: models.ClaimPayment, entry_type: str, amount: Decimal, **values) -> dict:
+        """A ledger row, inserted in bulk at the next flush (once the payment has its id)."""
+        return dict(remittance_id=self.remittance.id, claim_payment=payment, entry_type=entry_type, amount=amount,
+                    claim_line_pk=None, cpt=None, service_date=None, units=None, rarc=None, group_code=None,
+                    carc=None) | values
 
     def _exception(self, payment: models.ClaimPayment, kind: str, reference: str, charge: Decimal, paid: Decimal,
                    message: str) -> None:
@@ -311,13 +318,13 @@ def _match_line(service: x835.ServicePayment, lines: list[models.ClaimLine], use
     return (same_charge or candidates or [None])[0]
 
 
-def _update_claim(claim: models.Claim, clp: x835.ClaimPayment, entries: list[models.LedgerEntry]) -> None:
+def _update_claim(claim: models.Claim, clp: x835.ClaimPayment, entries: list[dict]) -> None:
     """The claim's state after this adjudication (the ledger keeps every figure)."""
     if clp.payer_claim_control_number and not clp.is_reversal:
         claim.payer_icn = clp.payer_claim_control_number
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for entry in entries:
-        totals[entry.entry_type] += entry.amount
+        totals[entry["entry_type"]] += entry["amount"]
     if clp.is_reversal:
         claim.status = "reversed"
     elif clp.is_crossover or clp.status in ("19", "20", "21"):

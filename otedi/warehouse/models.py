@@ -300,8 +300,6 @@ class LedgerEntry(Base):
     reversal: Mapped[bool] = mapped_column(Boolean, default=False)  # from a CLP02=22 reversal
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    claim_payment: Mapped[ClaimPayment] = relationship()
-
 
 class ProviderAdjustment(Base):
     """PLB: provider-level adjustments against a payment (interest, recoveries, forwarding balances)."""
