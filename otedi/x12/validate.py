@@ -306,25 +306,25 @@ def _stopped(exc: Exception, segment_number: int) -> X12Problem:
 def _problems_from_json(document: str, log: _SegmentLog) -> list[X12Problem]:
     problems: list[X12Problem] = []
     for isa in json.loads(document)["interchanges"]:
-        for code, detail in _pairs(isa["errors"]):
-            number = isa["cur_line"]
-            if code in _ON_ISA:
-                number = log.last_before("ISA", number) or number
-            problems.append(_envelope_problem(number, log, code, INTERCHANGE_CODES, detail))
+        problems += _envelope_problems(isa, "ISA", _ON_ISA, INTERCHANGE_CODES, log)
         for gs in isa["groups"]:
-            for code, detail in _pairs(gs["errors"]):
-                number = gs["cur_line"]
-                if code in _ON_GS:
-                    number = log.last_before("GS", number) or number
-                problems.append(_envelope_problem(number, log, code, GROUP_CODES, detail))
+            problems += _envelope_problems(gs, "GS", _ON_GS, GROUP_CODES, log)
             for st in gs["transactions"]:
-                for code, detail in _pairs(st["errors"]):
-                    number = st["cur_line"]
-                    if code in _ON_ST:
-                        number = log.last_before("ST", number) or number
-                    problems.append(_envelope_problem(number, log, code, TRANSACTION_CODES, detail))
+                problems += _envelope_problems(st, "ST", _ON_ST, TRANSACTION_CODES, log)
                 for seg in st["segments"]:
                     problems.extend(_segment_problems(seg, log))
+    return problems
+
+
+def _envelope_problems(node: dict, segment_id: str, on_header: set[str], codes: dict[str, str],
+                       log: _SegmentLog) -> list[X12Problem]:
+    """One envelope level's errors; those about its header segment point at that header."""
+    problems = []
+    for code, detail in _pairs(node["errors"]):
+        number = node["cur_line"]
+        if code in on_header:
+            number = log.last_before(segment_id, number) or number
+        problems.append(_envelope_problem(number, log, code, codes, detail))
     return problems
 
 
