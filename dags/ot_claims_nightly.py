@@ -8,24 +8,18 @@ trigger: every step is idempotent. Settings: README "Running the DAGs".
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, chain, dag, task, task_group
 
-TZ = os.environ.get("OTEDI_SCHEDULE_TIME_ZONE", "America/New_York")
-RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=float(os.environ.get("OTEDI_RETRY_DELAY_SECONDS", 120))),
-           "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=30)}
-TRANSPORT = {"pool": "clearinghouse_sftp", "retries": 4, "execution_timeout": timedelta(minutes=20)}
+from otedi.dag_defaults import DEFAULT_ARGS, TIME_ZONE, TRANSPORT, cron
 
 
 @dag(
-    schedule=CronTriggerTimetable(os.environ.get("OTEDI_CLAIMS_SCHEDULE", "0 2 * * *"), timezone=TZ),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
+    schedule=CronTriggerTimetable(cron("OTEDI_CLAIMS_SCHEDULE", "0 2 * * *"), timezone=TIME_ZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIME_ZONE),
     catchup=False,
     max_active_runs=1,
-    default_args={**RETRIES, "execution_timeout": timedelta(hours=1)},
+    default_args=DEFAULT_ARGS,
     params={"service_date": Param(None, type=["null", "string"], format="date",
                                   description="bill this service date instead of the night before the run")},
     tags=["otedi", "claims"],

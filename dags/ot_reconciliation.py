@@ -7,23 +7,18 @@ run's date; re-running a date rewrites the same files.
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-TZ = os.environ.get("OTEDI_SCHEDULE_TIME_ZONE", "America/New_York")
-RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=float(os.environ.get("OTEDI_RETRY_DELAY_SECONDS", 120))),
-           "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=30)}
+from otedi.dag_defaults import DEFAULT_ARGS, TIME_ZONE, cron
 
 
 @dag(
-    schedule=CronTriggerTimetable(os.environ.get("OTEDI_RECON_SCHEDULE", "0 6 * * *"), timezone=TZ),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
+    schedule=CronTriggerTimetable(cron("OTEDI_RECON_SCHEDULE", "0 6 * * *"), timezone=TIME_ZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIME_ZONE),
     catchup=False,
     max_active_runs=1,
-    default_args={**RETRIES, "execution_timeout": timedelta(hours=1)},
+    default_args=DEFAULT_ARGS,
     params={"report_date": Param(None, type=["null", "string"], format="date",
                                  description="date the report folder is named for (default: the run's date)")},
     tags=["otedi", "finance"],

@@ -14,19 +14,17 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, task
 
-TZ = os.environ.get("OTEDI_SCHEDULE_TIME_ZONE", "America/New_York")
-RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=float(os.environ.get("OTEDI_RETRY_DELAY_SECONDS", 120))),
-           "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=30)}
-TRANSPORT = {"pool": "clearinghouse_sftp", "retries": 4, "execution_timeout": timedelta(minutes=20)}
+from otedi.dag_defaults import DEFAULT_ARGS, TIME_ZONE, TRANSPORT, cron
+
 WAIT = float(os.environ.get("OTEDI_INBOUND_WAIT_SECONDS", 20 * 60))
 
 
 @dag(
-    schedule=CronTriggerTimetable(os.environ.get("OTEDI_REMIT_SCHEDULE", "*/30 * * * *"), timezone=TZ),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
+    schedule=CronTriggerTimetable(cron("OTEDI_REMIT_SCHEDULE", "*/30 * * * *"), timezone=TIME_ZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIME_ZONE),
     catchup=False,
     max_active_runs=1,
-    default_args={**RETRIES, "execution_timeout": timedelta(hours=1)},
+    default_args=DEFAULT_ARGS,
     tags=["otedi", "remittance"],
 )
 def ot_remittance_ingest():
