@@ -9,6 +9,7 @@ Environment (all optional; the defaults run everything on one machine):
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +88,36 @@ class Practice:
     time_zone: str
     clearinghouse: str
     submitter_id: str
+    # The practice's Medicare payment locality "<mac>-<locality>" (e.g. "15202-00",
+    # CGS J15, Ohio statewide): Medicare expected amounts use its GPCIs.
+    medicare_locality: str | None = None
+    # 2010AB pay-to address, only when payments go elsewhere than the 2010AA
+    # street address (a PO box or lock box goes here). All four or none.
+    pay_to_address1: str | None = None
+    pay_to_city: str | None = None
+    pay_to_state: str | None = None
+    pay_to_zip: str | None = None
+
+    @property
+    def has_pay_to_address(self) -> bool:
+        return self.pay_to_address1 is not None
+
+
+PAY_TO_FIELDS = ("pay_to_address1", "pay_to_city", "pay_to_state", "pay_to_zip")
+
+# 837P TR3 2010AA N301: "The Billing Provider Address must be a street address.
+# Post Office Box or Lock Box addresses are to be sent in the Pay-To Address
+# Loop (Loop ID-2010AB), if necessary." Matched on the upper-cased address with
+# punctuation removed: P.O. Box, PO BOX, POBOX, POB 12, Post Office Box, Lock
+# Box, Lockbox, BOX 123 - not 100 BOXWOOD LANE.
+_PO_BOX = re.compile(r"\bP\s?O\s?B(?:OX)?\b|\bPOST\s+OFFICE\s+BOX\b|\bLOCK\s?BOX\b|(^|\s)BOX\s*\d")
+
+
+def is_po_box(address: str) -> bool:
+    """True for a post office box or lock box address line."""
+    text = re.sub(r"[.,#:;'\-/]", " ", str(address).upper())
+    text = re.sub(r"\s+", " ", text).strip()
+    return bool(_PO_BOX.search(text))
 
 
 @dataclass(frozen=True)
@@ -111,8 +142,38 @@ def _practices(root: str) -> dict[str, Practice]:
     out = {}
     for i, entry in enumerate(data.get("practices") or []):
         p = _build(Practice, entry, f"practices.yaml entry {i + 1}")
+        _check_practice(p)
         out[p.practice_id] = p
+    if any(p.medicare_locality is not None for p in out.values()):
+        _check_localities(out.values())
     return out
+
+
+def _check_practice(p: Practice) -> None:
+    where = f"practices.yaml practice {p.practice_id}"
+    if is_po_box(p.address1):
+        raise ConfigError(
+            f"{where}: address1 is a PO box; 2010AA (billing provider) needs the street address where the "
+            f"practice is; put the PO box in pay_to_address1/pay_to_city/pay_to_state/pay_to_zip "
+            f"(2010AB pay-to address) [address1: {p.address1!r}]")
+    given = [f for f in PAY_TO_FIELDS if getattr(p, f) not in (None, "")]
+    if given and len(given) < len(PAY_TO_FIELDS):
+        missing = [f for f in PAY_TO_FIELDS if f not in given]
+        raise ConfigError(f"{where}: a pay-to address (2010AB) needs all of {list(PAY_TO_FIELDS)}; "
+                          f"missing {missing}")
+
+
+def _check_localities(practices) -> None:
+    from otedi.coding.fees import medicare_localities  # fees reads config: import here, not at the top
+
+    by_file = medicare_localities()
+    allowed = sorted({k for table in by_file.values() for k in table})
+    for p in practices:
+        if p.medicare_locality is not None and p.medicare_locality not in allowed:
+            raise ConfigError(
+                f"practices.yaml practice {p.practice_id}: medicare_locality {p.medicare_locality!r} is not a "
+                f"locality of {', '.join('fees/' + f for f in by_file) or 'any GPCI file in fees/schedules.yaml'}; "
+                f"use \"<mac>-<locality>\", one of {allowed}")
 
 
 @lru_cache(maxsize=8)

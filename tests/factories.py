@@ -17,7 +17,8 @@ BASE_CHARGE = Charge(
     rendering_npi="1678901236", rendering_last_name="SMITH", rendering_first_name="ANNA", rendering_role="OT",
     referring_npi="1432198764", referring_last_name="JONES", referring_first_name="MARK",
     place_of_service="11", cpt="97530", charge_amount=Decimal("120.00"), dx_codes=("M6281",),
-    minutes=30, units=2,
+    minutes=30, units=2, plan_of_care_start=date(2026, 2, 16), plan_of_care_signed_date=date(2026, 2, 18),
+    plan_of_care_certified_through=date(2026, 5, 16),
 )
 
 

@@ -11,7 +11,10 @@ def test_medicare_part_b():
     assert warning is None
     assert (rules.name, rules.kind, rules.claim_filing_codes) == ("CGS MEDICARE PART B OHIO", "medicare", ("MB",))
     assert rules.rounding == "cms_total_time" and rules.kx_threshold and rules.prior_auth is None
-    assert rules.assistant_modifier == "CO" and rules.assistant_payment_factor == Decimal("0.85")
+    assert rules.assistant_modifiers and rules.assistant_payment_factor == Decimal("0.85")
+    assert not rules.assistants_render and rules.assistants_covered == ("OTA", "PTA")  # MBPM ch.15 §230.3-230.5
+    assert rules.plan_of_care.certification_days == 90 and rules.progress_report_days == 10
+    assert rules.dme == "hold" and rules.ncci_program == "medicare"
     assert rules.timely_filing == TimelyFiling(months=12) and rules.corrected_claim == "reopening"
     assert rules.ncci_ptp and rules.ncci_mue and rules.ncci_modifier_either_column
     assert rules.fee_schedule == "medicare-pfs-national" and "42 CFR 424.44" in rules.source
@@ -26,12 +29,14 @@ def test_ohio_medicaid():
     assert rules.visit_limits == (VisitLimit(30, "calendar_year"),)
     assert rules.timely_filing == TimelyFiling(days=365) and rules.corrected_claim == "frequency_7_8"
     assert rules.fee_schedule == "ohio-medicaid-ot-demo" and not rules.kx_threshold
+    assert rules.ncci_program == "medicaid"
 
 
 def test_unitedhealthcare():
     rules, _ = payer_rules("87726", "CI")
     assert (rules.name, rules.kind) == ("UNITEDHEALTHCARE", "commercial")
-    assert rules.rounding == "cpt_midpoint" and rules.assistant_modifier == "CO"
+    assert rules.rounding == "cms_total_time" and rules.assistant_modifiers and not rules.assistants_render
+    assert "Maximum Combined Frequency Per Day" in rules.source
     assert rules.visit_limits == (VisitLimit(20, "calendar_year"),)
     assert rules.timely_filing == TimelyFiling(days=90) and rules.fee_schedule == "uhc-ot-demo"
 

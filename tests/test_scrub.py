@@ -90,7 +90,7 @@ def test_kx_bucket_ignores_other_years_payers_and_patients():
                    service_date=date(2026, 2, 1), cpt="97530", modifiers=("GO",), expected_allowed=Decimal("900"))
     history.record(charge_id="OLD3", patient_id="P2", payer_id="15202", payer_kind="medicare",
                    service_date=date(2026, 2, 1), cpt="97530", modifiers=("GO",), expected_allowed=Decimal("2470"))
-    assert history.ot_incurred("P1", DOS) == Decimal("0.00")
+    assert history.incurred("P1", "OT", DOS) == Decimal("0.00")
     assert scrub_visit([charge("C1", "97530", 15)], history, today=TODAY).lines[0].modifiers == ("GO",)
 
 
@@ -100,8 +100,12 @@ def test_no_kx_for_commercial():
     assert result.lines[0].modifiers == ("GO",)
 
 
+SUPERVISOR = dict(supervising_npi="1497758544", supervising_last_name="OKAFOR", supervising_first_name="GRACE")
+
+
 def test_ota_gets_co_and_85_percent():
-    result = scrub_visit([charge("C1", "97530", 30, rendering_role="OTA")], InMemoryHistory(), today=TODAY)
+    result = scrub_visit([charge("C1", "97530", 30, rendering_role="OTA", **SUPERVISOR)], InMemoryHistory(),
+                         today=TODAY)
     assert summary(result) == [("C1", "97530", 2, ("CO", "GO"), Decimal("51.10"))]  # (35.07 + 25.05) x 0.85
 
 
@@ -143,8 +147,18 @@ def test_unknown_payer_falls_back_with_a_warning():
     assert [(ln.cpt, ln.units) for ln in result.lines] == [("97110", 1)]  # CMS total time: 16 min = 1 unit
 
 
-def test_commercial_midpoint_rounding():
+EGHP = dict(payer_id="DEMOEGHP", payer_name="EMPLOYER GROUP HEALTH PLAN", claim_filing_code="CI")
+
+
+def test_uhc_follows_the_cms_total_time_rule():
+    # UHC "Maximum Combined Frequency per Day" policy: in alignment with CMS, eight minutes for one unit.
     charges = [charge("C1", "97110", 8, **UHC), charge("C2", "97140", 8, **UHC)]
+    result = scrub_visit(charges, InMemoryHistory(), today=TODAY)
+    assert [(ln.cpt, ln.units) for ln in result.lines] == [("97110", 1)]  # 16 total minutes = 1 unit
+
+
+def test_commercial_midpoint_rounding():
+    charges = [charge("C1", "97110", 8, **EGHP), charge("C2", "97140", 8, **EGHP)]
     result = scrub_visit(charges, InMemoryHistory(), today=TODAY)
     assert [(ln.cpt, ln.units, ln.expected_allowed) for ln in result.lines] == [
         ("97110", 1, Decimal("31.97")), ("97140", 1, Decimal("30.49"))]
@@ -190,7 +204,7 @@ def test_history_untouched_until_recorded():
     assert len(history) == 0
     history.record_visit(result)
     history.record_visit(result)  # idempotent: keyed by charge_id
-    assert history.ot_incurred("P1", DOS) == Decimal("84.00")
+    assert history.incurred("P1", "OT", DOS) == Decimal("84.00")
     assert history.visit_dates("P1", "15202", date(2026, 1, 1), date(2026, 12, 31)) == {DOS}
 
 

@@ -22,7 +22,9 @@ def charge(charge_id: str, cpt: str, minutes: int | None = None, units: int | No
         payer_id="15202", payer_name="CGS MEDICARE PART B OHIO", claim_filing_code="MB", member_id="1EG4TE5MK73",
         rendering_npi="1234567893", rendering_last_name="SMITH", rendering_first_name="ANN", rendering_role="OT",
         referring_npi="1987654328", referring_last_name="JONES", referring_first_name="BOB", place_of_service="11",
-        cpt=cpt, charge_amount=Decimal("100.00"), dx_codes=("R2681",), minutes=minutes, units=units)
+        cpt=cpt, charge_amount=Decimal("100.00"), dx_codes=("R2681",), minutes=minutes, units=units,
+        plan_of_care_start=date(2026, 2, 16), plan_of_care_signed_date=date(2026, 2, 18),
+        plan_of_care_certified_through=date(2026, 5, 16))
 
 
 def by_code(charges, method=CMS_TOTAL_TIME):
@@ -130,11 +132,12 @@ def test_cognitive_family_shares_the_pool():
     assert [(i.charge_id, i.severity) for i in issues] == [("C", Severity.REJECT)]
 
 
-def test_second_charge_of_a_code_is_folded_into_the_first():
+def test_second_charge_of_a_code_by_the_same_role_rides_on_the_first_line():
     result = assign_units([charge("A", "97110", 10), charge("B", "97110", 10)], CMS_TOTAL_TIME)
-    assert result.units == {"A": 1, "B": 0}
+    assert result.units == {"A": 1, "B": 0} and result.merged == {"B": "A"}  # 20 minutes = 1 unit, one line
     [issue] = result.issues
-    assert issue.rule == "one-line-per-code" and issue.charge_id == "B" and "charge A" in issue.message
+    assert issue.rule == "same-code-combined" and issue.severity == Severity.WARNING
+    assert issue.charge_id == "B" and "charge A" in issue.message
 
 
 def test_timed_code_without_minutes_keeps_units_and_holds():

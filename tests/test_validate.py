@@ -32,8 +32,9 @@ GOOD = {
     "plan_of_care_certified_through": "2026-05-23",
 }
 THIRTEEN_DX = "|".join(f"M62.8{i}" for i in range(10)) + "|R27.8|R26.89|Z47.89"
+COMMERCIAL = {"payer_id": "87726", "payer_name": "UNITEDHEALTHCARE", "claim_filing_code": "CI"}
 CHILD = {
-    "relationship": "19", "subscriber_last_name": "TESTPARENT", "subscriber_first_name": "CAROL",
+    **COMMERCIAL, "relationship": "19", "subscriber_last_name": "TESTPARENT", "subscriber_first_name": "CAROL",
     "subscriber_dob": "1988-01-09", "subscriber_sex": "F", "patient_dob": "2019-08-30",
 }
 
@@ -69,10 +70,13 @@ def test_good_row_becomes_a_charge_with_typed_fields():
 def test_canonical_fixture_file_validates_end_to_end():
     charges, issues = validate_rows(read_extract(FIXTURES / "canonical_small.csv"), file="canonical_small.csv",
                                     today=TODAY)
-    assert issues == []
+    # C-1003 is a Medicaid child charted as the parent's dependent: a Medicaid beneficiary has a member id
+    # of their own and is always the subscriber (TR3 2000C note), so the row loads as self with a warning.
+    assert [(i.severity, i.rule, i.charge_id, i.column, i.value) for i in issues] == [
+        (Severity.WARNING, "patient-is-subscriber", "C-1003", "relationship", "19")]
     assert [c.charge_id for c in charges] == ["C-1001", "C-1002", "C-1003"]
     child = charges[2]
-    assert (child.relationship, child.subscriber_dob, child.subscriber_sex) == ("19", date(1988, 1, 9), "F")
+    assert (child.relationship, child.subscriber_dob, child.subscriber_sex) == ("18", None, None)
     assert (child.units, child.minutes, child.charge_amount) == (3, 38, Decimal("240.00"))
     assert child.initial_treatment_date is None
     assert charges[1].units == 1 and charges[1].minutes is None  # 97018 is untimed
@@ -142,7 +146,8 @@ def test_canonical_fixture_file_validates_end_to_end():
          "relationship '03' is not a relationship code: 18 self, 01 spouse, 19 child, G8 other"),
         ({"payer_sequence": "Q"}, "payer-sequence", "payer_sequence", "Q",
          "payer_sequence 'Q' is not P, S or T (primary, secondary, tertiary)"),
-        ({"rendering_role": "PT"}, "rendering-role", "rendering_role", "PT", "rendering_role 'PT' is not OT or OTA"),
+        ({"rendering_role": "PTX"}, "rendering-role", "rendering_role", "PTX",
+         "rendering_role 'PTX' is not a rendering role: OT, OTA, PT, PTA, SLP or SLPA"),
         ({"modifiers": "GO:KX:59:XU:CO"}, "modifier-count", "modifiers", "GO:KX:59:XU:CO",
          "modifiers 'GO:KX:59:XU:CO' has 5 modifiers; a service line carries at most 4"),
         ({"modifiers": "GO-KX"}, "modifier-format", "modifiers", "GO-KX",
@@ -179,19 +184,19 @@ def test_deleted_evaluation_message_reads_as_the_style_guide_example():
 
 def test_lenient_forms_are_normalised():
     charges, issues = check(place_of_service="2", relationship="1", cpt="97110", patient_sex="f", patient_state="oh",
-                            rendering_role="ota", modifiers="go  co", claim_filing_code="mb", dx_codes="m62.81|M62.81",
+                            rendering_role="ota", modifiers="go  co", claim_filing_code="ci", dx_codes="m62.81|M62.81",
                             subscriber_last_name="TESTSPOUSE", subscriber_first_name="BOB",
                             subscriber_dob="1948-02-02", subscriber_sex="m")
     assert issues == []
     (c,) = charges
     assert (c.place_of_service, c.relationship, c.patient_sex, c.patient_state) == ("02", "01", "F", "OH")
-    assert (c.rendering_role, c.modifiers, c.claim_filing_code) == ("OTA", ("GO", "CO"), "MB")
+    assert (c.rendering_role, c.modifiers, c.claim_filing_code) == ("OTA", ("GO", "CO"), "CI")
     assert c.dx_codes == ("M6281",)  # a repeated code is kept once
     assert (c.subscriber_last_name, c.subscriber_dob, c.subscriber_sex) == ("TESTSPOUSE", date(1948, 2, 2), "M")
 
 
 def test_subscriber_fields_required_when_patient_is_not_the_subscriber():
-    charges, issues = check(relationship="19", patient_dob="2019-08-30")
+    charges, issues = check(relationship="19", patient_dob="2019-08-30", **COMMERCIAL)
     assert charges == []
     assert [(i.rule, i.column, i.value) for i in issues] == [
         ("subscriber-required", c, None if c != "subscriber_sex" else "")
@@ -232,7 +237,7 @@ def test_every_problem_of_a_row_is_reported_and_other_rows_proceed():
 
 def test_messages_never_carry_names_birth_dates_member_ids_or_addresses():
     bad = {"patient_dob": "17/04/1950", "subscriber_dob": "1988-02-31", "patient_zip": "ABCDE",
-           "relationship": "01", "subscriber_last_name": "SECRETSPOUSE", "subscriber_first_name": "HIDDEN",
+           **COMMERCIAL, "relationship": "01", "subscriber_last_name": "SECRETSPOUSE", "subscriber_first_name": "HIDDEN",
            "subscriber_sex": "M", "patient_last_name": "TESTPATIENT", "member_id": "1EG4TE5MK73", "cpt": "97003",
            "minutes": ""}
     _, issues = check(**bad)

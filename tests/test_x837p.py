@@ -157,7 +157,7 @@ def _mixed_batch() -> list[Claim]:
     )
     replacement = replace(make_claim("BH0004"), frequency_code="7", payer_claim_number="2026040100123")
     assistant = make_claim("BH0005", rendering_role="OTA", referring_npi="", claim_filing_code="MB",
-                           payer_sequence="S")
+                           payer_sequence="S", msp_type="12")
     return [self_claim, dependent, wide, replacement, assistant]
 
 
@@ -331,6 +331,40 @@ def test_assistant_rendering_taxonomy_and_no_referring():
     assert find(segs, "PRV", "PE") == [["PRV", "PE", "PXC", "224Z00000X"]]
     assert find(segs, "NM1", "DN") == []
     assert find(segs, "SBR")[0][1] == "S" and find(segs, "SBR")[0][9] == "MB"
+    assert find(segs, "SBR")[0][5] == "12"  # TR3 SBR05: Medicare not primary -> MSP insurance type (working aged)
+
+
+def test_sbr05_only_on_medicare_secondary_claims():
+    # TR3 2000B SBR05: "Required when the destination payer is Medicare and Medicare is not the primary
+    # payer (SBR01 does not equal P). If not required by this implementation guide, do not send."
+    primary = segments(write([make_claim(claim_filing_code="MB", msp_type="12")])[0])
+    assert find(primary, "SBR")[0][1:] == ["P", "18", "GRP7781", "", "", "", "", "", "MB"]
+    commercial_secondary = segments(write([make_claim(payer_sequence="S", msp_type="12")])[0])
+    assert find(commercial_secondary, "SBR")[0][5] == ""
+
+
+def test_medicaid_dependent_claim_is_refused():
+    # A Medicaid or Medicare beneficiary is always the subscriber: never a 2000C loop (TR3 2000C note).
+    claim = make_claim(claim_filing_code="MC", relationship="19", subscriber_last_name="Rivera",
+                       subscriber_first_name="Marco", subscriber_dob=date(1984, 1, 30), subscriber_sex="M")
+    with pytest.raises(X12Error, match="always the subscriber"):
+        write([claim])
+
+
+def test_supervising_therapist_of_an_assistant_goes_in_2310b(tmp_path):
+    from otedi.coding.assistants import billed_rendering
+
+    charge = make_charge(rendering_role="OTA", rendering_npi="1497758544", rendering_last_name="Okafor",
+                         supervising_npi="1003000126", supervising_last_name="Lindqvist",
+                         supervising_first_name="Erik", claim_filing_code="MB")
+    line = ClaimLine(1, CodedLine(charge, 1, ("CO", "GO"), Decimal("100.00"),
+                                  rendering=billed_rendering(charge, assistants_render=False)), (1,), "L1")
+    text, _ = write([Claim("BH0009", charge, (line,), ("M25511",))])
+    assert_valid(text, tmp_path)
+    segs = segments(text)
+    assert find(segs, "NM1", "82") == [["NM1", "82", "1", "LINDQVIST", "ERIK", "", "", "", "XX", "1003000126"]]
+    assert find(segs, "PRV", "PE") == [["PRV", "PE", "PXC", "225X00000X"]]  # the OT's taxonomy, not the OTA's
+    assert find(segs, "SV1")[0][1] == "HC:97530:CO:GO"
 
 
 def test_original_claim_has_no_f8_prior_auth_or_initial_treatment():
@@ -380,7 +414,7 @@ def test_identifier_with_a_delimiter_is_refused():
 @pytest.mark.parametrize("claim, message", [
     (replace(make_claim(), frequency_code="7"), "REF\\*F8"),
     (make_claim(diagnoses=()), "diagnoses"),
-    (make_claim(rendering_role="PT"), "rendering role"),
+    (make_claim(claim_filing_code="MB", payer_sequence="S"), "SBR05"),
     (make_claim(relationship="01"), "2010BA subscriber last name"),
     (make_claim(practice_id="KIDSTHRIVE"), "practice"),
     (make_claim(lines=(make_line(1, make_charge(), pointers=(2,)),)), "SV107"),

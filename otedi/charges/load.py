@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from otedi.charges.extract import read_extract
 from otedi.charges.record import Charge
 from otedi.charges.validate import validate_rows
-from otedi.issues import Issue
+from otedi.issues import Issue, Severity
 from otedi.warehouse import models
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
     charges, issues = validate_rows(frame, file=path.name, today=today or date.today())
     result.rows = len(frame)
     result.issues = issues
-    rejected_rows = {i.row for i in issues}
+    rejected_rows = {i.row for i in issues if i.severity is Severity.REJECT}
     result.rejected = len(rejected_rows)
 
     known = known_charge_ids(session, [c.charge_id for c in charges])
@@ -79,6 +79,10 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
         session.add(to_model(charge, extract.id, int(rows_by_charge.get(charge.charge_id, 0))))
         result.accepted += 1
     for issue in issues:
+        if issue.severity is not Severity.REJECT:  # a loaded row's warning stays with its charge
+            session.add(models.EditIssue(charge_id=issue.charge_id, severity=str(issue.severity), rule=issue.rule,
+                                         source=issue.source, message=issue.message))
+            continue
         session.add(models.ChargeReject(
             extract_file_id=extract.id, row_number=issue.row, charge_id=issue.charge_id,
             column_name=issue.column, value=issue.value, rule=issue.rule, message=issue.message,

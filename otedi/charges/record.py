@@ -15,16 +15,20 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "payer_id", "payer_name", "claim_filing_code", "payer_sequence", "member_id", "group_number",
     "relationship", "subscriber_last_name", "subscriber_first_name", "subscriber_dob", "subscriber_sex",
     "rendering_npi", "rendering_last_name", "rendering_first_name", "rendering_role",
+    "supervising_npi", "supervising_last_name", "supervising_first_name",
     "referring_npi", "referring_last_name", "referring_first_name",
     "place_of_service", "cpt", "modifiers", "minutes", "units", "charge_amount", "dx_codes",
-    "prior_auth_number", "initial_treatment_date", "plan_of_care_certified_through",
+    "prior_auth_number", "initial_treatment_date", "plan_of_care_start", "plan_of_care_signed_date",
+    "plan_of_care_certified_through", "progress_report_date", "msp_type",
 )
 
 OPTIONAL_COLUMNS: frozenset[str] = frozenset({
     "payer_sequence", "group_number", "relationship",
     "subscriber_last_name", "subscriber_first_name", "subscriber_dob", "subscriber_sex",
+    "supervising_npi", "supervising_last_name", "supervising_first_name",
     "modifiers", "minutes", "units",
-    "prior_auth_number", "initial_treatment_date", "plan_of_care_certified_through",
+    "prior_auth_number", "initial_treatment_date", "plan_of_care_start", "plan_of_care_signed_date",
+    "plan_of_care_certified_through", "progress_report_date", "msp_type",
 })
 
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c not in OPTIONAL_COLUMNS)
@@ -51,7 +55,7 @@ class Charge:
     rendering_npi: str
     rendering_last_name: str
     rendering_first_name: str
-    rendering_role: str  # OT or OTA
+    rendering_role: str  # OT, OTA, PT, PTA, SLP or SLPA
     referring_npi: str
     referring_last_name: str
     referring_first_name: str
@@ -72,6 +76,14 @@ class Charge:
     prior_auth_number: str | None = None
     initial_treatment_date: date | None = None
     plan_of_care_certified_through: date | None = None
+    # The supervising therapist of an assistant (2310B for payers that do not take assistants as rendering).
+    supervising_npi: str | None = None
+    supervising_last_name: str | None = None
+    supervising_first_name: str | None = None
+    plan_of_care_start: date | None = None
+    plan_of_care_signed_date: date | None = None  # the physician/NPP certified the plan on this date
+    progress_report_date: date | None = None  # latest progress report written on or before this visit
+    msp_type: str | None = None  # SBR05 insurance type code when Medicare is not the primary payer
 
     @property
     def patient_is_subscriber(self) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +50,17 @@ PHI_COLUMNS = frozenset({
 SEX_CODES = ("F", "M", "U")
 RELATIONSHIPS = ("18", "01", "19", "G8")
 PAYER_SEQUENCES = ("P", "S", "T")
-ROLES = ("OT", "OTA")
+ROLES = ("OT", "OTA", "PT", "PTA", "SLP", "SLPA")
+SUBSCRIBER_RULE = "rules/subscriber.yaml"
+# 2000B SBR05 insurance type codes for a claim to Medicare when Medicare is not the primary payer.
+MSP_TYPES = {
+    "12": "working aged, employer group health plan", "13": "end-stage renal disease, employer group health plan",
+    "14": "no-fault insurance", "15": "workers' compensation", "16": "public health service or other federal agency",
+    "41": "black lung", "42": "veterans affairs", "43": "disabled, large employer group health plan",
+    "47": "other liability insurance",
+}
+MSP_SOURCE = "X12 005010X222A1 2000B SBR05 (required when the destination payer is Medicare and Medicare is not primary)"
+MEDICARE_FILING_CODES = ("MA", "MB")
 FILING_CODES = frozenset({
     "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM",
     "LM", "MA", "MB", "MC", "OF", "TV", "VA", "WC", "ZZ",
@@ -114,12 +125,21 @@ class _Row:
         self.number = number
         self.file = file
         self.charge_id = values.get("charge_id") or None
-        self.issues: list[Issue] = []
+        self.issues: list[Issue] = []  # rejects: the row is not loaded
+        self.warnings: list[Issue] = []  # the row is loaded; the biller should know
 
     def reject(self, rule: str, column: str, reason: str, *, source: str = CONTRACT) -> None:
         where = f"{self.file} row {self.number}" + (f" (charge_id {self.charge_id})" if self.charge_id else "")
         self.issues.append(Issue(
             severity=Severity.REJECT, rule=rule, message=f"{where}: {reason}", source=source,
+            charge_id=self.charge_id, row=self.number, column=column,
+            value=None if column in PHI_COLUMNS else self.values.get(column, ""),
+        ))
+
+    def warn(self, rule: str, column: str, reason: str, *, source: str = CONTRACT) -> None:
+        where = f"{self.file} row {self.number}" + (f" (charge_id {self.charge_id})" if self.charge_id else "")
+        self.warnings.append(Issue(
+            severity=Severity.WARNING, rule=rule, message=f"{where}: {reason}", source=source,
             charge_id=self.charge_id, row=self.number, column=column,
             value=None if column in PHI_COLUMNS else self.values.get(column, ""),
         ))
@@ -182,8 +202,8 @@ class _Row:
 
 def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) -> tuple[list[Charge], list[Issue]]:
     """Check every row of a canonical frame (from read_extract). Returns the good rows as
-    Charges and one reject Issue per problem found. `today` bounds the service date
-    (default: the current date)."""
+    Charges and one reject Issue per problem found, plus the warnings of rows that were
+    accepted (severity WARNING). `today` bounds the service date (default: the current date)."""
     today = today or date.today()
     name = Path(file).name
     practices = config.practices()
@@ -208,6 +228,7 @@ def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) 
             issues.extend(row.issues)
         else:
             charges.append(charge)
+            issues.extend(row.warnings)
     return charges, issues
 
 
@@ -232,7 +253,7 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
         row.reject("extract-date", "initial_treatment_date",
                    f"initial_treatment_date {initial_treatment_date} is after service_date {service_date}; "
                    "it is the first day of this episode of therapy")
-    plan_through = row.day("plan_of_care_certified_through")
+    plan = _plan_of_care(row, service_date)
 
     patient_sex = row.code("patient_sex", SEX_CODES, "F, M or U", rule="sex-code")
     patient_state = row.code("patient_state", STATES, "a US state or territory code (e.g. OH)", rule="state-code")
@@ -243,11 +264,13 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
                       rule="filing-code", source=SBR09_SOURCE)
     sequence = row.code("payer_sequence", PAYER_SEQUENCES, "P, S or T (primary, secondary, tertiary)",
                         rule="payer-sequence", default="P")
-    relationship = _relationship(row)
+    relationship = _relationship(row, filing)
     subscriber = _subscriber(row, relationship, service_date)
+    msp_type = _msp_type(row, filing, sequence)
 
     rendering_npi = row.npi("rendering_npi")
-    role = row.code("rendering_role", ROLES, "OT or OTA", rule="rendering-role")
+    role = row.code("rendering_role", ROLES, "a rendering role: OT, OTA, PT, PTA, SLP or SLPA", rule="rendering-role")
+    supervising = _supervising(row, rendering_npi)
     referring_npi = row.npi("referring_npi")
     pos = _place_of_service(row)
 
@@ -281,7 +304,7 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
         place_of_service=pos, cpt=cpt, charge_amount=amount, dx_codes=dx, payer_sequence=sequence,
         group_number=v("group_number"), relationship=relationship, modifiers=modifiers, minutes=minutes,
         units=units, prior_auth_number=v("prior_auth_number"), initial_treatment_date=initial_treatment_date,
-        plan_of_care_certified_through=plan_through, **subscriber,
+        msp_type=msp_type, **plan, **supervising, **subscriber,
     )
 
 
@@ -306,12 +329,80 @@ def _zip(row: _Row) -> str | None:
     return None
 
 
-def _relationship(row: _Row) -> str:
+def _relationship(row: _Row, filing: str | None) -> str:
     value = row.values.get("relationship", "")
     if len(value) == 1 and value.isdigit():
         row.values["relationship"] = value = "0" + value
-    return row.code("relationship", RELATIONSHIPS, "a relationship code: 18 self, 01 spouse, 19 child, G8 other",
-                    rule="relationship-code", default="18") or "18"
+    relationship = row.code("relationship", RELATIONSHIPS, "a relationship code: 18 self, 01 spouse, 19 child, "
+                            "G8 other", rule="relationship-code", default="18") or "18"
+    rule = _subscriber_rule()
+    if relationship != "18" and filing is not None and patient_always_subscriber(filing):
+        row.warn("patient-is-subscriber", "relationship",
+                 f"relationship {relationship} with claim filing code {filing}: a Medicare or Medicaid "
+                 "beneficiary has a member id of their own and is always the subscriber, so the claim is billed "
+                 "with the patient as subscriber (no 2000C loop) and the subscriber_* columns are not used; "
+                 "correct the relationship in the EHR", source=rule["source"])
+        return "18"
+    return relationship
+
+
+@lru_cache(maxsize=4)
+def _subscriber_rule_for(root: str) -> dict:
+    data = config.load_yaml(SUBSCRIBER_RULE)
+    return {"filing_codes": frozenset(str(c) for c in data["filing_codes"]), "source": data["source"]}
+
+
+def _subscriber_rule() -> dict:
+    return _subscriber_rule_for(str(config.mappings_dir()))
+
+
+def patient_always_subscriber(claim_filing_code: str) -> bool:
+    """Medicare and Medicaid beneficiaries are their own subscribers (rules/subscriber.yaml)."""
+    return claim_filing_code in _subscriber_rule()["filing_codes"]
+
+
+def _msp_type(row: _Row, filing: str | None, sequence: str | None) -> str | None:
+    value = row.values.get("msp_type", "")
+    if value and value not in MSP_TYPES:
+        row.reject("msp-type", "msp_type", f"msp_type {value!r} is not a Medicare secondary payer insurance type "
+                   f"code ({', '.join(f'{k} {v}' for k, v in MSP_TYPES.items())})", source=MSP_SOURCE)
+        return None
+    if filing in MEDICARE_FILING_CODES and sequence in ("S", "T") and not value:
+        row.reject("msp-type-required", "msp_type",
+                   f"msp_type is empty; Medicare is the {'secondary' if sequence == 'S' else 'tertiary'} payer on "
+                   "this row, so the claim must say why Medicare is not primary (SBR05: 12 working aged, 13 ESRD, "
+                   "14 no-fault, 15 workers' compensation, 16 federal, 41 black lung, 42 VA, 43 disabled, "
+                   "47 other liability) - take it from the MSP questionnaire", source=MSP_SOURCE)
+    return value or None
+
+
+def _supervising(row: _Row, rendering_npi: str | None) -> dict:
+    """The supervising therapist: optional here; whether a payer needs one is a coding rule."""
+    npi = row.npi("supervising_npi")
+    last, first = row.values.get("supervising_last_name") or None, row.values.get("supervising_first_name") or None
+    if npi and not last:
+        row.reject("supervising-name", "supervising_last_name",
+                   "supervising_last_name is empty; it is required with supervising_npi (2310B NM103)")
+    if npi and npi == rendering_npi:
+        row.reject("supervising-self", "supervising_npi",
+                   f"supervising_npi {npi} is the rendering provider's own NPI; name the supervising therapist")
+    return {"supervising_npi": npi, "supervising_last_name": last, "supervising_first_name": first}
+
+
+def _plan_of_care(row: _Row, service_date: date | None) -> dict:
+    start = row.day("plan_of_care_start")
+    signed = row.day("plan_of_care_signed_date")
+    through = row.day("plan_of_care_certified_through")
+    report = row.day("progress_report_date")
+    if start and through and through < start:
+        row.reject("extract-date", "plan_of_care_certified_through",
+                   f"plan_of_care_certified_through {through} is before plan_of_care_start {start}")
+    if report and service_date and report > service_date:
+        row.reject("extract-date", "progress_report_date",
+                   f"progress_report_date {report} is after service_date {service_date}; give the latest "
+                   "progress report written on or before this visit")
+    return {"plan_of_care_start": start, "plan_of_care_signed_date": signed,
+            "plan_of_care_certified_through": through, "progress_report_date": report}
 
 
 def _subscriber(row: _Row, relationship: str, service_date: date | None) -> dict:

@@ -26,6 +26,8 @@ from otedi import config
 from otedi.charges.load import from_model
 from otedi.claims.model import Claim, ClaimLine
 from otedi.claims.resubmit import with_prior_payers
+from otedi.coding.assistants import billed_rendering
+from otedi.coding.payers import payer_rules
 from otedi.coding.result import CodedLine
 from otedi.warehouse import control_numbers, models
 from otedi.x12.envelope import ControlNumbers
@@ -47,12 +49,15 @@ class FileResult:
 
 
 def claim_from_model(row: models.Claim, charges: dict[str, models.Charge]) -> Claim:
+    rules, _ = payer_rules(row.payer_id, row.claim_filing_code, row.service_date_from)
     lines = []
     for line in row.lines:
+        charge = from_model(charges[line.charge_id])
         coded = CodedLine(
-            charge=from_model(charges[line.charge_id]), units=line.units,
+            charge=charge, units=line.units,
             modifiers=tuple(m for m in line.modifiers.split(":") if m),
             charge_amount=line.charge_amount, expected_allowed=line.expected_allowed,
+            rendering=billed_rendering(charge, rules.assistants_render),
         )
         lines.append(ClaimLine(number=line.line_number, coded=coded,
                                dx_pointers=tuple(int(p) for p in line.dx_pointers.split(":") if p),

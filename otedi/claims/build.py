@@ -19,9 +19,12 @@ from sqlalchemy.orm import Session
 
 from otedi.charges.load import from_model
 from otedi.charges.record import Charge
+from otedi import config
 from otedi.claims.grouping import group_into_claims
 from otedi.claims.model import Claim
-from otedi.coding.history import InMemoryHistory
+from otedi.coding.disciplines import disciplines
+from otedi.coding.history import ExternalUsage, InMemoryHistory
+from otedi.coding.ncci import ncci_currency_issue
 from otedi.coding.payers import kind_for_filing_code
 from otedi.coding.result import CodedLine
 from otedi.coding.scrub import scrub_visit
@@ -56,17 +59,24 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
     rows = session.execute(
         select(models.ClaimLine.charge_id, models.Claim.patient_id, models.Claim.payer_id,
                models.Claim.claim_filing_code, models.ClaimLine.service_date, models.ClaimLine.cpt,
-               models.ClaimLine.modifiers, models.ClaimLine.expected_allowed)
+               models.ClaimLine.modifiers, models.ClaimLine.expected_allowed, models.Charge.rendering_role)
         .join(models.ClaimLine.claim)
+        .join(models.Charge, models.Charge.charge_id == models.ClaimLine.charge_id)
         .where(models.Claim.patient_id.in_(patient_ids),
                models.ClaimLine.service_date.between(start, end),
                models.Claim.frequency_code != "8",
                models.Claim.status.not_in(("replaced", "voided")))  # their successor carries the lines
     )
-    for charge_id, patient_id, payer_id, filing, service_date, cpt, modifiers, allowed in rows:
+    table = disciplines()
+    for charge_id, patient_id, payer_id, filing, service_date, cpt, modifiers, allowed, role in rows:
         history.record(charge_id=charge_id, patient_id=patient_id, payer_id=payer_id,
                        payer_kind=kind_for_filing_code(filing), service_date=service_date, cpt=cpt,
-                       modifiers=tuple(m for m in modifiers.split(":") if m), expected_allowed=allowed)
+                       modifiers=tuple(m for m in modifiers.split(":") if m), expected_allowed=allowed,
+                       discipline=table.of_role(role).name)
+    for usage in session.scalars(select(models.ExternalTherapyUsage).where(
+            models.ExternalTherapyUsage.patient_id.in_(patient_ids),
+            models.ExternalTherapyUsage.year.between(start.year, end.year))):
+        history.add_external(usage.patient_id, ExternalUsage(usage.year, usage.bucket, usage.amount, usage.as_of))
     return history
 
 
@@ -86,11 +96,12 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
     patients = session.scalars(
         select(models.Charge.patient_id).where(*pending).distinct().order_by(models.Charge.patient_id)).all()
     result = BuildResult()
+    warned_quarters: set[tuple[str, str]] = set()
     for start in range(0, len(patients), PATIENTS_PER_CHUNK):
         chunk = patients[start:start + PATIENTS_PER_CHUNK]
         rows = session.scalars(select(models.Charge).where(*pending, models.Charge.patient_id.in_(chunk)).order_by(
             models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)).all()
-        _build_chunk(session, rows, today, result)
+        _build_chunk(session, rows, today, result, warned_quarters)
         session.flush()
         session.expunge_all()  # this chunk's rows are stored; let them go
     log.info("coded %d charges into %d claims (%d held), %d lines; %d charges not billed",
@@ -98,7 +109,8 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
     return result
 
 
-def _build_chunk(session: Session, rows: list[models.Charge], today: date, result: BuildResult) -> None:
+def _build_chunk(session: Session, rows: list[models.Charge], today: date, result: BuildResult,
+                 warned_quarters: set[tuple[str, str]]) -> None:
     result.charges += len(rows)
     row_by_charge = {row.charge_id: row for row in rows}
     visits: dict[tuple, list[Charge]] = defaultdict(list)
@@ -111,8 +123,14 @@ def _build_chunk(session: Session, rows: list[models.Charge], today: date, resul
     held_charges: set[str] = set()
     issues_by_charge: dict[str | None, list[Issue]] = defaultdict(list)
     for key in sorted(visits, key=lambda k: (k[1], k[4], k[0], k[2], k[3])):
-        visit = scrub_visit(visits[key], history, today=today)
+        visit = scrub_visit(visits[key], history, today=today,
+                            locality=config.practice(key[0]).medicare_locality)
         history.record_visit(visit)
+        stale = ncci_currency_issue(key[4], visit.payer.ncci_program)
+        if stale is not None and (visit.payer.ncci_program, stale.value) not in warned_quarters:
+            # Once per build and quarter: the same warning on every visit would bury the others.
+            warned_quarters.add((visit.payer.ncci_program, stale.value))
+            issues_by_charge[None].append(stale)
         coded.extend(visit.lines)
         for issue in visit.issues:
             issues_by_charge[issue.charge_id].append(issue)
@@ -130,9 +148,10 @@ def _build_chunk(session: Session, rows: list[models.Charge], today: date, resul
         result.held += held
         result.lines += len(claim.lines)
         for line in claim.lines:
-            row_by_charge[line.charge.charge_id].status = "claimed"
-            for issue in issues_by_charge.pop(line.charge.charge_id, []):
-                _store_issue(session, issue, claim.claim_id, result)
+            for charge_id in (line.charge.charge_id, *line.coded.merged_charge_ids):
+                row_by_charge[charge_id].status = "claimed"
+                for issue in issues_by_charge.pop(charge_id, []):
+                    _store_issue(session, issue, claim.claim_id, result)
 
     for charge_id, issues in issues_by_charge.items():
         for issue in issues:
@@ -157,7 +176,7 @@ def _store_claim(session: Session, claim: Claim, held: bool) -> None:
     row = models.Claim(
         claim_id=claim.claim_id, practice_id=header.practice_id, patient_id=header.patient_id,
         payer_id=header.payer_id, payer_sequence=header.payer_sequence, claim_filing_code=header.claim_filing_code,
-        rendering_npi=header.rendering_npi, service_date_from=first, service_date_to=last,
+        rendering_npi=claim.rendering.npi, service_date_from=first, service_date_to=last,
         total_charge=claim.total_charge,
         expected_allowed=sum(allowed, Decimal("0.00")) if all(a is not None for a in allowed) else None,
         frequency_code=claim.frequency_code, payer_claim_number=claim.payer_claim_number,

@@ -13,13 +13,14 @@ from otedi.claims.model import MAX_DIAGNOSES, MAX_LINES, MAX_POINTERS, Claim, Cl
 from otedi.coding.result import CodedLine
 from otedi.errors import ConfigError
 
-# Values a claim carries once (2000B/2010BA/2010BB, CLM05-1, 2310A/B, REF*G1, DTP*454).
+# Values a claim carries once (2000B/2010BA/2010BB, SBR05, CLM05-1, 2310A, REF*G1, DTP*454); the billed
+# rendering provider (2310B: for an assistant, maybe the supervising therapist) is added from the coded line.
 CLAIM_LEVEL_FIELDS: tuple[str, ...] = (
     "practice_id", "patient_id", "payer_id", "payer_sequence", "claim_filing_code", "member_id",
-    "group_number", "relationship", "rendering_npi", "referring_npi", "place_of_service",
+    "group_number", "relationship", "msp_type", "referring_npi", "place_of_service",
     "prior_auth_number", "initial_treatment_date",
 )
-GROUPABLE_FIELDS: frozenset[str] = frozenset(CLAIM_LEVEL_FIELDS) | {"service_date"}
+GROUPABLE_FIELDS: frozenset[str] = frozenset(CLAIM_LEVEL_FIELDS) | {"service_date", "rendering_npi"}
 
 LINE_CONTROL_MAX = 30  # REF*6R: at most 30 characters
 _LINE_CONTROL_OK = re.compile(r"^[A-Za-z0-9._-]{1,30}$")
@@ -65,7 +66,7 @@ def group_into_claims(lines: Sequence[CodedLine], group_by: Sequence[str] | None
     key_fields = tuple(dict.fromkeys((*group_by, *CLAIM_LEVEL_FIELDS)))
     groups: dict[tuple, list[CodedLine]] = defaultdict(list)
     for line in lines:
-        groups[tuple(getattr(line.charge, f) for f in key_fields)].append(line)
+        groups[(*(getattr(line.charge, f) for f in key_fields), line.rendering_npi)].append(line)
 
     claims = []
     for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):

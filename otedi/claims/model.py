@@ -7,7 +7,8 @@ from datetime import date
 from decimal import Decimal
 
 from otedi.charges.record import Charge
-from otedi.coding.result import CodedLine
+from otedi.coding.disciplines import role
+from otedi.coding.result import CodedLine, Rendering
 
 MAX_LINES = 50  # 837P: at most 50 service lines per claim
 MAX_DIAGNOSES = 12  # HI: one ABK plus up to 11 ABF
@@ -74,6 +75,16 @@ class Claim:
     frequency_code: str = "1"  # CLM05-3: 1 original, 7 replacement, 8 void
     payer_claim_number: str | None = None  # REF*F8 for frequency 7 and 8
     prior_payers: tuple[PriorPayer, ...] = ()  # COB: payers that adjudicated before this one, in order
+
+    @property
+    def rendering(self) -> Rendering:
+        """2310B: the provider the lines are billed under (grouping gives every line the same one)."""
+        coded = self.lines[0].coded
+        if coded.rendering is not None:
+            return coded.rendering
+        h = self.header  # a claim built without coding: the charge's own provider
+        return Rendering(h.rendering_npi, h.rendering_last_name, h.rendering_first_name,
+                         role(h.rendering_role).taxonomy)
 
     @property
     def total_charge(self) -> Decimal:

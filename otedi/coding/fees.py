@@ -1,12 +1,17 @@
 """Expected allowed amounts per line (mappings/fees/schedules.yaml).
 
-Medicare PFS (national, non-facility), per unit: (work + PE + MP RVU) x CF.
+Medicare PFS (non-facility), per unit: (work + PE + MP RVU) x CF nationally;
+priced for a Medicare locality ("<mac>-<locality>", e.g. "15202-00" for Ohio)
+(work x GPCIw + PE x GPCIpe + MP x GPCImp) x CF with the GPCIs of the
+schedule's gpci file (ot_billing_rules.md §2.12, §6.1).
 Therapy MPPR for codes with MULT PROC indicator 5: the single unit with the
 highest practice-expense RVU of the day is paid in full; every other unit and
 procedure of those codes has its PE multiplied by the schedule's factor (0.5).
 An assistant (CO) line is then multiplied by the payer's factor (0.85).
 Status B (bundled) and I (invalid for Medicare) codes are $0.
 Each unit is rounded to cents (half up) and the line is the sum of its units.
+The MPPR ranking uses the PE RVU: one locality has one PE GPCI, so the
+order is the same as by the locality-adjusted PE.
 
 Per-unit tables (Medicaid, commercial): the table's allowed amount per unit,
 times the payer's assistant factor where it has one. No MPPR: the tables carry
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -45,6 +50,23 @@ class PfsRate:
 
 
 @dataclass(frozen=True)
+class Gpci:
+    """One Medicare locality's geographic practice cost indices (CMS Addendum E)."""
+
+    mac: str
+    locality: str
+    locality_name: str
+    state: str
+    work: Decimal
+    pe: Decimal
+    mp: Decimal
+
+    @property
+    def key(self) -> str:
+        return f"{self.mac}-{self.locality}"
+
+
+@dataclass(frozen=True)
 class FeeSchedule:
     schedule_id: str
     method: str  # medicare_pfs | per_unit
@@ -55,9 +77,35 @@ class FeeSchedule:
     mppr_pe_factor: Decimal | None = None
     pfs: dict[str, PfsRate] = field(default_factory=dict)
     per_unit: dict[str, Decimal] = field(default_factory=dict)
+    gpci_file: str | None = None  # medicare_pfs: the locality GPCI table in mappings/fees/
+    gpci_source: str = ""
+    gpci_effective_from: date | None = None
+    gpci_effective_to: date | None = None
+    gpcis: dict[str, Gpci] = field(default_factory=dict)  # by "<mac>-<locality>"
+    gpci: Gpci | None = None  # set on a schedule priced for one locality; None: national (GPCIs 1.0)
 
     def covers(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    @property
+    def locality(self) -> str | None:
+        return self.gpci.key if self.gpci else None
+
+    def localized(self, locality: str) -> FeeSchedule:
+        """This schedule priced with one locality's GPCIs."""
+        if not self.gpci_file:
+            raise ConfigError(f"fee schedule {self.schedule_id!r} ({self.file}) has no gpci file in "
+                              f"{config.mappings_dir() / SCHEDULES_FILE}; cannot price locality {locality!r}")
+        gpci = self.gpcis.get(locality.strip())
+        if gpci is None:
+            raise ConfigError(
+                f"Medicare locality {locality!r} is not in {config.mappings_dir() / 'fees' / self.gpci_file} "
+                f"(give \"<mac>-<locality>\", e.g. \"15202-00\" for Ohio)")
+        return replace(self, gpci=gpci)
+
+    def gpci_covers(self, day: date) -> bool:
+        return (self.gpci_effective_from is None or self.gpci_effective_from <= day) and \
+            (self.gpci_effective_to is None or day <= self.gpci_effective_to)
 
 
 @dataclass(frozen=True)
@@ -68,16 +116,33 @@ class PricingLine:
     assistant: bool  # CO line
 
 
-def fee_schedule(schedule_id: str, day: date) -> tuple[FeeSchedule, Issue | None]:
-    """The schedule in effect on a date; else the nearest in time, with a warning."""
+def fee_schedule(schedule_id: str, day: date,
+                 locality: str | None = None) -> tuple[FeeSchedule, Issue | None]:
+    """The schedule in effect on a date; else the nearest in time, with a warning.
+
+    locality ("<mac>-<locality>", e.g. "15202-00"): a medicare_pfs schedule is
+    priced with that locality's GPCIs (ConfigError if the gpci file lacks it);
+    None, or a per_unit schedule: unchanged (national, GPCIs 1.0).
+    """
     versions = [s for s in _schedules(str(config.mappings_dir())) if s.schedule_id == schedule_id]
     if not versions:
         raise ConfigError(f"fee schedule {schedule_id!r} is not listed in {config.mappings_dir() / SCHEDULES_FILE}")
-    for s in versions:
-        if s.covers(day):
-            return s, None
+    chosen = next((s for s in versions if s.covers(day)), None)
+    if chosen is not None:
+        if locality is None or chosen.method != "medicare_pfs":
+            return chosen, None
+        chosen = chosen.localized(locality)
+        if chosen.gpci_covers(day):
+            return chosen, None
+        return chosen, Issue(
+            Severity.WARNING, "fee-schedule",
+            f"no GPCIs in effect on {day} for {schedule_id}; locality {chosen.locality} priced with "
+            f"{chosen.gpci_file} ({chosen.gpci_effective_from} to {chosen.gpci_effective_to or 'open'}) - add "
+            f"that year's GPCI file to {SCHEDULES_FILE}", f"mappings/{SCHEDULES_FILE}")
     nearest = min(versions, key=lambda s: min(abs((s.effective_from - day).days),
                                                 abs(((s.effective_to or day) - day).days)))
+    if locality is not None and nearest.method == "medicare_pfs":
+        nearest = nearest.localized(locality)
     return nearest, Issue(
         Severity.WARNING, "fee-schedule",
         f"no {schedule_id} schedule in effect on {day}; expected amounts priced from {nearest.file} "
@@ -98,6 +163,8 @@ def price_lines(lines: Sequence[PricingLine], schedule: FeeSchedule,
                 _cents(rate * (factor if ln.assistant else 1)) * ln.units
     else:
         full_unit_line = _highest_pe_line(lines, schedule)
+        g = schedule.gpci
+        work_g, pe_g, mp_g = (g.work, g.pe, g.mp) if g else (Decimal(1), Decimal(1), Decimal(1))
         for ln in lines:
             rate = schedule.pfs.get(ln.cpt)
             if rate is None:
@@ -111,7 +178,7 @@ def price_lines(lines: Sequence[PricingLine], schedule: FeeSchedule,
                 pe = rate.pe_rvu
                 if rate.mult_proc == "5" and not (ln.charge_id == full_unit_line and unit == 0):
                     pe *= schedule.mppr_pe_factor
-                amount = (rate.work_rvu + pe + rate.mp_rvu) * rate.conversion_factor
+                amount = (rate.work_rvu * work_g + pe * pe_g + rate.mp_rvu * mp_g) * rate.conversion_factor
                 total += _cents(amount * (factor if ln.assistant else 1))
             amounts[ln.charge_id] = total
     for ln in lines:
@@ -151,12 +218,16 @@ def _schedules(root: str) -> tuple[FeeSchedule, ...]:
                 raise ValueError(f"method {s['method']!r} is not one of {METHODS}")
             path = config.mappings_dir() / "fees" / s["file"]
             medicare = s["method"] == "medicare_pfs"
+            g = (s.get("gpci") or {}) if medicare else {}
             out.append(FeeSchedule(
                 schedule_id=s["id"], method=s["method"], file=s["file"],
                 effective_from=s["effective_from"], effective_to=s.get("effective_to"), source=s["source"],
                 mppr_pe_factor=Decimal(str(s["mppr_pe_factor"])) if medicare else None,
                 pfs=_read_pfs(path) if medicare else {},
                 per_unit={} if medicare else _read_per_unit(path),
+                gpci_file=g["file"] if g else None, gpci_source=g["source"] if g else "",
+                gpci_effective_from=g.get("effective_from"), gpci_effective_to=g.get("effective_to"),
+                gpcis=_read_gpci(config.mappings_dir() / "fees" / g["file"]) if g else {},
             ))
         except KeyError as exc:
             raise ConfigError(f"{where}: missing key {exc}") from None
@@ -176,6 +247,30 @@ def _read_pfs(path) -> dict[str, PfsRate]:
                 pctc=(r.get("pctc_indicator") or "").strip())
         except (KeyError, InvalidOperation) as exc:
             raise ConfigError(f"{path} line {n}: {exc!r}") from None
+    return out
+
+
+def medicare_localities() -> dict[str, dict[str, Gpci]]:
+    """The localities ("<mac>-<locality>") of each GPCI file the medicare_pfs schedules name."""
+    out: dict[str, dict[str, Gpci]] = {}
+    for s in _schedules(str(config.mappings_dir())):
+        if s.gpci_file:
+            out.setdefault(s.gpci_file, {}).update(s.gpcis)
+    return out
+
+
+def _read_gpci(path) -> dict[str, Gpci]:
+    out: dict[str, Gpci] = {}
+    for n, r in enumerate(_csv(path), start=2):
+        try:
+            g = Gpci(mac=r["mac"].strip(), locality=r["locality"].strip(), locality_name=r["locality_name"].strip(),
+                     state=r["state"].strip().upper(), work=Decimal(r["work_gpci"]), pe=Decimal(r["pe_gpci"]),
+                     mp=Decimal(r["mp_gpci"]))
+        except (KeyError, InvalidOperation) as exc:
+            raise ConfigError(f"{path} line {n}: {exc!r}") from None
+        if g.key in out:
+            raise ConfigError(f"{path} line {n}: locality {g.key} is listed twice")
+        out[g.key] = g
     return out
 
 

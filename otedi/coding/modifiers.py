@@ -1,13 +1,18 @@
-"""Line modifiers: GO, CO for assistants, KX over the therapy threshold, in billing order.
+"""Line modifiers: GO/GP/GN, CO/CQ for assistants, KX over the therapy threshold, in billing order.
 
-- GO (occupational therapy plan of care) goes on every therapy line: "always
-  therapy" codes always, "sometimes therapy" codes when an OT furnishes them
-  under a plan of care, which is every line this pipeline bills.
-- CO when an occupational therapy assistant rendered the service, with GO.
-- KX once the patient's OT incurred amount for the year reaches the threshold
+- The discipline modifier of the rendering role's plan of care (GO for OT and
+  OTA, GP for PT and PTA, GN for SLP and SLPA; rules/disciplines.yaml) goes on
+  every therapy line: "always therapy" codes always, "sometimes therapy" codes
+  when a therapist furnishes them under a plan of care, which is every line
+  this pipeline bills.
+- CO (OTA) or CQ (PTA) on the lines of the units an assistant furnished, with
+  GO/GP; which units those are is decided by the 10% de minimis split
+  (coding/assistants.py).
+- KX once the patient's incurred amount in the line's bucket (OT, or PT and
+  SLP combined) for the year reaches the threshold
   (mappings/rules/kx_threshold.yaml), for payers whose rules use it.
-- Charted modifiers are kept (deduplicated); a charted GP or GN names the wrong
-  discipline and holds the line.
+- Charted modifiers are kept (deduplicated); a charted discipline modifier of
+  another discipline holds the line.
 Order and the per-line maximum come from mappings/rules/modifier_order.yaml.
 """
 
@@ -21,6 +26,7 @@ from functools import lru_cache
 
 from otedi import config
 from otedi.charges.record import Charge
+from otedi.coding import disciplines
 from otedi.coding.codes import CodeInfo
 from otedi.coding.payers import PayerRules
 from otedi.errors import ConfigError
@@ -34,8 +40,6 @@ KX_FILE = "rules/kx_threshold.yaml"
 class ModifierRules:
     order: tuple[tuple[str, ...], ...]
     max_per_line: int
-    discipline: str
-    other_disciplines: tuple[str, ...]
     distinct_service: tuple[str, ...]
     source: str
 
@@ -53,9 +57,24 @@ def modifier_rules() -> ModifierRules:
 
 
 def kx_threshold(day: date) -> KxThreshold | None:
-    """The OT KX threshold in effect on a date, or None when the file has no row for it."""
-    return next((t for t in _kx_thresholds(str(config.mappings_dir()))
-                 if t.effective_from <= day and (t.effective_to is None or day <= t.effective_to)), None)
+    """The KX threshold (each bucket's: OT, PT+SLP) in effect on a date, or None when the file has no row for it."""
+    return _in_effect(_kx_file(str(config.mappings_dir()))["values"], day)
+
+
+def medical_review_threshold(day: date) -> KxThreshold | None:
+    """The targeted medical review threshold in effect on a date (each bucket's)."""
+    return _in_effect(_kx_file(str(config.mappings_dir()))["medical_review"], day)
+
+
+def kx_bucket(modifiers: Sequence[str]) -> str | None:
+    """The threshold bucket a line accrues to, by its discipline modifier (None: not a therapy line)."""
+    buckets = _kx_file(str(config.mappings_dir()))["buckets"]
+    return next((bucket for bucket, marks in buckets.items() if set(marks) & set(modifiers)), None)
+
+
+def _in_effect(rows: tuple[KxThreshold, ...], day: date) -> KxThreshold | None:
+    return next((t for t in rows if t.effective_from <= day and (t.effective_to is None or day <= t.effective_to)),
+                None)
 
 
 def order_modifiers(modifiers: Sequence[str]) -> tuple[str, ...]:
@@ -66,28 +85,44 @@ def order_modifiers(modifiers: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(unique, key=lambda m: (rank.get(m, len(rules.order)), unique.index(m))))
 
 
+ASSISTANT_MODIFIERS = ("CO", "CQ")
+
+
+def assistant_modifier(charge: Charge, payer: PayerRules) -> str | None:
+    """CO/CQ when the line is an assistant's and the payer takes assistant modifiers, or when charted."""
+    charted = [m for m in order_modifiers(charge.modifiers) if m in ASSISTANT_MODIFIERS]
+    if charted:
+        return charted[0]
+    role = disciplines.role(charge.rendering_role)
+    if role.assistant and payer.assistant_modifiers:
+        return disciplines.disciplines().of_role(role.role).assistant_modifier
+    return None
+
+
 def is_assistant_line(charge: Charge, payer: PayerRules) -> bool:
-    """True when the line carries the assistant modifier (charted, or added for an OTA)."""
-    charted = {m.strip().upper() for m in charge.modifiers}
-    return "CO" in charted or (payer.assistant_modifier == "CO" and charge.rendering_role.upper() == "OTA")
+    """True when the line carries the assistant modifier (charted, or added for an assistant)."""
+    return assistant_modifier(charge, payer) is not None
 
 
 def assign_kx(lines: Sequence[tuple[Charge, Decimal | None]], incurred_before: Decimal,
-              day: date) -> tuple[set[str], list[Issue]]:
-    """Which therapy lines of a visit get KX, in charting order.
+              day: date, bucket: str = "OT") -> tuple[set[str], list[Issue]]:
+    """Which therapy lines of a visit in one bucket get KX, in charting order.
 
-    lines: the visit's GO lines with their expected allowed amounts.
-    incurred_before: the patient's OT incurred amount this year before this visit.
-    The line whose amount reaches the threshold and every later line get KX.
+    lines: the visit's lines of the bucket (GO, or GP/GN) with their expected allowed amounts.
+    incurred_before: the patient's incurred amount in the bucket this year before this visit.
+    The line whose amount reaches the threshold and every later line get KX; the line that
+    passes the targeted medical review threshold is warned about.
     """
+    what = "OT" if bucket == "OT" else "PT and SLP"
     threshold = kx_threshold(day)
     if threshold is None:
         first = lines[0][0] if lines else None
         return set(), [Issue(
             Severity.HOLD, "kx-threshold",
-            f"no OT KX threshold for {day.year} in {KX_FILE}; add the CMS amount for that year "
+            f"no {what} KX threshold for {day.year} in {KX_FILE}; add the CMS amount for that year "
             f"so lines over it carry KX", f"mappings/{KX_FILE}",
             charge_id=first.charge_id if first else None)]
+    review = medical_review_threshold(day)
     running = incurred_before
     kx: set[str] = set()
     issues: list[Issue] = []
@@ -98,30 +133,42 @@ def assign_kx(lines: Sequence[tuple[Charge, Decimal | None]], incurred_before: D
             kx.add(charge.charge_id)
             issues.append(Issue(
                 Severity.WARNING, "kx-threshold",
-                f"{charge.cpt} on {day}: OT incurred ${before:,.2f} this year before this line, "
+                f"{charge.cpt} on {day}: {what} incurred ${before:,.2f} this year before this line, "
                 f"${running:,.2f} with it, reaches the {day.year} KX threshold ${threshold.amount:,.2f}; "
                 f"KX appended - confirm the documentation supports medical necessity",
                 threshold.source, charge_id=charge.charge_id, value="KX"))
+        if review is not None and before < review.amount <= running:
+            issues.append(Issue(
+                Severity.WARNING, "medical-review-threshold",
+                f"{charge.cpt} on {day}: {what} incurred reaches ${running:,.2f} this year, past the "
+                f"${review.amount:,.2f} targeted medical review threshold; the claim may be selected for "
+                f"medical review - keep the plan of care, progress reports and treatment notes ready",
+                review.source, charge_id=charge.charge_id))
     return kx, issues
 
 
 def line_modifiers(charge: Charge, info: CodeInfo, payer: PayerRules, *, kx: bool) -> tuple[tuple[str, ...], list[Issue]]:
     """The final, ordered modifiers of one line and any issues with them."""
     rules = modifier_rules()
+    table = disciplines.disciplines()
+    own = table.of_role(charge.rendering_role)
     charted = order_modifiers(charge.modifiers)
     mods = list(charted)
     issues: list[Issue] = []
-    wrong = [m for m in charted if m in rules.other_disciplines]
+    wrong = [m for m in charted if m in table.modifiers and m != own.modifier]
+    wrong += [m for m in charted if m in ASSISTANT_MODIFIERS and m != own.assistant_modifier]
     if wrong:
         issues.append(Issue(
             Severity.HOLD, "discipline-modifier",
-            f"{charge.cpt} on {charge.service_date}: charted {'/'.join(wrong)} marks a PT or SLP plan of care "
-            f"on an occupational therapy line; remove it (GO is added) or bill it under the right discipline",
-            rules.source, charge_id=charge.charge_id, column="modifiers", value=":".join(charge.modifiers)))
+            f"{charge.cpt} on {charge.service_date}: charted {'/'.join(wrong)} does not belong to the "
+            f"{charge.rendering_role}'s {own.name} plan of care ({own.modifier}); remove it ({own.modifier} is "
+            f"added) or chart the service under the right discipline",
+            table.source, charge_id=charge.charge_id, column="modifiers", value=":".join(charge.modifiers)))
     if info.is_therapy and payer.discipline_modifier:
-        mods.append(rules.discipline)
-    if is_assistant_line(charge, payer) and payer.assistant_modifier:
-        mods.append(payer.assistant_modifier)
+        mods.append(own.modifier)
+    assistant = assistant_modifier(charge, payer) if payer.assistant_modifiers else None
+    if assistant:
+        mods.append(assistant)
     if kx:
         mods.append("KX")
     final = order_modifiers(mods)
@@ -141,8 +188,6 @@ def _modifier_rules(root: str) -> ModifierRules:
         return ModifierRules(
             order=tuple(tuple(str(m) for m in group) for group in d["order"]),
             max_per_line=int(d["max_per_line"]),
-            discipline=str(d["discipline"]),
-            other_disciplines=tuple(str(m) for m in d["other_disciplines"]),
             distinct_service=tuple(str(m) for m in d["distinct_service"]),
             source=d["source"],
         )
@@ -151,14 +196,13 @@ def _modifier_rules(root: str) -> ModifierRules:
 
 
 @lru_cache(maxsize=4)
-def _kx_thresholds(root: str) -> tuple[KxThreshold, ...]:
+def _kx_file(root: str) -> dict:
     d = config.load_yaml(KX_FILE)
     try:
-        return tuple(KxThreshold(
-            amount=Decimal(str(v["amount"])),
-            effective_from=v["effective_from"],
-            effective_to=v.get("effective_to"),
-            source=d["source"],
-        ) for v in d["values"])
-    except (KeyError, TypeError, ArithmeticError) as exc:
+        def rows(key: str) -> tuple[KxThreshold, ...]:
+            return tuple(KxThreshold(amount=Decimal(str(v["amount"])), effective_from=v["effective_from"],
+                                     effective_to=v.get("effective_to"), source=d["source"]) for v in d[key])
+        return {"values": rows("values"), "medical_review": rows("medical_review"),
+                "buckets": {str(k): tuple(v) for k, v in d["buckets"].items()}}
+    except (KeyError, TypeError, ArithmeticError, AttributeError) as exc:
         raise ConfigError(f"{config.mappings_dir() / KX_FILE}: {exc!r}") from None

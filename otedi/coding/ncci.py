@@ -1,6 +1,12 @@
 """CMS NCCI edits: procedure-to-procedure (PTP), medically unlikely (MUE) and add-on code (AOC).
 
-Which files are loaded is set in mappings/ncci/sources.yaml. Each file may be
+CMS publishes one edit set per program: Medicare NCCI and Medicaid NCCI (cms.gov
+ncci-medicaid), each with its own practitioner PTP and MUE files. Which files
+are loaded for each program is set in mappings/ncci/sources.yaml, one section
+per program (medicare, medicaid) with source, vintage, quarter_start and the
+ptp, mue and aoc file lists. A section may say `fallback: medicare` instead of
+listing files: the other program's edits are then used and every issue says so
+("Medicaid NCCI not loaded: Medicare practitioner edits used"). Each file may be
 the shipped subset layout (column1, column2, effective_date, deletion_date, ...;
 `unknown` and `*` for missing dates) or a CMS quarterly file as published: CSV,
 tab-delimited TXT or XLSX, with copyright/preamble lines before a header row
@@ -8,7 +14,10 @@ tab-delimited TXT or XLSX, with copyright/preamble lines before a header row
 "Deletion Date *=no data", "Modifier 0=not allowed 1=allowed 9=not applicable",
 "PTP Edit Rationale"; or "HCPCS/CPT Code", "Practitioner Services MUE Values",
 "MUE Adjudication Indicator", "MUE Rationale"). The header row is found by its
-column names; a header split over two rows is joined.
+column names; a header split over two rows is joined. Medicaid files use the
+same column names; older Medicaid MUE files have no MUE Adjudication Indicator
+column: their edits are applied per line (indicator 1, the strictest reading of
+a units-per-line value) and the issue says the indicator was not in the file.
 
 How the edits apply to one date of service:
 - PTP: both codes billed for the patient on the date by the same rendering
@@ -18,6 +27,8 @@ How the edits apply to one date of service:
   Medicare since 2019-07-01). Indicator 9: no edit. 59 is never added here.
 - MUE: adjudication indicator 1 = per line; 2 and 3 = units summed per date.
 - AOC: an add-on code without one of its primary codes on the date -> hold.
+- Currency: a date of service in a later calendar quarter than the loaded
+  edit set (quarter_start) gets a warning to drop in the current CMS files.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from otedi.errors import ConfigError
 from otedi.issues import Issue, Severity
 
 SOURCES_FILE = "ncci/sources.yaml"
+PROGRAMS = ("medicare", "medicaid")
+PROGRAM_NAMES = {"medicare": "Medicare", "medicaid": "Medicaid"}
 _CODE = re.compile(r"^[0-9A-Z]\d{3}[0-9A-Z]$")
 _MISSING = {"", "*", "unknown", "none", "n/a"}
 
@@ -61,6 +74,7 @@ class MueEdit:
     value: int  # maximum units
     adjudication_indicator: int  # 1 line edit; 2 date-of-service edit (policy); 3 date-of-service edit (clinical)
     rationale: str
+    indicator_in_file: bool = True  # False: the file had no MAI column (older Medicaid MUE files); 1 assumed
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,27 @@ class NcciTables:
     aoc: dict[str, tuple[AocEdit, ...]]  # add-on code -> its primary codes
     vintage: str
     source: str
+    program: str = "medicare"  # the program whose edits were asked for
+    quarter_start: date | None = None  # first day of the calendar quarter the loaded files are for
+    loaded_program: str = "medicare"  # whose files were loaded (differs from program for a fallback)
+
+    @property
+    def fallback(self) -> bool:
+        return self.loaded_program != self.program
+
+    @property
+    def quarter(self) -> str | None:
+        return _quarter_label(self.quarter_start) if self.quarter_start else None
+
+    def describe(self, what: str) -> str:
+        """The issue source: which program's files, which quarter, where they are configured."""
+        loaded = f"CMS {PROGRAM_NAMES.get(self.loaded_program, self.loaded_program)} NCCI {what}"
+        text = f"{loaded} ({self.vintage}, mappings/{SOURCES_FILE})"
+        if self.fallback:
+            name = PROGRAM_NAMES.get(self.program, self.program)
+            other = PROGRAM_NAMES.get(self.loaded_program, self.loaded_program)
+            text = f"{name} NCCI not loaded: {other} practitioner edits used; {text}"
+        return text
 
     def ptp_edit(self, column1: str, column2: str, day: date) -> PtpEdit | None:
         """The edit in effect for an ordered pair; the strictest when records overlap."""
@@ -88,20 +123,67 @@ class NcciTables:
         return min(live, key=lambda e: e.modifier_indicator, default=None)
 
 
-def ncci_tables() -> NcciTables:
-    return _tables(str(config.mappings_dir()))
+def ncci_tables(program: str = "medicare") -> NcciTables:
+    """The edit set for a program (medicare | medicaid) as configured in mappings/ncci/sources.yaml."""
+    if program not in PROGRAMS:
+        raise ConfigError(f"NCCI program {program!r} is not one of {', '.join(PROGRAMS)}")
+    return _tables(str(config.mappings_dir()), program)
+
+
+def ncci_currency_issue(day: date, program: str = "medicare", *, charge_id: str | None = None) -> Issue | None:
+    """A warning when the loaded edit set is for an earlier quarter than the date of service.
+
+    CMS replaces the NCCI files every calendar quarter; edits added or deleted
+    since the loaded quarter are not applied to later dates of service.
+    """
+    tables = ncci_tables(program)
+    dos_quarter = _quarter_label(day)
+    name = PROGRAM_NAMES.get(program, program)
+    source = tables.describe("edit set")
+    if tables.quarter_start is None:
+        return Issue(
+            Severity.WARNING, "ncci-vintage",
+            f"the {name} NCCI edit set loaded ({tables.vintage}) states no quarter_start, so it cannot be checked "
+            f"against the date of service {day} ({dos_quarter}); set quarter_start in mappings/{SOURCES_FILE}",
+            source, charge_id=charge_id, value=tables.vintage)
+    if tables.quarter_start >= _quarter_start(day):
+        return None
+    return Issue(
+        Severity.WARNING, "ncci-vintage",
+        f"the {name} NCCI edits loaded are for {tables.quarter} (quarter from {tables.quarter_start}); the date of "
+        f"service {day} is in {dos_quarter}: edits CMS added or deleted since {tables.quarter} are not applied - "
+        f"drop in the current CMS {name} NCCI files (PTP, MUE, add-on codes) as described in mappings/ncci/README.md",
+        source, charge_id=charge_id, value=tables.quarter)
+
+
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _quarter_label(day: date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def _rendering_npi(line: CodedLine) -> str:
+    """The provider billed as rendering (2310B); for Medicare an assistant's supervising therapist."""
+    npi = getattr(line, "rendering_npi", None)
+    if not npi:
+        rendering = getattr(line, "rendering", None)
+        npi = getattr(rendering, "npi", None)
+    return npi or line.charge.rendering_npi
 
 
 # --- edits ---------------------------------------------------------------------------------------
 
-def ptp_issues(lines: Sequence[CodedLine], *, modifier_on_either_column: bool) -> list[Issue]:
-    tables = ncci_tables()
+def ptp_issues(lines: Sequence[CodedLine], *, modifier_on_either_column: bool,
+               program: str = "medicare") -> list[Issue]:
+    tables = ncci_tables(program)
     distinct = set(modifier_rules().distinct_service)
-    source = f"CMS NCCI practitioner PTP edits ({tables.vintage}, mappings/{SOURCES_FILE})"
+    source = tables.describe("practitioner PTP edits")
     issues = []
     for a in lines:
         for b in lines:
-            if a is b or a.charge.rendering_npi != b.charge.rendering_npi:
+            if a is b or _rendering_npi(a) != _rendering_npi(b):
                 continue
             edit = tables.ptp_edit(a.cpt, b.cpt, b.charge.service_date)
             if edit is None or edit.modifier_indicator == "9":
@@ -129,9 +211,9 @@ def ptp_issues(lines: Sequence[CodedLine], *, modifier_on_either_column: bool) -
     return issues
 
 
-def mue_issues(lines: Sequence[CodedLine]) -> list[Issue]:
-    tables = ncci_tables()
-    source = f"CMS NCCI practitioner MUE ({tables.vintage}, mappings/{SOURCES_FILE})"
+def mue_issues(lines: Sequence[CodedLine], program: str = "medicare") -> list[Issue]:
+    tables = ncci_tables(program)
+    source = tables.describe("practitioner MUE")
     issues = []
     by_code: dict[str, list[CodedLine]] = defaultdict(list)
     for line in lines:
@@ -148,19 +230,21 @@ def mue_issues(lines: Sequence[CodedLine]) -> list[Issue]:
             total = sum(ln.units for ln in group)
             over = [(group[0], total)] if total > edit.value else []
             what = "on the date of service"
+        indicator = (f"adjudication indicator {edit.adjudication_indicator}" if edit.indicator_in_file else
+                     "no adjudication indicator in the file: applied per line")
         for line, units in over:
             issues.append(Issue(
                 Severity.HOLD, "mue",
                 f"{code} on {day}: {units} units {what} exceed the MUE of {edit.value} "
-                f"(adjudication indicator {edit.adjudication_indicator}, {edit.rationale}); "
+                f"({indicator}, {edit.rationale}); "
                 f"units over the MUE are denied (CARC 151/N362) - check the minutes and units",
                 source, charge_id=line.charge.charge_id, column="units", value=str(units)))
     return issues
 
 
-def aoc_issues(lines: Sequence[CodedLine]) -> list[Issue]:
-    tables = ncci_tables()
-    source = f"CMS NCCI add-on code edits ({tables.vintage}, mappings/{SOURCES_FILE})"
+def aoc_issues(lines: Sequence[CodedLine], program: str = "medicare") -> list[Issue]:
+    tables = ncci_tables(program)
+    source = tables.describe("add-on code edits")
     billed = {line.cpt for line in lines}
     issues = []
     for line in lines:
@@ -208,11 +292,17 @@ def read_ptp(path: Path) -> list[PtpEdit]:
 
 
 def read_mue(path: Path) -> list[MueEdit]:
+    """MUE records; a file without an adjudication indicator column (older Medicaid MUE files) gets 1 (per line)."""
     out = []
-    for n, r in _records(path, MUE_COLUMNS, ("code", "value", "mai")):
-        mai = re.match(r"\s*(\d)", r["mai"])
-        if not mai or not r["value"].strip().isdigit():
-            raise ConfigError(f"{path} row {n}: MUE value {r['value']!r} / indicator {r['mai']!r} not understood")
+    for n, r, found in _records(path, MUE_COLUMNS, ("code", "value"), with_columns=True):
+        if not r["value"].strip().isdigit():
+            raise ConfigError(f"{path} row {n}: MUE value {r['value']!r} not understood")
+        if "mai" not in found:
+            out.append(MueEdit(r["code"], int(r["value"]), 1, r["rationale"], indicator_in_file=False))
+            continue
+        mai = re.match(r"\s*([123])", r["mai"])
+        if not mai:
+            raise ConfigError(f"{path} row {n}: MUE adjudication indicator {r['mai']!r} is not 1, 2 or 3")
         out.append(MueEdit(r["code"], int(r["value"]), int(mai.group(1)), r["rationale"]))
     return out
 
@@ -224,12 +314,13 @@ def read_aoc(path: Path) -> list[AocEdit]:
     ) for n, r in _records(path, AOC_COLUMNS, ("addon", "primary"))]
 
 
-def _records(path: Path, columns: dict, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def _records(path: Path, columns: dict, required: tuple[str, ...], *, with_columns: bool = False) -> Iterator[tuple]:
     """Data rows of a CMS-style table as {field: text}, after its header row.
 
     Lines before the header (title, copyright) are skipped; non-code lines
     between the header and the first data row continue the header; after
-    that, lines that do not start with a code (footnotes) are skipped.
+    that, lines that do not start with a code (footnotes) are skipped. With
+    with_columns, each row also carries the set of fields the header has.
     """
     header: list[str] | None = None
     index: dict[str, int] = {}
@@ -251,7 +342,7 @@ def _records(path: Path, columns: dict, required: tuple[str, ...]) -> Iterator[t
         for f in ("column1", "column2", "code", "addon", "primary"):
             if f in rec:
                 rec[f] = rec[f].upper()
-        yield n, rec
+        yield (n, rec, set(index)) if with_columns else (n, rec)
     if header is None:
         raise ConfigError(f"{path}: no header row with columns {', '.join(required)} found")
 
@@ -315,18 +406,34 @@ def _indicator(text: str, path: Path, n: int) -> str:
     return t
 
 
-@lru_cache(maxsize=4)
-def _tables(root: str) -> NcciTables:
+@lru_cache(maxsize=8)
+def _tables(root: str, program: str) -> NcciTables:
     d = config.load_yaml(SOURCES_FILE)
+    where = config.mappings_dir() / SOURCES_FILE
+    if "ptp" in d:  # the single-set layout of earlier versions: the Medicare edits
+        d = {"medicare": d}
+    section = d.get(program)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: no {program!r} section (one per program: {', '.join(PROGRAMS)})")
+    loaded = section.get("fallback")
+    if loaded is not None:
+        if loaded == program or loaded not in PROGRAMS or "fallback" in (d.get(loaded) or {}):
+            raise ConfigError(f"{where}: {program}.fallback must name another program's section, not {loaded!r}")
+        base = _tables(root, loaded)
+        return NcciTables(
+            ptp=base.ptp, mue=base.mue, aoc=base.aoc,
+            vintage=str(section.get("vintage") or f"{base.vintage} ({loaded} fallback)"),
+            source=str(section.get("source") or base.source),
+            program=program, quarter_start=base.quarter_start, loaded_program=loaded)
     folder = config.mappings_dir() / "ncci"
     try:
-        files = {kind: [folder / name for name in d[kind]] for kind in ("ptp", "mue", "aoc")}
-        vintage, source = str(d["vintage"]), d["source"]
+        files = {kind: [folder / name for name in section[kind]] for kind in ("ptp", "mue", "aoc")}
+        vintage, source = str(section["vintage"]), section["source"]
     except (KeyError, TypeError) as exc:
-        raise ConfigError(f"{config.mappings_dir() / SOURCES_FILE}: needs ptp, mue, aoc, vintage, source ({exc!r})")
+        raise ConfigError(f"{where}: {program} needs ptp, mue, aoc, vintage, source ({exc!r})")
     for path in (p for paths in files.values() for p in paths):
         if not path.exists():
-            raise ConfigError(f"{path}: listed in {SOURCES_FILE} but not found")
+            raise ConfigError(f"{path}: listed in {SOURCES_FILE} ({program}) but not found")
     ptp: dict[tuple[str, str], list[PtpEdit]] = defaultdict(list)
     for path in files["ptp"]:
         for e in read_ptp(path):
@@ -338,4 +445,20 @@ def _tables(root: str) -> NcciTables:
             aoc[e.addon].append(e)
     return NcciTables(
         ptp={k: tuple(v) for k, v in ptp.items()}, mue=mue, aoc={k: tuple(v) for k, v in aoc.items()},
-        vintage=vintage, source=source)
+        vintage=vintage, source=source, program=program,
+        quarter_start=_loaded_quarter(section.get("quarter_start"), vintage, where, program), loaded_program=program)
+
+
+def _loaded_quarter(value, vintage: str, where: Path, program: str) -> date | None:
+    """quarter_start as the first day of its quarter; without it, the quarter named in the vintage (2024Q3)."""
+    if value is None or value == "":
+        m = re.search(r"(\d{4})\s*Q([1-4])", vintage, re.I)
+        return date(int(m.group(1)), 3 * int(m.group(2)) - 2, 1) if m else None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: {program}.quarter_start {value!r} is not a date (YYYY-MM-DD)") from None
+    if not isinstance(value, date):
+        raise ConfigError(f"{where}: {program}.quarter_start {value!r} is not a date (YYYY-MM-DD)")
+    return _quarter_start(value)

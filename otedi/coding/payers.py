@@ -26,6 +26,8 @@ PAYER_DIR = "payers"
 TIMELY_FILING = "rules/timely_filing.yaml"
 KINDS = ("medicare", "medicaid", "commercial")
 CORRECTION_METHODS = ("reopening", "frequency_7_8")
+NCCI_PROGRAMS = ("medicare", "medicaid")
+DME_ACTIONS = ("bill", "hold")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,15 @@ class PriorAuth:
 
 
 @dataclass(frozen=True)
+class PlanOfCare:
+    """Medicare certification of the therapy plan of care (MBPM Pub 100-02 ch.15 §220.1.3)."""
+
+    certification_days: int  # a certified plan covers at most this many calendar days from its start
+    signature_within_days: int  # timely initial certification: signed within this many days of the start
+    evaluation_exempt: bool  # an evaluation is paid on the referral/order, before the plan is certified
+
+
+@dataclass(frozen=True)
 class PayerRules:
     payer_id: str
     name: str
@@ -85,8 +96,10 @@ class PayerRules:
     file: str
     rounding: str  # cms_total_time | cpt_midpoint
     discipline_modifier: bool  # add GO to every therapy line
-    assistant_modifier: str | None  # CO when an OTA renders the service
+    assistant_modifiers: bool  # CO/CQ on the units an assistant furnished (disciplines.yaml)
     assistant_payment_factor: Decimal | None  # 0.85 Medicare; None = contract price unchanged
+    assistants_render: bool  # the payer enrolls assistants as rendering providers (Medicare: never)
+    assistants_covered: tuple[str, ...]  # assistant roles whose services the payer pays (Medicare: OTA, PTA)
     kx_threshold: bool
     medicare_status_edits: bool  # reject status B/I codes
     prior_auth: PriorAuth | None
@@ -97,6 +110,11 @@ class PayerRules:
     ncci_ptp: bool
     ncci_mue: bool
     ncci_modifier_either_column: bool  # 59/X{EPSU} accepted on either code (Medicare since 2019-07-01)
+    ncci_program: str  # medicare | medicaid: which CMS NCCI edit set applies
+    plan_of_care: PlanOfCare | None  # certification checks (Medicare)
+    progress_report_days: int | None  # a progress report at least every N treatment days (Medicare: 10)
+    dme: str  # bill | hold: DMEPOS items (L-codes); Medicare Part B MACs do not take them
+    dme_note: str | None  # where DMEPOS claims go instead
     fallback: bool = False
 
     def valid_on(self, day: date) -> bool:
@@ -220,8 +238,10 @@ def _parse(name: str, d: dict) -> PayerRules:
             file=name,
             rounding=d["rounding"],
             discipline_modifier=bool(d["discipline_modifier"]),
-            assistant_modifier=d.get("assistant_modifier"),
+            assistant_modifiers=bool(d["assistant_modifiers"]),
             assistant_payment_factor=Decimal(str(factor)) if factor is not None else None,
+            assistants_render=bool(d["assistants_render"]),
+            assistants_covered=tuple(str(r) for r in d["assistants_covered"]),
             kx_threshold=bool(d["kx_threshold"]),
             medicare_status_edits=bool(d["medicare_status_edits"]),
             prior_auth=PriorAuth(
@@ -235,12 +255,27 @@ def _parse(name: str, d: dict) -> PayerRules:
             ncci_ptp=bool(d["ncci_ptp"]),
             ncci_mue=bool(d["ncci_mue"]),
             ncci_modifier_either_column=bool(d["ncci_modifier_either_column"]),
+            ncci_program=_one_of(d["ncci_program"], NCCI_PROGRAMS, "ncci_program"),
+            plan_of_care=PlanOfCare(
+                certification_days=int(poc["certification_days"]),
+                signature_within_days=int(poc["signature_within_days"]),
+                evaluation_exempt=bool(poc["evaluation_exempt"]),
+            ) if (poc := d.get("plan_of_care")) else None,
+            progress_report_days=int(d["progress_report_days"]) if d.get("progress_report_days") else None,
+            dme=_one_of(d["dme"]["action"], DME_ACTIONS, "dme.action"),
+            dme_note=d["dme"].get("note"),
             fallback=bool(d.get("fallback", False)),
         )
     except KeyError as exc:
         raise ConfigError(f"{where}: missing key {exc}") from None
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _one_of(value, allowed: tuple[str, ...], key: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{key} {value!r} is not one of {allowed}")
+    return value
 
 
 def _visit_limit(v: dict) -> VisitLimit:

@@ -1,9 +1,13 @@
 """Scrub one visit: the charges of one patient, payer, practice and date of service.
 
-Steps, in order: code set and Medicare status -> units (payer's rounding) ->
-expected allowed amounts (fee schedule, MPPR, CO) -> KX -> modifiers ->
-charge amount for the billed units -> NCCI PTP/MUE/AOC -> payer rules
-(prior authorization, visit limits, timely filing).
+Steps, in order: code set and Medicare status, the discipline and assistant
+rules (who may bill the code, supervising therapist, unlisted and DMEPOS
+codes) -> units (payer's rounding, pooled per discipline; de minimis split
+between therapist and assistant) -> expected allowed amounts (fee schedule
+at the practice's locality, MPPR, CO/CQ) -> KX per bucket (OT; PT+SLP) ->
+modifiers -> charge amount for the billed units -> NCCI PTP/MUE/AOC (the
+payer's program) -> payer rules (prior authorization, hospital setting,
+plan of care and progress reports, visit limits, timely filing).
 
 Nothing here changes the history: the caller records the visit with
 `history.record_visit(result)` once the claim is sent.
@@ -11,6 +15,7 @@ Nothing here changes the history: the caller records the visit with
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -19,12 +24,15 @@ from functools import lru_cache
 
 from otedi import config
 from otedi.charges.record import Charge
+from otedi.coding import disciplines
 from otedi.coding import modifiers as mods
+from otedi.coding.assistants import billed_rendering
 from otedi.coding.codes import CODE_TABLE, CodeInfo, lookup
 from otedi.coding.fees import FeeSchedule, PricingLine, fee_schedule, price_lines
 from otedi.coding.history import InMemoryHistory
 from otedi.coding.ncci import aoc_issues, mue_issues, ptp_issues
 from otedi.coding.payers import PayerRules, payer_rules, timely_filing_issue, visit_limit_issues
+from otedi.coding.plan_of_care import plan_of_care_issues, progress_report_issues
 from otedi.coding.result import CodedLine
 from otedi.coding.units import assign_units
 from otedi.issues import Issue, Severity
@@ -53,7 +61,9 @@ class VisitResult:
         return {i.charge_id for i in self.issues if i.severity == Severity.REJECT}
 
 
-def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: date) -> VisitResult:
+def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: date,
+                locality: str | None = None) -> VisitResult:
+    """Code one visit. `locality` is the practice's Medicare locality (GPCI pricing; None: national)."""
     _check_one_visit(charges)
     first = charges[0]
     dos = first.service_date
@@ -62,20 +72,28 @@ def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: d
 
     valid: list[tuple[Charge, CodeInfo]] = []
     for c in charges:
-        info, problem = _check_code(c, payer)
-        if problem:
-            issues.append(problem)
-        else:
+        info, problems = _check_charge(c, payer)
+        issues += problems
+        if not any(p.severity is Severity.REJECT for p in problems):
             valid.append((c, info))
 
-    assigned = assign_units([c for c, _ in valid], payer.rounding)
-    issues += assigned.issues
-    billed = [(c, info) for c, info in valid if assigned.units[c.charge_id] > 0]
-    units = {c.charge_id: assigned.units[c.charge_id] for c, _ in billed}
+    # The 8-minute rule pools timed minutes per discipline (each has its own plan of care) and billed provider.
+    pools: dict[tuple[str, str], list[Charge]] = defaultdict(list)
+    for c, _ in valid:
+        pools[(_discipline(c).name, billed_rendering(c, payer.assistants_render).npi)].append(c)
+    units: dict[str, int] = {}
+    merged: dict[str, str] = {}
+    for pool in pools.values():
+        assigned = assign_units(pool, payer.rounding)
+        issues += assigned.issues
+        units.update(assigned.units)
+        merged.update(assigned.merged)
+    on_line = {keep: [c for c, _ in valid if merged.get(c.charge_id) == keep] for keep in set(merged.values())}
+    billed = [(_combined(c, on_line.get(c.charge_id, [])), info) for c, info in valid if units[c.charge_id] > 0]
     if not billed:
         return VisitResult([], issues, payer)
 
-    schedule, warning = fee_schedule(payer.fee_schedule, dos)
+    schedule, warning = fee_schedule(payer.fee_schedule, dos, locality)
     if warning:
         issues.append(replace(warning, charge_id=billed[0][0].charge_id))
     allowed, fee_issues = price_lines(
@@ -85,11 +103,15 @@ def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: d
 
     kx: set[str] = set()
     if payer.kx_threshold:
-        go_lines = [(c, allowed[c.charge_id]) for c, info in billed if _carries_go(c, info, payer)]
-        if go_lines:
-            incurred = history.ot_incurred(first.patient_id, dos, exclude={c.charge_id for c in charges})
-            kx, kx_issues = mods.assign_kx(go_lines, incurred, dos)
-            issues += kx_issues
+        excluded = {c.charge_id for c in charges}
+        for bucket in sorted({_discipline(c).kx_bucket for c, _ in billed}):
+            bucket_lines = [(c, allowed[c.charge_id]) for c, info in billed
+                            if _carries_discipline_modifier(c, info, payer) and _discipline(c).kx_bucket == bucket]
+            if bucket_lines:
+                incurred = history.incurred(first.patient_id, bucket, dos, exclude=excluded)
+                got, kx_issues = mods.assign_kx(bucket_lines, incurred, dos, bucket)
+                kx |= got
+                issues += kx_issues
 
     lines: list[CodedLine] = []
     for c, info in billed:
@@ -98,16 +120,23 @@ def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: d
         amount, unit_issue = _charge_for_units(c, units[c.charge_id])
         if unit_issue:
             issues.append(unit_issue)
-        lines.append(CodedLine(c, units[c.charge_id], final, amount, allowed[c.charge_id]))
+        lines.append(CodedLine(c, units[c.charge_id], final, amount, allowed[c.charge_id],
+                               rendering=billed_rendering(c, payer.assistants_render),
+                               merged_charge_ids=tuple(m.charge_id for m in on_line.get(c.charge_id, []))))
 
     if payer.ncci_ptp:
-        issues += ptp_issues(lines, modifier_on_either_column=payer.ncci_modifier_either_column)
+        issues += ptp_issues(lines, modifier_on_either_column=payer.ncci_modifier_either_column,
+                             program=payer.ncci_program)
     if payer.ncci_mue:
-        issues += mue_issues(lines)
-    issues += aoc_issues(lines)
+        issues += mue_issues(lines, program=payer.ncci_program)
+    issues += aoc_issues(lines, program=payer.ncci_program)
 
     issues += _prior_auth_issues(billed, payer)
     issues += _hospital_setting_issues(billed, payer, schedule)
+    if payer.plan_of_care:
+        issues += plan_of_care_issues(billed, payer)
+    if payer.progress_report_days:
+        issues += progress_report_issues(billed, payer, history)
     head = lines[0].charge.charge_id
     if payer.visit_limits:
         windows = [limit.window(dos) for limit in payer.visit_limits]
@@ -127,6 +156,74 @@ def _check_one_visit(charges: Sequence[Charge]) -> None:
     if len(keys) > 1:
         raise ValueError("scrub_visit takes one patient, payer, practice and date of service; got "
                          f"{len(keys)} combinations (charges {', '.join(c.charge_id for c in charges)})")
+
+
+def _check_charge(c: Charge, payer: PayerRules) -> tuple[CodeInfo | None, list[Issue]]:
+    """The charge's code and who furnished it, against the code table and the payer's rules."""
+    info, problem = _check_code(c, payer)
+    if problem:
+        return info, [problem]
+    issues = []
+    discipline = _discipline(c)
+    role = disciplines.role(c.rendering_role)
+    source = f"mappings/{CODE_TABLE}"
+
+    def reject(rule: str, column: str, message: str, src: str) -> None:
+        issues.append(Issue(Severity.REJECT, rule, f"{c.cpt} on {c.service_date}: {message}", src,
+                            charge_id=c.charge_id, column=column, value=getattr(c, column)))
+
+    if discipline.name not in info.disciplines:
+        reject("code-discipline", "cpt",
+               f"{info.description} is billed by {'/'.join(sorted(info.disciplines))}, not under the "
+               f"{c.rendering_role}'s {discipline.name} plan of care; chart the code of the discipline that "
+               f"furnished it", source)
+    if role.assistant:
+        where = f"mappings/payers/{payer.file}"
+        if info.evaluation:
+            reject("assistant-evaluation", "cpt",
+                   f"an {role.role} does not furnish evaluations or re-evaluations; the {discipline.therapist.role} "
+                   f"bills the evaluation under their own NPI",
+                   "MBPM Pub 100-02 ch.15 §230.1-230.2 (assistants may not evaluate); UHC PT/OT policy")
+        elif role.role not in payer.assistants_covered:
+            reject("assistant-not-covered", "rendering_role",
+                   f"{payer.name} does not pay for services furnished by an {role.role} "
+                   f"(covered assistants: {', '.join(payer.assistants_covered) or 'none'}); the service cannot be "
+                   f"billed to this payer", f"{where}; MBPM Pub 100-02 ch.15 §230.3.C (SLP assistants)")
+        elif not payer.assistants_render and not c.supervising_npi:
+            reject("supervising-required", "supervising_npi",
+                   f"{payer.name} does not take an {role.role} as rendering provider: the claim names the "
+                   f"supervising {discipline.therapist.role} in 2310B, and supervising_npi is empty; add the "
+                   f"supervising therapist to the charge", f"{where}; MBPM Pub 100-02 ch.15 §230.5")
+    if issues:
+        return info, issues
+    if info.needs_documentation:
+        issues.append(Issue(
+            Severity.HOLD, "unlisted-code",
+            f"{c.cpt} on {c.service_date} is an unlisted code: the payer prices it from a description of the "
+            f"service and the treatment note; add the description and attach the documentation (PWK) before "
+            f"release", info.source, charge_id=c.charge_id, column="cpt", value=c.cpt))
+    if info.dme and payer.dme == "hold":
+        issues.append(Issue(
+            Severity.HOLD, "dme-payer",
+            f"{c.cpt} on {c.service_date} is a DMEPOS item: {payer.name} does not pay it on this claim; bill it to "
+            f"{payer.dme_note or 'the DME MAC'}, or remove it from this claim",
+            f"mappings/payers/{payer.file} (dme); ot_billing_rules.md §1.3", charge_id=c.charge_id,
+            column="cpt", value=c.cpt))
+    return info, issues
+
+
+def _discipline(c: Charge) -> disciplines.Discipline:
+    return disciplines.disciplines().of_role(c.rendering_role)
+
+
+def _combined(keep: Charge, others: Sequence[Charge]) -> Charge:
+    """One line's charge: the first row with the minutes, charted units and charges of the rows merged into it."""
+    if not others:
+        return keep
+    rows = [keep, *others]
+    units = sum(r.units for r in rows) if all(r.units for r in rows) else None
+    return replace(keep, minutes=sum(r.minutes or 0 for r in rows) or None, units=units,
+                   charge_amount=sum((r.charge_amount for r in rows), Decimal("0.00")))
 
 
 def _check_code(c: Charge, payer: PayerRules) -> tuple[CodeInfo | None, Issue | None]:
@@ -151,9 +248,9 @@ def _check_code(c: Charge, payer: PayerRules) -> tuple[CodeInfo | None, Issue | 
     return info, None
 
 
-def _carries_go(c: Charge, info: CodeInfo, payer: PayerRules) -> bool:
-    charted_go = any(m.strip().upper() == "GO" for m in c.modifiers)
-    return charted_go or (info.is_therapy and payer.discipline_modifier)
+def _carries_discipline_modifier(c: Charge, info: CodeInfo, payer: PayerRules) -> bool:
+    charted = _discipline(c).modifier in {m.strip().upper() for m in c.modifiers}
+    return charted or (info.is_therapy and payer.discipline_modifier)
 
 
 def _charge_for_units(c: Charge, billed: int) -> tuple[Decimal, Issue | None]:

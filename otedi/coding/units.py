@@ -9,6 +9,12 @@ CPT midpoint method (payers that do not follow CMS): each code is rounded on
 its own; a unit is attained once the midpoint of the unit's time is passed
 (8 of 15 minutes, 16 of 30, 31 of 60).
 
+One line per code and date for each of therapist and assistant: rows of the
+same code by the same role are summed (minutes and charge) into one line,
+and the code's units are split between the therapist's and the assistant's
+line by the 10% de minimis standard (coding/assistants.py), so CO/CQ goes
+only on the assistant's units.
+
 "First-unit" codes: a code that some add-on code names as its primary
 (97129 + 97130, 97550 + 97551) is billed at most once a day; the family's
 minutes are counted together and the time beyond the first unit goes to the
@@ -22,7 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from otedi.charges.record import Charge
+from otedi.coding.assistants import split_units
 from otedi.coding.codes import CODE_TABLE, CodeInfo, code_table
+from otedi.coding.disciplines import role
 from otedi.issues import Issue, Severity
 
 CMS_TOTAL_TIME = "cms_total_time"
@@ -70,6 +78,7 @@ def allocate_total_time(minutes: Mapping[str, int]) -> dict[str, int]:
 class UnitAssignment:
     units: dict[str, int]  # charge_id -> billed units (0 = not billed)
     issues: list[Issue] = field(default_factory=list)
+    merged: dict[str, str] = field(default_factory=dict)  # charge_id -> the charge whose line carries it
 
 
 @dataclass
@@ -98,6 +107,7 @@ def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
     rule = "8-minute-rule" if method == CMS_TOTAL_TIME else "cpt-midpoint"
     units: dict[str, int] = {}
     issues: list[Issue] = []
+    merged: dict[str, str] = {}
     groups: dict[str, _Group] = {}
     present = {c.cpt for c in charges}
 
@@ -134,10 +144,10 @@ def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
     pool_total = sum(g.minutes for g in pool.values())
 
     for key, group in groups.items():
-        issues += _split_group(group, pool_units.get(key), table, units, rule, source)
+        issues += _split_group(group, pool_units.get(key), table, units, merged, rule, source)
 
     # Every timed charge left without units is reported once, with the reason.
-    explained = {i.charge_id for i in issues}
+    explained = {i.charge_id for i in issues} | set(merged)
     for key, group in groups.items():
         for c in group.charges:
             if units[c.charge_id] or c.charge_id in explained:
@@ -152,7 +162,7 @@ def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
             issues.append(Issue(
                 Severity.REJECT, rule, f"{c.cpt} on {c.service_date} ({c.minutes} min) not billed: {why}",
                 source, charge_id=c.charge_id, column="minutes", value=str(c.minutes)))
-    return UnitAssignment(units, issues)
+    return UnitAssignment(units, issues, merged)
 
 
 def _unit_of(info: CodeInfo) -> int:
@@ -160,12 +170,14 @@ def _unit_of(info: CodeInfo) -> int:
 
 
 def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeInfo],
-                 units: dict[str, int], rule: str, source: str) -> list[Issue]:
-    """Give a group's units to its charges: one line per code per date.
+                 units: dict[str, int], merged: dict[str, str], rule: str, source: str) -> list[Issue]:
+    """Give a group's units to its charges: one line per code, date and role (therapist or assistant).
 
     pooled_units is the 8-minute-rule allocation; None means round the group by
     the midpoint rule. In a first-unit family the primary gets one unit and the
-    add-on the rest. A second charge of the same code is folded into the first.
+    add-on the rest. Each code's units are split between therapist and assistant
+    by the de minimis standard; further charges of the same code and role are
+    merged into the first one's line.
     """
     issues: list[Issue] = []
     primary = table[group.primary]
@@ -196,13 +208,34 @@ def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeI
                 source, charge_id=c.charge_id, column="minutes", value=str(minutes)))
 
     for code, charged in by_code.items():
-        keep, *extra = charged
-        units[keep.charge_id] = shares.get(code, 0)
-        for c in extra:
-            units[c.charge_id] = 0
-            issues.append(Issue(
-                Severity.REJECT, "one-line-per-code",
-                f"{c.cpt} on {c.service_date}: {c.minutes} min combined into charge {keep.charge_id} "
-                f"(one line per code per date of service)",
-                source, charge_id=c.charge_id, column="cpt", value=c.cpt))
+        therapist = [c for c in charged if not role(c.rendering_role).assistant]
+        assistant = [c for c in charged if role(c.rendering_role).assistant]
+        split = split_units(sum(c.minutes or 0 for c in therapist), sum(c.minutes or 0 for c in assistant),
+                            shares.get(code, 0), _unit_of(table[code]))
+        keeps: list[Charge] = []
+        for rows, n in ((therapist, split[0]), (assistant, split[1])):
+            if rows:
+                units[rows[0].charge_id] = n
+                keeps.append(rows[0])
+                for c in rows[1:]:
+                    units[c.charge_id] = 0
+                    merged[c.charge_id] = rows[0].charge_id
+        if len(keeps) == 2 and shares.get(code, 0):
+            # A role left without a unit furnished too little of it to count apart (de minimis):
+            # its minutes and charge ride on the other role's line.
+            empty, full = (keeps[0], keeps[1]) if not units[keeps[0].charge_id] else (keeps[1], keeps[0])
+            if not units[empty.charge_id]:
+                for cid, target in list(merged.items()):
+                    if target == empty.charge_id:
+                        merged[cid] = full.charge_id
+                merged[empty.charge_id] = full.charge_id
+        for cid, target in merged.items():
+            if cid in {c.charge_id for c in charged}:
+                c = next(x for x in charged if x.charge_id == cid)
+                issues.append(Issue(
+                    Severity.WARNING, "same-code-combined",
+                    f"{c.cpt} on {c.service_date}: charge {cid} ({c.minutes} min, {c.rendering_role}) is billed "
+                    f"on charge {target}'s line: one line per code and date for the therapist's units and one "
+                    f"for the assistant's, minutes and charges summed", source, charge_id=cid,
+                    column="cpt", value=c.cpt))
     return issues

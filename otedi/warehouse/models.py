@@ -77,7 +77,10 @@ class Charge(Base):
     rendering_npi: Mapped[str] = mapped_column(String(10))
     rendering_last_name: Mapped[str] = mapped_column(String(60))
     rendering_first_name: Mapped[str] = mapped_column(String(35))
-    rendering_role: Mapped[str] = mapped_column(String(3))
+    rendering_role: Mapped[str] = mapped_column(String(4))  # OT OTA PT PTA SLP SLPA
+    supervising_npi: Mapped[str | None] = mapped_column(String(10))
+    supervising_last_name: Mapped[str | None] = mapped_column(String(60))
+    supervising_first_name: Mapped[str | None] = mapped_column(String(35))
     referring_npi: Mapped[str] = mapped_column(String(10))
     referring_last_name: Mapped[str] = mapped_column(String(60))
     referring_first_name: Mapped[str] = mapped_column(String(35))
@@ -90,7 +93,11 @@ class Charge(Base):
     dx_codes: Mapped[str] = mapped_column(String(120))  # '|'-joined, no dots
     prior_auth_number: Mapped[str | None] = mapped_column(String(50))
     initial_treatment_date: Mapped[date | None] = mapped_column(Date)
+    plan_of_care_start: Mapped[date | None] = mapped_column(Date)
+    plan_of_care_signed_date: Mapped[date | None] = mapped_column(Date)
     plan_of_care_certified_through: Mapped[date | None] = mapped_column(Date)
+    progress_report_date: Mapped[date | None] = mapped_column(Date)
+    msp_type: Mapped[str | None] = mapped_column(String(2))
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -421,3 +428,24 @@ class ClaimLink(Base):
 
     claim: Mapped[Claim] = relationship(foreign_keys=[claim_pk])
     original: Mapped[Claim] = relationship(foreign_keys=[original_claim_pk])
+
+
+class ExternalTherapyUsage(Base):
+    """Therapy amounts a patient already incurred this year at other providers (KX threshold bucket),
+    as reported by a CSV import (MAC portal, HETS 271). Figures are year-to-date totals: the latest
+    as_of per patient, year and bucket counts. Rows are never updated; a new report is a new row."""
+
+    __tablename__ = "external_therapy_usage"
+    __table_args__ = (UniqueConstraint("patient_id", "year", "bucket", "as_of", "source",
+                                       name="uq_external_therapy_usage_report"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[str] = mapped_column(String(8))  # OT | PT_SLP
+    amount: Mapped[Decimal] = mapped_column(Money)
+    as_of: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(60))
+    file_name: Mapped[str] = mapped_column(String(255))
+    row_number: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

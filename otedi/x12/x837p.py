@@ -31,9 +31,11 @@ from decimal import Decimal
 from typing import TextIO
 
 from otedi.charges.record import Charge
+from otedi.charges.validate import patient_always_subscriber
 from otedi.claims.model import (
     MAX_DIAGNOSES, MAX_LINES, MAX_POINTERS, Adjustment, Claim, ClaimLine, LineAdjudication, PriorPayer,
 )
+from otedi.coding.result import Rendering
 from otedi.config import Clearinghouse, Practice
 from otedi.errors import X12Error
 from otedi.x12.envelope import ControlNumbers, Envelope, transaction
@@ -41,10 +43,7 @@ from otedi.x12.segments import SegmentWriter
 
 VERSION = "005010X222A1"
 SELF = "18"  # individual relationship code: the patient is the subscriber
-RENDERING_TAXONOMY = {
-    "OT": "225X00000X",  # occupational therapist
-    "OTA": "224Z00000X",  # occupational therapy assistant
-}
+MEDICARE_FILING_CODES = ("MA", "MB")  # SBR09: Medicare Part A / Part B
 FREQUENCIES_NEEDING_PAYER_CLAIM_NUMBER = ("7", "8")  # replacement, void
 MAX_MODIFIERS = 4
 MAX_PRIOR_PAYERS = 10  # 2320 repeats at most 10 times
@@ -129,9 +128,16 @@ def _check_claim(claim: Claim, practice: Practice) -> None:
         )
     _check_prior_payers(claim, where)
     header = claim.header
-    if header.rendering_role not in RENDERING_TAXONOMY:
-        raise X12Error(f"{where}: rendering role must be one of {sorted(RENDERING_TAXONOMY)}")
-    names = {"patient": header.patient_last_name, "2310B rendering provider": header.rendering_last_name}
+    if not header.patient_is_subscriber and patient_always_subscriber(header.claim_filing_code):
+        raise X12Error(f"{where}: claim filing code {header.claim_filing_code}: the beneficiary is always the "
+                       f"subscriber, so the claim cannot carry a 2000C patient loop")
+    if _medicare_secondary(header.claim_filing_code, header.payer_sequence) and not header.msp_type:
+        raise X12Error(f"{where}: Medicare is not the primary payer (SBR01 {header.payer_sequence}), so SBR05 "
+                       f"needs the Medicare secondary payer insurance type code")
+    rendering = claim.rendering
+    if not rendering.taxonomy or not rendering.npi:
+        raise X12Error(f"{where}: 2310B needs the rendering provider's NPI and taxonomy")
+    names = {"patient": header.patient_last_name, "2310B rendering provider": rendering.last_name}
     if not header.patient_is_subscriber:
         names["2010BA subscriber"] = header.subscriber_last_name or ""
     if header.referring_npi:
@@ -206,6 +212,7 @@ def _loop_2000a(writer: SegmentWriter, practice: Practice) -> None:
     writer.write("HL", "1", None, "20", "1")
     writer.write("PRV", "BI", "PXC", practice.taxonomy)
     _loop_2010aa(writer, practice)
+    _loop_2010ab(writer, practice)
 
 
 def _loop_2010aa(writer: SegmentWriter, practice: Practice) -> None:
@@ -216,6 +223,15 @@ def _loop_2010aa(writer: SegmentWriter, practice: Practice) -> None:
     writer.write("N3", x12_text(practice.address1))
     writer.write("N4", x12_text(practice.city), practice.state.upper(), zip_code)
     writer.write("REF", "EI", _digits(practice.ein))
+
+
+def _loop_2010ab(writer: SegmentWriter, practice: Practice) -> None:
+    """Pay-to address: where payments go when not to the billing provider's street address (a PO box)."""
+    if not practice.pay_to_address1:
+        return
+    writer.write("NM1", "87", "2")
+    writer.write("N3", x12_text(practice.pay_to_address1))
+    writer.write("N4", x12_text(practice.pay_to_city), practice.pay_to_state.upper(), _digits(practice.pay_to_zip))
 
 
 # --- 2000B subscriber / 2000C patient -------------------------------------------
@@ -244,7 +260,9 @@ def _loop_2000b(writer: SegmentWriter, header: Charge, *, hl: int, parent_hl: in
         header.payer_sequence,
         SELF if header.patient_is_subscriber else None,  # SBR02 only when the patient is the subscriber
         header.group_number or None,
-        None, None, None, None, None,  # SBR04-08: group name, insurance type (Medicare secondary), not used
+        None,  # SBR04 group name
+        _insurance_type(header),  # SBR05: why Medicare is not primary, on a claim to Medicare as S/T
+        None, None, None,
         header.claim_filing_code,
     )
     _loop_2010ba(writer, header)
@@ -305,7 +323,7 @@ def _loop_2300(writer: SegmentWriter, claim: Claim) -> None:
         writer.write("REF", "F8", claim.payer_claim_number)
     writer.write("HI", *_health_care_codes(claim.diagnoses))
     _loop_2310a(writer, header)
-    _loop_2310b(writer, header)
+    _loop_2310b(writer, claim.rendering)
     for payer in claim.prior_payers:
         _loop_2320(writer, payer)
     for line in claim.lines:
@@ -326,9 +344,11 @@ def _loop_2310a(writer: SegmentWriter, header: Charge) -> None:
         _person_name(writer, "DN", header.referring_last_name, header.referring_first_name, "XX", header.referring_npi)
 
 
-def _loop_2310b(writer: SegmentWriter, header: Charge) -> None:
-    _person_name(writer, "82", header.rendering_last_name, header.rendering_first_name, "XX", header.rendering_npi)
-    writer.write("PRV", "PE", "PXC", RENDERING_TAXONOMY[header.rendering_role])
+def _loop_2310b(writer: SegmentWriter, rendering: Rendering) -> None:
+    """Rendering provider: the therapist, or the supervising therapist of an assistant the payer does not
+    enrol (Medicare); the assistant's part shows in CO/CQ on the lines."""
+    _person_name(writer, "82", rendering.last_name, rendering.first_name, "XX", rendering.npi)
+    writer.write("PRV", "PE", "PXC", rendering.taxonomy)
 
 
 # --- 2320/2330 other subscriber (coordination of benefits) ------------------------
@@ -342,7 +362,9 @@ def _loop_2320(writer: SegmentWriter, payer: PriorPayer) -> None:
         payer.sequence,
         coverage.relationship,  # SBR02: the patient's relationship to that payer's subscriber (required here)
         coverage.group_number or None,
-        None, None, None, None, None,
+        None,
+        _insurance_type(coverage, sequence=payer.sequence),  # SBR05 when that payer is Medicare, not primary
+        None, None, None,
         coverage.claim_filing_code,
     )
     _cas(writer, payer.adjustments)
@@ -434,6 +456,16 @@ def x12_text(value: str) -> str:
     """Upper-case, fold accents, and keep only the characters listed in the module docstring."""
     folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
     return " ".join(_OUTSIDE_CHARACTER_SET.sub(" ", folded.upper()).split())
+
+
+def _medicare_secondary(claim_filing_code: str, sequence: str) -> bool:
+    return claim_filing_code in MEDICARE_FILING_CODES and sequence != "P"
+
+
+def _insurance_type(coverage: Charge, sequence: str | None = None) -> str | None:
+    """SBR05: "required when the destination payer is Medicare and Medicare is not the primary payer"."""
+    return coverage.msp_type if _medicare_secondary(coverage.claim_filing_code,
+                                                    sequence or coverage.payer_sequence) else None
 
 
 def _claim_total(claim: Claim) -> Decimal:
