@@ -2,6 +2,7 @@
 
   otedi db upgrade
   otedi charges load FILE [--mapping NAME] [--json]
+  otedi charges therapy-usage FILE [--json]     (therapy used at other providers this year, for KX)
   otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
   otedi remit post FILE... [--json]
   otedi acks load FILE... [--json]
@@ -100,6 +101,24 @@ def cmd_charges_load(args) -> int:
     else:
         print(f"{result.file}: {result.rows} rows, {result.accepted} loaded, {result.rejected} rejected, "
               f"{result.duplicates} already in the warehouse")
+        print("\n".join(_issue_lines(issues)))
+    return 0
+
+
+def cmd_charges_therapy_usage(args) -> int:
+    from otedi.charges.therapy_usage import load_therapy_usage
+    from otedi.warehouse import db
+    db.upgrade()
+    with db.session_scope() as session:
+        result = load_therapy_usage(session, args.file)
+    issues = [i.as_dict() for i in result.issues]
+    if args.json:
+        print(json.dumps({"file": result.file, "rows": result.rows, "loaded": result.loaded,
+                          "already_known": result.already_known, "rejected": result.rejected,
+                          "issues": issues}, indent=2))
+    else:
+        print(f"{result.file}: {result.rows} rows, {result.loaded} loaded, {result.already_known} already known, "
+              f"{result.rejected} rejected")
         print("\n".join(_issue_lines(issues)))
     return 0
 
@@ -393,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", help="column mapping under mappings/extracts/ (without .yaml)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_charges_load)
+    p = p_ch.add_parser("therapy-usage", help="import therapy amounts used at other providers this year (KX)")
+    p.add_argument("file", help="CSV: patient_id,year,bucket (OT|PT_SLP),amount,as_of,source")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_charges_therapy_usage)
 
     p_cl = sub.add_parser("claims", help="claims").add_subparsers(dest="action", required=True)
     p = p_cl.add_parser("build", help="load, scrub, build and validate 837P files")

@@ -1,13 +1,21 @@
 """Synthetic charge extracts in the canonical layout, for demos, tests and benchmarks.
 
-The data imitates three OT practices over most of a year: an adult
-neuro/general clinic (BRIGHTHANDS), a pediatric clinic (KIDSTHRIVE) and a
-hand clinic (HANDWORKS). Patients keep their demographics and insurance;
-each comes for an episode of care (1-3 visits a week for 4-10 weeks, some
-return for a second episode) that opens with an evaluation by an OT and
-continues with 2-4 timed codes a visit from an OT or an OTA. Units use the
-EHR's per-code midpoint rounding and charge_amount is the practice's
-chargemaster price times units.
+The data imitates three practices over most of a year: an adult
+neuro/general OT clinic (BRIGHTHANDS), a pediatric OT clinic (KIDSTHRIVE)
+and a hand therapy group (HANDWORKS) that bills PT beside OT. Patients keep
+their demographics and insurance; each comes for an episode of care (1-3
+visits a week for 4-10 weeks, a few longer than the 90 certified days, some
+return for a second episode) that opens with an evaluation by a therapist
+and continues with 2-4 timed codes a visit from the therapist or an
+assistant (the assistant's rows name the supervising therapist; on some
+visits both chart minutes of the same code). A third of HANDWORKS's OT
+episodes come with a PT episode on the same days. Each episode has a plan
+of care (start, physician signature a few days later - late or missing for
+a few -, certified for 90 days) and a progress report every 10th treatment
+day (a few late). Some working-aged Medicare patients have an employer plan
+as primary and Medicare as secondary (MSP type 12): their rows come twice,
+once per payer. Units use the EHR's per-code midpoint rounding and
+charge_amount is the practice's chargemaster price times units.
 
 Everything is drawn from random.Random(seed), so the same seed gives the
 same rows. Every name, NPI, id and address is made up. With defect_rate > 0
@@ -43,14 +51,19 @@ class Payer:
 MEDICARE = Payer("15202", "CGS MEDICARE PART B OHIO", "MB")
 MEDICAID = Payer("OHMCD", "OHIO MEDICAID", "MC")
 COMMERCIAL = Payer("87726", "UNITEDHEALTHCARE", "CI")
+EMPLOYER_PLAN = Payer("DEMOEGHP", "EMPLOYER GROUP HEALTH PLAN (DEMO)", "CI")
 
 # Chargemaster list prices (one unit) at BRIGHTHANDS; the others scale it (see _Practice.price_factor).
 BASE_PRICES = {
     "97165": 195, "97166": 225, "97167": 260, "97168": 140,
     "97110": 68, "97112": 74, "97140": 66, "97530": 80, "97533": 98, "97535": 72, "97542": 70,
     "97760": 88, "97763": 78, "97129": 64, "97130": 58, "97150": 42, "97018": 28,
+    "97161": 190, "97162": 215, "97163": 250, "97164": 135, "97116": 66,
 }
-EVALUATIONS = (("97165", 3), ("97166", 5), ("97167", 2))
+EVALUATIONS = {"OT": (("97165", 3), ("97166", 5), ("97167", 2)), "PT": (("97161", 3), ("97162", 5), ("97163", 2))}
+REEVALUATION = {"OT": "97168", "PT": "97164"}
+PT_TIMED = (("97110", 4), ("97112", 2), ("97140", 3), ("97530", 2), ("97116", 2))
+PROGRESS_EVERY = 10  # treatment days between progress reports (MBPM ch.15 §220.3.D)
 COGNITIVE = "97129"  # stands for the 97129 + 97130 pair in a practice's code mix
 
 LAST_NAMES = (
@@ -83,6 +96,7 @@ THERAPISTS = (
     ("FOSTER", "NINA"), ("GRAVES", "OWEN"), ("HOLT", "PAIGE"), ("IRWIN", "DANA"), ("JENSEN", "ERIK"),
     ("KEMP", "LAURA"), ("LOPEZ", "ANA"), ("MEYER", "JOSH"), ("NOLAN", "KATIE"), ("ORTIZ", "SOFIA"),
 )
+PHYSICAL_THERAPISTS = (("PRICE", "ADAM"), ("QUINN", "HOLLY"), ("RHODES", "VICTOR"))  # HANDWORKS: 2 PTs, 1 PTA
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ class _Practice:
     charts_go: bool  # this EHR charts GO (and CO, RT/LT) itself
     group_share: float = 0.0  # visits that include a 97150 group session
     paraffin_share: float = 0.0  # visits that start with 97018
+    pt_share: float = 0.0  # OT episodes that come with a PT episode on the same days
 
 
 PRACTICES = (
@@ -129,7 +144,7 @@ PRACTICES = (
         ("S62.101D", "S52.501D", "M19.041", "G56.01", "M65.4", "M72.0", "S63.501D", "S66.011D"),
         ("M25.631", "M25.641", "M79.641", "M62.81", "Z47.89"),
         (("97110", 4), ("97140", 4), ("97530", 3), ("97535", 1)),
-        Decimal("1.10"), True, paraffin_share=0.25,
+        Decimal("1.10"), True, paraffin_share=0.25, pt_share=0.35,
     ),
 )
 
@@ -138,7 +153,7 @@ PRACTICES = (
 class _Person:
     last: str
     first: str
-    role: str  # OT or OTA for therapists, "" for physicians
+    role: str  # OT, OTA, PT or PTA for therapists, "" for physicians
     npi: str
 
 
@@ -148,6 +163,7 @@ class _Patient:
     practice: _Practice
     payer: Payer
     busy_until: int = -1  # day offset of the last visit of the latest episode
+    secondary: dict[str, str] | None = None  # the Medicare secondary coverage's columns (MSP), if any
 
 
 @dataclass
@@ -155,6 +171,11 @@ class _Staff:
     ots: list[_Person] = field(default_factory=list)
     otas: list[_Person] = field(default_factory=list)
     referrers: list[_Person] = field(default_factory=list)
+    pts: list[_Person] = field(default_factory=list)
+    ptas: list[_Person] = field(default_factory=list)
+
+    def of(self, discipline: str) -> tuple[list[_Person], list[_Person]]:
+        return (self.ots, self.otas) if discipline == "OT" else (self.pts, self.ptas)
 
 
 def synthesize(rows: int, seed: int, *, start: date = date(2026, 1, 5), days: int = SPAN_DAYS,
@@ -175,7 +196,14 @@ def synthesize(rows: int, seed: int, *, start: date = date(2026, 1, 5), days: in
         else:
             patient = _new_patient(rng, practice, sum(map(len, patients.values())) + 1, start)
             patients[practice.practice_id].append(patient)
-        lines.extend(_episode(rng, patient, staff[practice.practice_id], start, days, len(lines)))
+        episode = _episode(rng, patient, staff[practice.practice_id], start, days, len(lines))
+        if episode and practice.pt_share and rng.random() < practice.pt_share:
+            visit_days = sorted({line["service_date"] for line in episode})
+            episode += _episode(rng, patient, staff[practice.practice_id], start, days, len(lines) + len(episode),
+                                discipline="PT", on_days=visit_days)
+        lines.extend(episode)
+        if patient.secondary:  # the same services exported again for the secondary payer
+            lines.extend([{**line, **patient.secondary, "_seq": line["_seq"] + 0.5} for line in episode])
     lines.sort(key=lambda r: (r["service_date"], r["practice_id"], r["patient_id"], r["_seq"]))
     del lines[rows:]
     width = max(6, len(str(rows)))
@@ -229,6 +257,10 @@ def _staff() -> dict[str, _Staff]:
             referrers=[_Person(last, first, "", _npi(rng)) for last, first in PHYSICIANS[i * 5:(i + 1) * 5]],
         )
         out[practice.practice_id] = staff
+    pt_rng = random.Random("otedi-staff-pt")
+    hand = out["HANDWORKS"]
+    hand.pts = [_Person(last, first, "PT", _npi(pt_rng)) for last, first in PHYSICAL_THERAPISTS[:2]]
+    hand.ptas = [_Person(last, first, "PTA", _npi(pt_rng)) for last, first in PHYSICAL_THERAPISTS[2:]]
     return out
 
 
@@ -282,14 +314,23 @@ def _new_patient(rng: random.Random, practice: _Practice, number: int, start: da
         "subscriber_last_name": "", "subscriber_first_name": "", "subscriber_dob": "", "subscriber_sex": "",
     }
     roll = rng.random()
+    secondary = None
     if child:
         payer = MEDICAID if roll < 0.6 else COMMERCIAL
-        parent_sex = "F" if rng.random() < 0.7 else "M"
-        base.update(relationship="19", subscriber_last_name=last, subscriber_sex=parent_sex,
-                    subscriber_first_name=rng.choice(FEMALE_NAMES if parent_sex == "F" else MALE_NAMES),
-                    subscriber_dob=_birth_date(rng, age + rng.randint(22, 40), start).isoformat())
+        # A Medicaid child has a member id of their own and is the subscriber; a few EHRs still chart the parent.
+        if payer is COMMERCIAL or rng.random() < 0.03:
+            parent_sex = "F" if rng.random() < 0.7 else "M"
+            base.update(relationship="19", subscriber_last_name=last, subscriber_sex=parent_sex,
+                        subscriber_first_name=rng.choice(FEMALE_NAMES if parent_sex == "F" else MALE_NAMES),
+                        subscriber_dob=_birth_date(rng, age + rng.randint(22, 40), start).isoformat())
     elif age >= 65:
         payer = MEDICARE if roll < 0.88 else COMMERCIAL
+        if payer is MEDICARE and age <= 74 and rng.random() < 0.3:
+            # Working aged: the employer's group plan pays first, Medicare second (MSP type 12).
+            payer = EMPLOYER_PLAN
+            secondary = {"payer_id": MEDICARE.payer_id, "payer_name": MEDICARE.payer_name,
+                         "claim_filing_code": MEDICARE.filing_code, "payer_sequence": "S", "member_id": _mbi(rng),
+                         "group_number": "", "msp_type": "12"}
     else:
         payer = COMMERCIAL if roll < 0.7 else MEDICAID
     if payer is COMMERCIAL and not child and rng.random() < 0.3:
@@ -299,6 +340,9 @@ def _new_patient(rng: random.Random, practice: _Practice, number: int, start: da
                     subscriber_dob=_birth_date(rng, max(18, age + rng.randint(-6, 6)), start).isoformat())
     if payer is MEDICARE:
         member_id = _mbi(rng)
+    elif payer is EMPLOYER_PLAN:
+        member_id = _digits(rng, 11)
+        base["group_number"] = "E" + _digits(rng, 5)
     elif payer is MEDICAID:
         member_id = "1" + _digits(rng, 11)
     else:
@@ -306,8 +350,8 @@ def _new_patient(rng: random.Random, practice: _Practice, number: int, start: da
         if rng.random() < 0.7:
             base["group_number"] = "0" + _digits(rng, 6)
     base.update(payer_id=payer.payer_id, payer_name=payer.payer_name, claim_filing_code=payer.filing_code,
-                member_id=member_id)
-    return _Patient(base=base, practice=practice, payer=payer)
+                member_id=member_id, msp_type="")
+    return _Patient(base=base, practice=practice, payer=payer, secondary=secondary)
 
 
 # --- visits ----------------------------------------------------------------------------------
@@ -341,8 +385,9 @@ def _units(code: str, minutes: int | None, table: dict[str, codes.CodeInfo]) -> 
     return max(1, minutes // size + (1 if 2 * (minutes % size) >= size else 0))
 
 
-def _timed_lines(rng: random.Random, practice: _Practice, total: int, n: int) -> list[tuple[str, int | None]]:
-    codes_ = _pick(rng, practice.timed, n)
+def _timed_lines(rng: random.Random, timed: tuple[tuple[str, int], ...], total: int,
+                 n: int) -> list[tuple[str, int | None]]:
+    codes_ = _pick(rng, timed, n)
     out: list[tuple[str, int | None]] = []
     for code, minutes in zip(codes_, _split_minutes(rng, total, len(codes_))):
         if code == COGNITIVE and minutes >= 23:
@@ -353,15 +398,19 @@ def _timed_lines(rng: random.Random, practice: _Practice, total: int, n: int) ->
 
 
 def _visit_codes(rng: random.Random, practice: _Practice, kind: str, visit: int,
-                 in_clinic: bool) -> list[tuple[str, int | None]]:
+                 in_clinic: bool, discipline: str = "OT") -> list[tuple[str, int | None]]:
     """(code, minutes) for one visit; minutes None for untimed codes. Paraffin, orthotics and
-    group sessions happen in the clinic only."""
+    group sessions happen in the clinic only, in OT visits."""
+    timed = practice.timed if discipline == "OT" else PT_TIMED
     if kind == "eval":
-        code = rng.choices([c for c, _ in EVALUATIONS], weights=[w for _, w in EVALUATIONS])[0]
+        evaluations = EVALUATIONS[discipline]
+        code = rng.choices([c for c, _ in evaluations], weights=[w for _, w in evaluations])[0]
         n = rng.choice((0, 1, 1, 2))
-        return [(code, None)] + (_timed_lines(rng, practice, rng.randint(8 * n, 22 * n), n) if n else [])
+        return [(code, None)] + (_timed_lines(rng, timed, rng.randint(8 * n, 22 * n), n) if n else [])
     if kind == "reeval":
-        return [("97168", None)] + _timed_lines(rng, practice, rng.randint(16, 30), rng.choice((1, 2)))
+        return [(REEVALUATION[discipline], None)] + _timed_lines(rng, timed, rng.randint(16, 30), rng.choice((1, 2)))
+    if discipline != "OT":
+        return _timed_lines(rng, timed, rng.randint(30, 45), rng.choice((2, 2, 3)))
     lines: list[tuple[str, int | None]] = []
     if in_clinic and practice.paraffin_share and rng.random() < practice.paraffin_share:
         lines.append(("97018", None))
@@ -374,7 +423,7 @@ def _visit_codes(rng: random.Random, practice: _Practice, kind: str, visit: int,
     if in_clinic and n > 1 and practice.group_share and rng.random() < practice.group_share:
         lines.append(("97150", None))  # the group session takes one timed code's share of the time
         n, total = n - 1, total * (n - 1) // n
-    return lines + _timed_lines(rng, practice, max(total, 8 * n), n)
+    return lines + _timed_lines(rng, timed, max(total, 8 * n), n)
 
 
 def _visit_days(rng: random.Random, first: int, weekday: int, weeks: int, per_week: int) -> list[int]:
@@ -389,30 +438,36 @@ def _visit_days(rng: random.Random, first: int, weekday: int, weeks: int, per_we
     return days
 
 
-def _episode(rng: random.Random, patient: _Patient, staff: _Staff, start: date, span: int, seq: int) -> list[dict]:
-    """The charge lines of one episode of care; `_seq` keeps the charting order within a day."""
+def _episode(rng: random.Random, patient: _Patient, staff: _Staff, start: date, span: int, seq: int,
+             discipline: str = "OT", on_days: list[str] | None = None) -> list[dict]:
+    """The charge lines of one episode of care; `_seq` keeps the charting order within a day.
+    `on_days` gives the visit dates of an episode of another discipline running alongside."""
     practice = patient.practice
     table = codes.code_table()
-    weeks = rng.randint(4, 10)
-    per_week = rng.choice((1, 2, 2, 3))
-    earliest = patient.busy_until + 14 if patient.busy_until >= 0 else 0
-    first = rng.randint(earliest, max(earliest, span - 7 * weeks))
-    weekday = (start.weekday() + first) % 7
-    if weekday > 4:  # a weekend start moves to Monday
-        first, weekday = first + 7 - weekday, 0
-    days = [d for d in _visit_days(rng, first, weekday, weeks, per_week) if d < span]
+    if on_days is None:
+        weeks = rng.randint(13, 14) if rng.random() < 0.03 else rng.randint(4, 10)  # a few outrun the 90 days
+        per_week = rng.choice((1, 2, 2, 3))
+        earliest = patient.busy_until + 14 if patient.busy_until >= 0 else 0
+        first = rng.randint(earliest, max(earliest, span - 7 * weeks))
+        weekday = (start.weekday() + first) % 7
+        if weekday > 4:  # a weekend start moves to Monday
+            first, weekday = first + 7 - weekday, 0
+        days = [d for d in _visit_days(rng, first, weekday, weeks, per_week) if d < span]
+    else:
+        days = [(date.fromisoformat(d) - start).days for d in on_days]
     if not days:  # the episode would start after the span ends
         return []
-    patient.busy_until = days[-1]
+    patient.busy_until = max(patient.busy_until, days[-1])
 
-    ot = rng.choice(staff.ots)
-    ota = rng.choice(staff.otas)
+    therapists, assistants = staff.of(discipline)
+    lead = rng.choice(therapists)
+    assistant = rng.choice(assistants)
     referrer = rng.choice(staff.referrers)
     n_dx = rng.choice((1, 2, 2, 3, 3, 4))
     dx = [rng.choice(practice.primary_dx)] + rng.sample(practice.secondary_dx, n_dx - 1)
     side = "RT" if rng.random() < 0.75 else "LT"
     place = "12" if rng.random() < 0.12 else "11"  # office, or home visits for the whole episode
-    first_day = start + timedelta(days=first)
+    first_day = start + timedelta(days=days[0])
     episode = {
         **patient.base,
         "referring_npi": referrer.npi, "referring_last_name": referrer.last, "referring_first_name": referrer.first,
@@ -420,8 +475,10 @@ def _episode(rng: random.Random, patient: _Patient, staff: _Staff, start: date, 
         # Medicaid authorizes treatment; a few charges arrive before the authorization is recorded.
         "prior_auth_number": _digits(rng, 10) if patient.payer is MEDICAID and rng.random() < 0.93 else "",
         "initial_treatment_date": first_day.isoformat(),
-        "plan_of_care_certified_through": (first_day + timedelta(days=89)).isoformat(),
+        **_plan_of_care(rng, first_day, start + timedelta(days=span - 1)),
     }
+    reports = _progress_reports(rng, [start + timedelta(days=d) for d in days])
+    modifier_of = {"OT": ("GO", "CO"), "PT": ("GP", "CQ")}[discipline]
     reeval_done = False
     lines = []
     for visit, day in enumerate(days):
@@ -431,38 +488,78 @@ def _episode(rng: random.Random, patient: _Patient, staff: _Staff, start: date, 
             kind, reeval_done = "reeval", True
         else:
             kind = "treat"
-        therapist = ot if kind != "treat" or rng.random() < 0.65 else ota
-        service_date = (start + timedelta(days=day)).isoformat()
+        therapist = lead if kind != "treat" or rng.random() < 0.65 else assistant
+        when = start + timedelta(days=day)
         pos = "02" if place == "11" and kind == "treat" and rng.random() < 0.06 else place  # some by telehealth
-        visit_codes = _visit_codes(rng, practice, kind, visit, pos == "11")
+        visit_codes = _visit_codes(rng, practice, kind, visit, pos == "11", discipline)
         # Group sessions and orthotic fitting bundle the one-on-one codes under NCCI; therapists
         # usually document those as separate time blocks and chart 59 on them.
         bundling = any(code in BUNDLING_CODES for code, _ in visit_codes)
+        report = max((r for r in reports if r <= when), default=None)
+        rows = []
         for code, minutes in visit_codes:
+            people = [(therapist, minutes)]
+            if therapist is assistant and minutes and minutes >= 16 and rng.random() < 0.15:
+                # The therapist also treated: both chart minutes of the same code.
+                own = rng.randint(5, minutes - 8)
+                people = [(lead, own), (assistant, minutes - own)]
+            for person, person_minutes in people:
+                rows.append((code, person, person_minutes))
+        for code, person, minutes in rows:
             units = _units(code, minutes, table)
             modifiers = []
             if practice.charts_go:
-                modifiers.append("GO")
-                if therapist.role == "OTA":
-                    modifiers.append("CO")
+                modifiers.append(modifier_of[0])
+                if person is assistant:
+                    modifiers.append(modifier_of[1])
                 if code in ("97760", "97763"):
                     modifiers.append(side)
             if bundling and minutes is not None and code not in BUNDLING_CODES and rng.random() < 0.85:
                 modifiers.append("59")
             price = (BASE_PRICES[code] * practice.price_factor).quantize(Decimal("1"))
+            supervised = person is assistant
             seq += 1
             lines.append({
                 **episode,
                 "_seq": seq,
-                "service_date": service_date,
+                "service_date": when.isoformat(),
                 "place_of_service": pos,
-                "rendering_npi": therapist.npi, "rendering_last_name": therapist.last,
-                "rendering_first_name": therapist.first, "rendering_role": therapist.role,
+                "rendering_npi": person.npi, "rendering_last_name": person.last,
+                "rendering_first_name": person.first, "rendering_role": person.role,
+                "supervising_npi": lead.npi if supervised else "",
+                "supervising_last_name": lead.last if supervised else "",
+                "supervising_first_name": lead.first if supervised else "",
+                "progress_report_date": report.isoformat() if report else "",
                 "cpt": code, "modifiers": ":".join(modifiers),
                 "minutes": "" if minutes is None else str(minutes), "units": str(units),
                 "charge_amount": f"{price * units:.2f}",
             })
     return lines
+
+
+def _plan_of_care(rng: random.Random, first_day: date, last_day: date) -> dict[str, str]:
+    """The plan starts at the evaluation and is certified for 90 days; the physician signs it a few days
+    later (a few late, a few not yet signed when the extract is taken)."""
+    roll = rng.random()
+    signed = None if roll < 0.015 else first_day + timedelta(
+        days=rng.randint(31, 50) if roll < 0.05 else rng.randint(1, 20))
+    return {
+        "plan_of_care_start": first_day.isoformat(),
+        "plan_of_care_signed_date": signed.isoformat() if signed and signed <= last_day else "",
+        "plan_of_care_certified_through": (first_day + timedelta(days=89)).isoformat(),
+    }
+
+
+def _progress_reports(rng: random.Random, visit_dates: list[date]) -> list[date]:
+    """The therapist writes a progress report on every 10th treatment day; a few are a visit or two late."""
+    reports = []
+    due = PROGRESS_EVERY - 1
+    while due < len(visit_dates):
+        written = due + (rng.choice((1, 2)) if rng.random() < 0.04 else 0)
+        if written < len(visit_dates):
+            reports.append(visit_dates[written])
+        due = written + PROGRESS_EVERY
+    return reports
 
 
 # --- defects ---------------------------------------------------------------------------------

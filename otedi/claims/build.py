@@ -24,6 +24,8 @@ from otedi.claims.grouping import group_into_claims
 from otedi.claims.model import Claim
 from otedi.coding.disciplines import disciplines
 from otedi.coding.history import ExternalUsage, InMemoryHistory
+from otedi.coding.fees import VINTAGE_RULE
+from otedi.coding.ncci import VINTAGE_RULE as NCCI_VINTAGE_RULE
 from otedi.coding.ncci import ncci_currency_issue
 from otedi.coding.payers import kind_for_filing_code
 from otedi.coding.result import CodedLine
@@ -80,6 +82,7 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
     return history
 
 
+ONCE_PER_BUILD = frozenset({VINTAGE_RULE, NCCI_VINTAGE_RULE})
 PATIENTS_PER_CHUNK = 1_000  # claims never span patients, so patients can be coded in bounded chunks
 
 
@@ -96,12 +99,12 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
     patients = session.scalars(
         select(models.Charge.patient_id).where(*pending).distinct().order_by(models.Charge.patient_id)).all()
     result = BuildResult()
-    warned_quarters: set[tuple[str, str]] = set()
+    warned: set[tuple[str, str | None]] = set()
     for start in range(0, len(patients), PATIENTS_PER_CHUNK):
         chunk = patients[start:start + PATIENTS_PER_CHUNK]
         rows = session.scalars(select(models.Charge).where(*pending, models.Charge.patient_id.in_(chunk)).order_by(
             models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)).all()
-        _build_chunk(session, rows, today, result, warned_quarters)
+        _build_chunk(session, rows, today, result, warned)
         session.flush()
         session.expunge_all()  # this chunk's rows are stored; let them go
     log.info("coded %d charges into %d claims (%d held), %d lines; %d charges not billed",
@@ -110,7 +113,7 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
 
 
 def _build_chunk(session: Session, rows: list[models.Charge], today: date, result: BuildResult,
-                 warned_quarters: set[tuple[str, str]]) -> None:
+                 warned: set[tuple[str, str | None]]) -> None:
     result.charges += len(rows)
     row_by_charge = {row.charge_id: row for row in rows}
     visits: dict[tuple, list[Charge]] = defaultdict(list)
@@ -126,13 +129,14 @@ def _build_chunk(session: Session, rows: list[models.Charge], today: date, resul
         visit = scrub_visit(visits[key], history, today=today,
                             locality=config.practice(key[0]).medicare_locality)
         history.record_visit(visit)
-        stale = ncci_currency_issue(key[4], visit.payer.ncci_program)
-        if stale is not None and (visit.payer.ncci_program, stale.value) not in warned_quarters:
-            # Once per build and quarter: the same warning on every visit would bury the others.
-            warned_quarters.add((visit.payer.ncci_program, stale.value))
-            issues_by_charge[None].append(stale)
         coded.extend(visit.lines)
-        for issue in visit.issues:
+        stale = ncci_currency_issue(key[4], visit.payer.ncci_program, charge_id=visits[key][0].charge_id)
+        for issue in [*visit.issues, *([stale] if stale else [])]:
+            if issue.rule in ONCE_PER_BUILD:
+                # Reference data of another period: the same on every visit, so said once per build.
+                if (issue.rule, issue.value) in warned:
+                    continue
+                warned.add((issue.rule, issue.value))
             issues_by_charge[issue.charge_id].append(issue)
             if issue.severity is Severity.HOLD:
                 # A hold names its charge; a visit-wide hold (no charge) holds the whole visit.

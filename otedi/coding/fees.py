@@ -32,6 +32,7 @@ from otedi.errors import ConfigError
 from otedi.issues import Issue, Severity
 
 SCHEDULES_FILE = "fees/schedules.yaml"
+VINTAGE_RULE = "fee-schedule-vintage"  # priced from another period's file: the same for every visit of that year
 CENT = Decimal("0.01")
 METHODS = ("medicare_pfs", "per_unit")
 UNPAID_STATUS = ("B", "I")
@@ -135,19 +136,20 @@ def fee_schedule(schedule_id: str, day: date,
         if chosen.gpci_covers(day):
             return chosen, None
         return chosen, Issue(
-            Severity.WARNING, "fee-schedule",
+            Severity.WARNING, VINTAGE_RULE,
             f"no GPCIs in effect on {day} for {schedule_id}; locality {chosen.locality} priced with "
             f"{chosen.gpci_file} ({chosen.gpci_effective_from} to {chosen.gpci_effective_to or 'open'}) - add "
-            f"that year's GPCI file to {SCHEDULES_FILE}", f"mappings/{SCHEDULES_FILE}")
+            f"that year's GPCI file to {SCHEDULES_FILE}", f"mappings/{SCHEDULES_FILE}",
+            value=f"{chosen.gpci_file} for {day.year}")
     nearest = min(versions, key=lambda s: min(abs((s.effective_from - day).days),
                                                 abs(((s.effective_to or day) - day).days)))
     if locality is not None and nearest.method == "medicare_pfs":
         nearest = nearest.localized(locality)
     return nearest, Issue(
-        Severity.WARNING, "fee-schedule",
+        Severity.WARNING, VINTAGE_RULE,
         f"no {schedule_id} schedule in effect on {day}; expected amounts priced from {nearest.file} "
         f"({nearest.effective_from} to {nearest.effective_to or 'open'}) - add that year's file to "
-        f"{SCHEDULES_FILE}", f"mappings/{SCHEDULES_FILE}")
+        f"{SCHEDULES_FILE}", f"mappings/{SCHEDULES_FILE}", value=f"{nearest.file} for {day.year}")
 
 
 def price_lines(lines: Sequence[PricingLine], schedule: FeeSchedule,

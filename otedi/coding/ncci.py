@@ -21,7 +21,8 @@ a units-per-line value) and the issue says the indicator was not in the file.
 
 How the edits apply to one date of service:
 - PTP: both codes billed for the patient on the date by the same rendering
-  provider, edit in effect (effective date <= DOS < deletion date). Indicator
+  provider (the one billed in 2310B: for Medicare an assistant's supervising
+  therapist, so an OTA's and the OT's lines are compared), edit in effect (effective date <= DOS < deletion date). Indicator
   0: never together -> hold. Indicator 1: hold unless a distinct-service
   modifier (59, XE, XS, XP, XU) is on the column-2 line (on either line for
   Medicare since 2019-07-01). Indicator 9: no edit. 59 is never added here.
@@ -49,6 +50,7 @@ from otedi.errors import ConfigError
 from otedi.issues import Issue, Severity
 
 SOURCES_FILE = "ncci/sources.yaml"
+VINTAGE_RULE = "ncci-vintage"
 PROGRAMS = ("medicare", "medicaid")
 PROGRAM_NAMES = {"medicare": "Medicare", "medicaid": "Medicaid"}
 _CODE = re.compile(r"^[0-9A-Z]\d{3}[0-9A-Z]$")
@@ -142,14 +144,14 @@ def ncci_currency_issue(day: date, program: str = "medicare", *, charge_id: str 
     source = tables.describe("edit set")
     if tables.quarter_start is None:
         return Issue(
-            Severity.WARNING, "ncci-vintage",
+            Severity.WARNING, VINTAGE_RULE,
             f"the {name} NCCI edit set loaded ({tables.vintage}) states no quarter_start, so it cannot be checked "
             f"against the date of service {day} ({dos_quarter}); set quarter_start in mappings/{SOURCES_FILE}",
             source, charge_id=charge_id, value=tables.vintage)
     if tables.quarter_start >= _quarter_start(day):
         return None
     return Issue(
-        Severity.WARNING, "ncci-vintage",
+        Severity.WARNING, VINTAGE_RULE,
         f"the {name} NCCI edits loaded are for {tables.quarter} (quarter from {tables.quarter_start}); the date of "
         f"service {day} is in {dos_quarter}: edits CMS added or deleted since {tables.quarter} are not applied - "
         f"drop in the current CMS {name} NCCI files (PTP, MUE, add-on codes) as described in mappings/ncci/README.md",

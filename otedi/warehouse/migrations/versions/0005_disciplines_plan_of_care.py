@@ -20,13 +20,13 @@ branch_labels = None
 depends_on = None
 
 NEW_CHARGE_COLUMNS = (
-    sa.Column('supervising_npi', sa.String(length=10), nullable=True),
-    sa.Column('supervising_last_name', sa.String(length=60), nullable=True),
-    sa.Column('supervising_first_name', sa.String(length=35), nullable=True),
-    sa.Column('plan_of_care_start', sa.Date(), nullable=True),
-    sa.Column('plan_of_care_signed_date', sa.Date(), nullable=True),
-    sa.Column('progress_report_date', sa.Date(), nullable=True),
-    sa.Column('msp_type', sa.String(length=2), nullable=True),
+    ('supervising_npi', sa.String(length=10)),
+    ('supervising_last_name', sa.String(length=60)),
+    ('supervising_first_name', sa.String(length=35)),
+    ('plan_of_care_start', sa.Date()),
+    ('plan_of_care_signed_date', sa.Date()),
+    ('progress_report_date', sa.Date()),
+    ('msp_type', sa.String(length=2)),
 )
 
 
@@ -34,8 +34,8 @@ def upgrade() -> None:
     with op.batch_alter_table('charge') as batch:
         batch.alter_column('rendering_role', existing_type=sa.String(length=3), type_=sa.String(length=4),
                            existing_nullable=False)
-        for column in NEW_CHARGE_COLUMNS:
-            batch.add_column(column.copy())
+        for name, type_ in NEW_CHARGE_COLUMNS:
+            batch.add_column(sa.Column(name, type_, nullable=True))
     op.create_table('external_therapy_usage',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=False),
@@ -58,7 +58,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_external_therapy_usage_patient_id'), table_name='external_therapy_usage')
     op.drop_table('external_therapy_usage')
     with op.batch_alter_table('charge') as batch:
-        for column in reversed(NEW_CHARGE_COLUMNS):
-            batch.drop_column(column.name)
+        for name, _ in reversed(NEW_CHARGE_COLUMNS):
+            batch.drop_column(name)
         batch.alter_column('rendering_role', existing_type=sa.String(length=4), type_=sa.String(length=3),
                            existing_nullable=False)
