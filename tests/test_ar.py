@@ -45,7 +45,8 @@ def test_one_item_per_claim_with_reason_and_next_step(finance):
     assert "A7:562" in g["detail"] or "rejected" in g["detail"]
     assert "send the claim again" in g["next_step"]
     h = queue[finance["H"]]
-    assert h["amount"] == D("30.12") and "allowed $30.00 of the expected $60.12" in h["detail"]
+    # expected: 97530 x2 at the Ohio locality (2026 GPCIs, test_fees.py): $33.33 + $24.18 = $57.51
+    assert h["amount"] == D("27.51") and "allowed $30.00 of the expected $57.51" in h["detail"]
     a = queue[finance["A"]]
     assert a["amount"] == D("16.80") and "secondary payer" in a["next_step"]
     assert list(work_queue_summary(work_queue(today=TODAY))["reason"]) == [

@@ -21,6 +21,8 @@ from tests.remit_builder import Clp, Svc, interchange, remittance
 # The CLI builds claims as of the real today: keep dates of service just behind it (timely filing).
 DAY1 = date.today() - timedelta(days=9)
 DAY2 = date.today() - timedelta(days=8)
+PLAN = dict(plan_of_care_start=DAY1 - timedelta(days=10), plan_of_care_signed_date=DAY1 - timedelta(days=8),
+            plan_of_care_certified_through=DAY1 + timedelta(days=79))  # a certified plan around those dates
 
 
 def run(capsys, *argv: str) -> dict:
@@ -43,10 +45,10 @@ def built(warehouse, tmp_path, capsys) -> list[Path]:
     """Two practices' claims, built by `otedi claims build`: one 837P file per practice."""
     extract = tmp_path / "charges.csv"
     write_charges_csv(extract, [
-        charge(charge_id="A1", service_date=DAY1),
-        charge(charge_id="A2", service_date=DAY2),
+        charge(charge_id="A1", service_date=DAY1, **PLAN),
+        charge(charge_id="A2", service_date=DAY2, **PLAN),
         charge(charge_id="B1", practice_id="KIDSTHRIVE", patient_id="K100", patient_last_name="ROE",
-               member_id="2EG4TE5MK74", service_date=DAY1, cpt="97110", minutes=15, units=1),
+               member_id="2EG4TE5MK74", service_date=DAY1, cpt="97110", minutes=15, units=1, **PLAN),
     ])
     summary = run(capsys, "claims", "build", str(extract), "--out", str(tmp_path / "out"), "--json")
     assert summary["claims"] == 3 and summary["quarantined"] == [] and summary["rows_rejected"] == 0

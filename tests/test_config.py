@@ -83,7 +83,7 @@ def test_unknown_medicare_locality_is_refused(mappings):
         config.practices()
     message = str(exc.value)
     assert "practices.yaml practice BRIGHTHANDS" in message and "'15202-01'" in message
-    assert "fees/gpci_2025.csv" in message and "'15202-00'" in message and "'13202-01'" in message
+    assert "fees/gpci_2026.csv" in message and "'15202-00'" in message and "'13202-01'" in message
 
 
 def test_medicare_locality_is_optional(mappings):

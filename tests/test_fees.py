@@ -69,11 +69,11 @@ def test_no_schedule_for_the_year_uses_the_nearest_with_a_warning():
     assert warning.severity == Severity.WARNING and "2025-06-01" in warning.message
 
 
-# Locality pricing. GPCIs from mappings/fees/gpci_2025.csv (CMS CY2025 Addendum E,
-# RVU25D - a stand-in until GPCI2026.csv is shipped; see schedules.yaml):
-#   Ohio 15202-00       work 1.000  PE 0.911  MP 1.033
-#   Manhattan 13202-01  work 1.065  PE 1.166  MP 1.656
-#   Alabama 10112-00    work 1.000  PE 0.869  MP 0.575
+# Locality pricing. GPCIs from mappings/fees/gpci_2026.csv (CMS CY2026 Addendum E,
+# GPCI2026.csv; see schedules.yaml):
+#   Ohio 15202-00       work 1.000  PE 0.913  MP 1.008
+#   Manhattan 13202-01  work 1.064  PE 1.162  MP 1.586
+#   Alabama 10112-00    work 1.000  PE 0.875  MP 0.566
 # RVUs (CMS PPRRVU2026_Jul_nonQPP, non-facility): 97530 w0.44 PE0.60 MP0.01,
 # 97535 w0.45 PE0.51 MP0.01; CF $33.4009. Per unit
 #   (w x GPCIw + PE x GPCIpe x MPPR + MP x GPCImp) x CF, rounded half up.
@@ -85,29 +85,30 @@ def localized(locality):
 def test_ohio_locality_worked_example():
     ohio, _ = localized("15202-00")
     assert (ohio.locality, ohio.gpci.locality_name, ohio.gpci.state) == ("15202-00", "OHIO", "OH")
-    # 97530 unit 1: 0.44x1.000 + 0.60x0.911 + 0.01x1.033 = 0.99693 x 33.4009 = 33.2983... -> $33.30
-    # 97530 unit 2: 0.44x1.000 + 0.30x0.911 + 0.01x1.033 = 0.72363 x 33.4009 = 24.1698... -> $24.17
-    # 97535:        0.45x1.000 + 0.255x0.911 + 0.01x1.033 = 0.692635 x 33.4009 = 23.1346... -> $23.13
-    # 97535 by an assistant: 23.1346... x 0.85 = 19.6644... -> $19.66
+    # 97530 unit 1: 0.44x1.000 + 0.60x0.913 + 0.01x1.008 = 0.99788 x 33.4009 = 33.3300... -> $33.33
+    # 97530 unit 2: 0.44x1.000 + 0.30x0.913 + 0.01x1.008 = 0.72398 x 33.4009 = 24.1815... -> $24.18
+    # 97535:        0.45x1.000 + 0.255x0.913 + 0.01x1.008 = 0.692895 x 33.4009 = 23.1433... -> $23.14
+    # 97535 by an assistant: 23.1433... x 0.85 = 19.6718... -> $19.67
     amounts, issues = price(("97530", 2, False), ("97535", 1, False), schedule=ohio)
-    assert amounts == [Decimal("57.47"), Decimal("23.13")] and sum(amounts) == Decimal("80.60")
+    assert amounts == [Decimal("57.51"), Decimal("23.14")] and sum(amounts) == Decimal("80.65")
     assert issues == []
     assert price(("97530", 2, False), ("97535", 1, True), schedule=ohio)[0] == [
-        Decimal("57.47"), Decimal("19.66")]
+        Decimal("57.51"), Decimal("19.67")]
 
 
 def test_manhattan_and_alabama_differ_from_ohio_and_national():
     nyc, _ = localized("13202-01")
-    # 97530: (0.44x1.065 + 0.60x1.166 + 0.01x1.656) = 1.18476 x CF = 39.5720... -> $39.57
-    #        (0.44x1.065 + 0.30x1.166 + 0.01x1.656) = 0.83496 x CF = 27.8884... -> $27.89
-    # 97535: (0.45x1.065 + 0.255x1.166 + 0.01x1.656) = 0.79314 x CF = 26.4915... -> $26.49
+    # 97530: (0.44x1.064 + 0.60x1.162 + 0.01x1.586) = 1.18122 x CF = 39.4538... -> $39.45
+    #        (0.44x1.064 + 0.30x1.162 + 0.01x1.586) = 0.83262 x CF = 27.8102... -> $27.81
+    # 97535: (0.45x1.064 + 0.255x1.162 + 0.01x1.586) = 0.79097 x CF = 26.4191... -> $26.42
     assert price(("97530", 2, False), ("97535", 1, False), schedule=nyc)[0] == [
-        Decimal("67.46"), Decimal("26.49")]
+        Decimal("67.26"), Decimal("26.42")]
     alabama, _ = localized("10112-00")
-    # 97530: 0.96715 x CF = 32.3036... -> $32.30; 0.70645 x CF = 23.5960... -> $23.60
-    # 97535: 0.677345 x CF = 22.6239... -> $22.62
+    # 97530: 0.44x1.000 + 0.60x0.875 + 0.01x0.566 = 0.97066 x CF = 32.4209... -> $32.42;
+    #        0.44x1.000 + 0.30x0.875 + 0.01x0.566 = 0.70816 x CF = 23.6531... -> $23.65
+    # 97535: 0.45x1.000 + 0.255x0.875 + 0.01x0.566 = 0.678785 x CF = 22.6720... -> $22.67
     assert price(("97530", 2, False), ("97535", 1, False), schedule=alabama)[0] == [
-        Decimal("55.90"), Decimal("22.62")]
+        Decimal("56.07"), Decimal("22.67")]
     # national (GPCIs 1.0), ot_billing_rules.md §2.12: $60.12 + $23.88 = $84.00
     assert price(("97530", 2, False), ("97535", 1, False))[0] == [Decimal("60.12"), Decimal("23.88")]
 
@@ -117,17 +118,16 @@ def test_no_locality_is_the_national_schedule():
     assert national is PFS and national.gpci is None and national.locality is None and warning is None
 
 
-def test_stand_in_gpci_year_warns():
-    # The shipped GPCIs are CY2025's: a 2026 date of service says so.
-    ohio, warning = localized("15202-00")
-    assert warning.severity == Severity.WARNING and "gpci_2025.csv" in warning.message
-    assert "15202-00" in warning.message and "2026-03-02" in warning.message
-    _, in_2025 = fee_schedule("medicare-pfs-national", date(2025, 6, 1), "15202-00")
-    assert "2025-06-01" in in_2025.message  # the schedule (2026 RVUs) is the one out of date here
+def test_gpcis_of_another_year_warn():
+    # The shipped GPCIs are CY2026's: a 2026 date of service prices without a warning, a 2027 one says so.
+    _, warning = localized("15202-00")
+    assert warning is None
+    _, in_2027 = fee_schedule("medicare-pfs-national", date(2027, 2, 1), "15202-00")
+    assert in_2027.rule == "fee-schedule-vintage" and "2027-02-01" in in_2027.message
 
 
 def test_unknown_locality_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"'15202-99'.*gpci_2025\.csv"):
+    with pytest.raises(ConfigError, match=r"'15202-99'.*gpci_2026\.csv"):
         fee_schedule("medicare-pfs-national", DOS, "15202-99")
 
 
@@ -139,7 +139,7 @@ def test_locality_does_not_change_per_unit_tables():
 
 def test_gpci_table_is_the_cms_file():
     by_file = medicare_localities()
-    assert list(by_file) == ["gpci_2025.csv"]
-    table = by_file["gpci_2025.csv"]
+    assert list(by_file) == ["gpci_2026.csv"]
+    table = by_file["gpci_2026.csv"]
     assert len(table) == 109  # CMS Addendum E lists 109 localities
-    assert (table["02102-01"].work, table["01112-05"].pe) == (Decimal("1.500"), Decimal("1.419"))
+    assert (table["02102-01"].work, table["01112-05"].pe) == (Decimal("1.500"), Decimal("1.410"))

@@ -57,7 +57,9 @@ def test_extract_builds_into_pyx12_clean_files_that_match_the_warehouse(warehous
             models.Claim.status == "batched"))}
         held = set(s.scalars(select(models.Claim.claim_id).where(models.Claim.status == "held")))
         lines = s.scalar(select(func.count()).select_from(models.ClaimLine))
-        charges_left = s.scalar(select(func.count()).select_from(models.Charge).where(models.Charge.status == "new"))
+        # secondary-payer charges wait for the primary's 835 (ar resubmit --secondary); every other one is decided
+        charges_left = s.scalar(select(func.count()).select_from(models.Charge).where(
+            models.Charge.status == "new", models.Charge.payer_sequence == "P"))
     assert in_files == batched  # every ready claim is in a file once, with its total
     assert not held & set(in_files)  # held claims stay out of the files
     assert summary["claims"] == len(batched) and summary["held_claims"] == len(held)
@@ -97,8 +99,9 @@ def test_a_second_extract_repeating_charge_ids_adds_only_new_charges(warehouse, 
 
 
 def test_kx_accrues_from_claims_already_in_the_warehouse(warehouse, tmp_path):
-    # 97165 at $100.54 a visit (2026 national rate): 24 visits = $2,412.96, under the $2,480 threshold;
-    # the 25th reaches $2,513.50, so it gets KX, and so does every later visit.
+    # 97165 at $96.30 a visit (2026 PFS at the Ohio locality: (1.54 + 1.46 x 0.913 + 0.01 x 1.008) x 33.4009):
+    # 25 visits = $2,407.50, under the $2,480 threshold; the 26th reaches $2,503.80, so it gets KX, and so
+    # does every later visit.
     days = [date(2026, 2, 2) + timedelta(days=7 * n) for n in range(27)]
     visits = [charge(charge_id=f"K{n:02d}", service_date=d, cpt="97165", minutes=None, units=1,
                      charge_amount=Decimal("150.00")) for n, d in enumerate(days)]
@@ -108,7 +111,7 @@ def test_kx_accrues_from_claims_already_in_the_warehouse(warehouse, tmp_path):
     run_outbound(tmp_path / "late.csv", tmp_path / "out", today=date(2026, 9, 1))
     with session_scope() as s:
         mods = dict(s.execute(select(models.ClaimLine.charge_id, models.ClaimLine.modifiers)).all())
-    assert [n for n in range(27) if "KX" in mods[f"K{n:02d}"].split(":")] == [24, 25, 26]
+    assert [n for n in range(27) if "KX" in mods[f"K{n:02d}"].split(":")] == [25, 26]
     assert mods["K00"] == "GO"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -13,10 +14,15 @@ import pytest
 from otedi import config
 from otedi.charges.synth import synth_charges
 from otedi.claims.model import Claim, ClaimLine
-from otedi.coding.result import CodedLine
+from otedi.coding.fees import PricingLine, fee_schedule, price_lines
+from otedi.coding.payers import payer_rules
+from otedi.coding.result import CodedLine, Rendering
 from otedi.outbound import run_outbound
 from otedi.simulator import simulate, simulate_once
+from otedi.simulator import run as simulator_run
+from otedi.simulator.reader837 import read_837p
 from otedi.simulator.settings import Rates, Settings, load_settings
+from otedi.simulator.state import STATE_FILE, SimulatorState, load_state, save_state
 from otedi.warehouse import db
 from otedi.x12.envelope import ControlNumbers
 from otedi.x12.validate import validate_file
@@ -197,9 +203,13 @@ def medicare(units: int, cpt: str, amount: str, day: date, patient: str = "P1", 
                  member_id=f"1EG4TE5MK{patient[-2:]:0>2}", **more)
 
 
+NATIONAL_NPI = "1112223338"  # a valid NPI no practice in practices.yaml has: priced nationally (GPCIs 1.0)
+
+
 def test_medicare_worked_example_after_the_deductible(tmp_path):
     """ot_billing_rules.md §2.12: 97530x2 + 97535x1, no deductible left -> allowed 84.00,
-    coinsurance 16.80, sequestration 1.34, paid 65.86. The earlier visit takes the 2026 deductible."""
+    coinsurance 16.80, sequestration 1.34, paid 65.86. The earlier visit takes the 2026 deductible.
+    The worked example is priced nationally: the billing NPI is no practice's, so no locality applies."""
     first = claim("DEDUCT1",
                   medicare(4, "97530", "320.00", date(2026, 9, 1)),
                   medicare(4, "97535", "288.00", date(2026, 9, 1)),
@@ -208,7 +218,7 @@ def test_medicare_worked_example_after_the_deductible(tmp_path):
                     medicare(2, "97530", "160.00", date(2026, 9, 8)),
                     medicare(1, "97535", "72.00", date(2026, 9, 8)))
     drop = tmp_path / "drop"
-    drop_837(drop, 1, first, example)
+    drop_837(drop, 1, first, example, practice=replace(config.practice("BRIGHTHANDS"), npi=NATIONAL_NPI))
     result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
 
     (path,) = result.remittances
@@ -401,3 +411,233 @@ def test_simulate_once_takes_a_folder_or_file_url(tmp_path, monkeypatch):
     assert not simulate_once(drop, seed=9, today=TODAY).files_answered
     with pytest.raises(ValueError):
         simulate_once("ftp://example.org/drop", seed=9, today=TODAY)  # sftp:// is covered in tests/test_cycle.py
+
+
+# --- payer rules applied as a payer would: locality, assistants, KX buckets, front-end edits -------
+
+def deductible_met() -> Settings:
+    return replace(quiet(), part_b_deductible={2026: Decimal("0.00")})
+
+
+def claim_statuses(paths) -> dict[str, list[str]]:
+    """STC01 of each claim's 2200D (and its 2220D lines) by CLM01, over 277CA files."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for path in paths:
+        for seg in segments(path):
+            if seg[:2] == ["TRN", "2"]:
+                current = seg[2]
+            elif seg[0] == "STC" and current:
+                out.setdefault(current, []).append(seg[1])
+    return out
+
+
+def edit_837(path: Path, old: str, new: str) -> None:
+    """Change one segment's text where the pipeline would refuse to write the case (SE01 unchanged)."""
+    text = path.read_text(encoding="ascii")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="ascii")
+
+
+def expected_fees(cpts_units: list[tuple[str, int, bool]], day: date, locality: str | None) -> list[Decimal]:
+    rules, _ = payer_rules("15202", "MB", on=day)
+    schedule, _ = fee_schedule(rules.fee_schedule, day, locality)
+    amounts, _ = price_lines([PricingLine(str(i), cpt, units, assistant)
+                              for i, (cpt, units, assistant) in enumerate(cpts_units)],
+                             schedule, rules.assistant_payment_factor)
+    return [amounts[str(i)] for i in range(len(cpts_units))]
+
+
+def test_medicare_is_priced_at_the_billing_practice_locality(tmp_path):
+    """The 2010AA NPI is BRIGHTHANDS', whose practices.yaml medicare_locality prices the PFS with its GPCIs,
+    as the pipeline's expected_allowed is: a claim paid as expected does not look underpaid."""
+    day = date(2026, 9, 8)
+    drop = tmp_path / "drop"
+    drop_837(drop, 1, claim("LOCAL1", medicare(2, "97530", "160.00", day), medicare(1, "97535", "72.00", day)))
+    drop_837(drop, 2, claim("NATL1", medicare(2, "97530", "160.00", day, "P2"),
+                            medicare(1, "97535", "72.00", day, "P2")),
+             practice=replace(config.practice("BRIGHTHANDS"), npi=NATIONAL_NPI))
+    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=deductible_met())
+    for path in result.remittances:
+        assert_valid(path)
+        assert_balanced(path)
+    lines = lines_by_control(result.remittances)
+    locality = config.practice("BRIGHTHANDS").medicare_locality
+    assert locality
+    local = expected_fees([("97530", 2, False), ("97535", 1, False)], day, locality)
+    national = expected_fees([("97530", 2, False), ("97535", 1, False)], day, None)
+    assert [lines["LOCAL1-1"]["allowed"], lines["LOCAL1-2"]["allowed"]] == local
+    assert [lines["NATL1-1"]["allowed"], lines["NATL1-2"]["allowed"]] == national == [Decimal("60.12"),
+                                                                                      Decimal("23.88")]
+    assert local != national
+
+
+def test_cq_lines_are_priced_as_assistant_lines_like_co(tmp_path):
+    """PTA (CQ) and OTA (CO) lines: 85% of the PFS amount on Medicare."""
+    day = date(2026, 9, 8)
+    drop = tmp_path / "drop"
+    drop_837(drop, 1,
+             claim("PT1", medicare(2, "97110", "130.00", day, "P1", modifiers=("GP",))),
+             claim("PTA1", medicare(2, "97110", "130.00", day, "P2", modifiers=("CQ", "GP"))),
+             claim("OTA1", medicare(2, "97110", "130.00", day, "P3", modifiers=("CO", "GO"))))
+    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=deductible_met())
+    for path in result.remittances:
+        assert_valid(path)
+        assert_balanced(path)
+    lines = lines_by_control(result.remittances)
+    locality = config.practice("BRIGHTHANDS").medicare_locality
+    (full,) = expected_fees([("97110", 2, False)], day, locality)
+    (assistant,) = expected_fees([("97110", 2, True)], day, locality)
+    assert lines["PT1-1"]["allowed"] == full
+    assert lines["PTA1-1"]["allowed"] == lines["OTA1-1"]["allowed"] == assistant < full
+
+
+def test_kx_threshold_per_bucket_ot_alone_pt_and_slp_combined(tmp_path):
+    """GP (PT) and GN (SLP) lines share one threshold, GO (OT) lines have their own: the GN lines that take
+    PT+SLP over $2,480 without KX are denied PR-119, neither bucket's lines count toward the other."""
+    p = "P9"
+    gp = [medicare(4, "97110", "400.00", date(2026, 7, d), p, modifiers=("GP",)) for d in range(1, 16)]
+    gn = [medicare(1, "92507", "150.00", date(2026, 7, d), p, modifiers=("GN",)) for d in range(16, 31)]
+    go = [medicare(2, "97535", "160.00", date(2026, 8, d), p) for d in range(1, 11)]
+    kx = medicare(1, "92507", "150.00", date(2026, 8, 11), p, modifiers=("GN", "KX"))
+    drop = tmp_path / "drop"
+    drop_837(drop, 1, claim("BUCKETS1", *gp, *gn, *go, kx))
+    state = tmp_path / "state"
+    result = simulate(drop, state, seed=3, today=TODAY, settings=quiet())
+    for path in result.remittances:
+        assert_valid(path)
+        assert_balanced(path)
+    lines = lines_by_control(result.remittances)
+
+    def denied(n):
+        return [(g, c) for g, c, _ in lines[f"BUCKETS1-{n}"]["cas"]] == [("PR", "119")]
+
+    gp_n, gn_n, go_n = range(1, 16), range(16, 31), range(31, 41)
+    assert sum(lines[f"BUCKETS1-{n}"]["allowed"] for n in gn_n) < Decimal("2480.00")  # GN alone stays under
+    assert not any(denied(n) for n in gp_n) and not any(denied(n) for n in go_n)
+    assert denied(30) and not denied(16)  # GN after the GP lines crosses the PT+SLP threshold
+    assert not denied(41)  # KX: over the threshold and medically necessary
+    pt_slp = sum(lines[f"BUCKETS1-{n}"]["allowed"] for n in [*gp_n, *gn_n] if not denied(n))
+    assert pt_slp <= Decimal("2480.00")
+    saved = load_state(state).kx
+    member = gp[0].charge.member_id
+    assert saved[f"{member}|2026|PT_SLP"] == pt_slp + lines["BUCKETS1-41"]["allowed"]
+    assert saved[f"{member}|2026|OT"] == sum(lines[f"BUCKETS1-{n}"]["allowed"] for n in go_n)
+
+
+def test_a_state_file_from_before_the_kx_buckets_loads_as_the_ot_bucket(tmp_path):
+    save_state(SimulatorState(kx={"1EG4TE5MK01|2026|PT_SLP": Decimal("10.00")}), tmp_path)
+    d = json.loads((tmp_path / STATE_FILE).read_text())
+    d["kx"] = {"1EG4TE5MK01|2026": "2400.00", **d["kx"]}  # the old key: only GO lines accrued
+    (tmp_path / STATE_FILE).write_text(json.dumps(d))
+    assert load_state(tmp_path).kx == {"1EG4TE5MK01|2026|OT": Decimal("2400.00"),
+                                       "1EG4TE5MK01|2026|PT_SLP": Decimal("10.00")}
+
+
+def test_front_end_rejects_assistant_rendering_dependents_and_missing_sbr05(tmp_path):
+    day = date(2026, 9, 10)
+    ota = Rendering("1678901236", "LEE", "KIM", "224Z00000X")
+    commercial = {"payer_id": "99999", "payer_name": "ACME HEALTH", "claim_filing_code": "CI"}
+    child = {"relationship": "19", "subscriber_last_name": "DOE", "subscriber_first_name": "JOHN",
+             "subscriber_dob": date(1980, 1, 2), "subscriber_sex": "M"}
+    drop = tmp_path / "drop"
+    drop_837(drop, 1,
+             claim("OTAREND1", replace(medicare(1, "97530", "80.00", day, "P2", modifiers=("CO", "GO")),
+                                       rendering=ota)),
+             claim("OTACOMM1", replace(coded(units=1, cpt="97530", amount="80.00", service_date=day,
+                                             member_id="ACME0001", modifiers=("CO", "GO"), **commercial),
+                                       rendering=ota)),
+             claim("MSPOK1", medicare(1, "97530", "80.00", day, "P3", payer_sequence="S", msp_type="12")),
+             claim("NOSBR05", medicare(1, "97530", "80.00", day, "P4", payer_sequence="S", msp_type="12")),
+             claim("CHILD1", coded(units=1, cpt="97530", amount="80.00", service_date=day, member_id="ACME0002",
+                                   **commercial, **child)))
+    path = drop_837(drop, 2, claim("MCDCHILD1", coded(units=1, cpt="97530", amount="80.00", service_date=day,
+                                                      member_id="9900112255", **commercial, **child)))
+    first = drop / "outbound" / "HAND_000000001.837"
+    # The pipeline refuses both: SBR05 is required on a claim to Medicare as secondary, and a Medicaid
+    # beneficiary is always the subscriber.
+    text = first.read_text(encoding="ascii")
+    nosbr05 = text.index("CLM*NOSBR05*")
+    sbr = text.rindex("SBR*S*18**", 0, nosbr05)
+    first.write_text(text[:sbr] + text[sbr:nosbr05].replace("SBR*S*18***12****MB", "SBR*S*18*******MB", 1)
+                     + text[nosbr05:], encoding="ascii")
+    edit_837(path, "******CI~", "******MC~")
+
+    for f in (first, path):
+        claims = {c.claim_id: c for tx in read_837p(f).transactions for c in tx.claims}
+        if f is first:
+            assert claims["MSPOK1"].insurance_type == "12" and claims["NOSBR05"].insurance_type == ""
+            assert claims["OTAREND1"].rendering_taxonomy == "224Z00000X"
+            assert claims["CHILD1"].patient_loop and not claims["MSPOK1"].patient_loop
+            assert claims["CHILD1"].patient_first == "JANE" and claims["CHILD1"].member_id == "ACME0002"
+        else:
+            assert claims["MCDCHILD1"].patient_loop and claims["MCDCHILD1"].filing_code == "MC"
+    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
+    for ack in result.acks_999:
+        assert ["IK5", "A"] in segments(ack)
+    for ack in result.acks_277ca:
+        assert_valid(ack)
+    stc = claim_statuses(result.acks_277ca)
+    assert stc["OTAREND1"] == ["A7:145:82"]  # Medicare does not enrol assistants: 2310B is the therapist
+    assert stc["OTACOMM1"] == ["A2:20"]  # the fallback commercial profile credentials assistants
+    assert stc["NOSBR05"] == ["A3:578:IL"] and stc["MSPOK1"] == ["A2:20"]
+    assert stc["MCDCHILD1"] == ["A7:156:QC"] and stc["CHILD1"] == ["A2:20"]
+    assert result.rejected_claims == 3 and result.accepted_claims == 3
+
+
+def test_dmepos_on_part_b_and_uncovered_assistants_are_denied(tmp_path, monkeypatch):
+    """CO-109: Medicare Part B (dme: hold) does not pay an orthosis, the DME MAC does; a commercial payer
+    does (dme: bill). CO-170: an assistant the payer does not cover, known by the 2310B taxonomy."""
+    real_rules = payer_rules
+
+    def no_slpa(payer_id, filing_code, on=None):
+        rules, issue = real_rules(payer_id, filing_code, on=on)
+        return (replace(rules, assistants_covered=("OTA", "PTA")) if rules.payer_id == "DEFAULT-COMMERCIAL"
+                else rules), issue
+
+    monkeypatch.setattr(simulator_run, "payer_rules", no_slpa)
+    day = date(2026, 9, 10)
+    commercial = {"payer_id": "99999", "payer_name": "ACME HEALTH", "claim_filing_code": "CI"}
+    slpa = Rendering("1678901236", "LEE", "KIM", "2355S0801X")
+    pta = Rendering("1678901236", "LEE", "KIM", "225200000X")
+    drop = tmp_path / "drop"
+    drop_837(drop, 1,
+             claim("ORTHO1", medicare(1, "L3808", "450.00", day, "P2", modifiers=()),
+                   medicare(1, "97530", "80.00", day, "P2")),
+             claim("ORTHOC1", coded(units=1, cpt="L3808", amount="450.00", service_date=day, member_id="ACME0003",
+                                    modifiers=(), **commercial)),
+             claim("SLPA1", replace(coded(units=1, cpt="92507", amount="150.00", service_date=day,
+                                          member_id="ACME0004", modifiers=("GN",), **commercial), rendering=slpa)),
+             claim("PTA2", replace(coded(units=1, cpt="97110", amount="65.00", service_date=day,
+                                         member_id="ACME0005", modifiers=("CQ", "GP"), **commercial),
+                                   rendering=pta)))
+    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
+    for path in result.remittances:
+        assert_valid(path)
+        assert_balanced(path)
+    lines = lines_by_control(result.remittances)
+
+    def reasons(control):
+        return [(g, c) for g, c, _ in lines[control]["cas"]]
+
+    assert reasons("ORTHO1-1") == [("CO", "109")] and ("CO", "45") in reasons("ORTHO1-2")
+    assert ("CO", "109") not in reasons("ORTHOC1-1")
+    assert reasons("SLPA1-1") == [("CO", "170")] and lines["SLPA1-1"]["clp"][2] == "4"
+    assert ("CO", "170") not in reasons("PTA2-1") and lines["PTA2-1"]["allowed"] > 0
+
+
+def test_discipline_modifier_check_takes_gp_from_a_pt_practice(tmp_path):
+    """A3:453 (always-therapy code without GO/GP/GN) applies to PT and SLP practices too, and GP passes it."""
+    day = date(2026, 9, 10)
+    pt_practice = replace(config.practice("BRIGHTHANDS"), taxonomy="225100000X")
+    drop = tmp_path / "drop"
+    drop_837(drop, 1,
+             claim("GP1", medicare(1, "97110", "65.00", day, "P2", modifiers=("GP",), rendering_role="PT")),
+             claim("NOGP1", medicare(1, "97110", "65.00", day, "P3", modifiers=(), rendering_role="PT")),
+             practice=pt_practice)
+    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
+    for ack in result.acks_277ca:
+        assert_valid(ack)
+    stc = claim_statuses(result.acks_277ca)
+    assert stc["GP1"] == ["A2:20"]
+    assert stc["NOGP1"] == ["A3:453", "A3:453"]

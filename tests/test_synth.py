@@ -50,11 +50,40 @@ def test_two_thousand_rows_validate_with_zero_rejects(frame):
     assert all(isinstance(c.charge_amount, Decimal) for c in charges)
 
 
-def test_payers_are_exactly_the_three_configured(frame):
-    payers = set(map(tuple, frame[["payer_id", "payer_name", "claim_filing_code"]].drop_duplicates().values))
+@pytest.fixture(scope="module")
+def with_msp() -> pd.DataFrame:
+    return synthesize(3000, 41)  # a seed whose patients include working-aged Medicare beneficiaries
+
+
+def test_payers_are_exactly_the_configured_ones(with_msp):
+    payers = set(map(tuple, with_msp[["payer_id", "payer_name", "claim_filing_code"]].drop_duplicates().values))
     assert payers == {("15202", "CGS MEDICARE PART B OHIO", "MB"), ("OHMCD", "OHIO MEDICAID", "MC"),
-                      ("87726", "UNITEDHEALTHCARE", "CI")}
-    assert set(frame["practice_id"]) == {"BRIGHTHANDS", "KIDSTHRIVE", "HANDWORKS"}
+                      ("87726", "UNITEDHEALTHCARE", "CI"), ("DEMOEGHP", "EMPLOYER GROUP HEALTH PLAN (DEMO)", "CI")}
+    assert set(with_msp["practice_id"]) == {"BRIGHTHANDS", "KIDSTHRIVE", "HANDWORKS"}
+
+
+def test_working_aged_medicare_patients_come_twice_with_the_msp_type(with_msp):
+    frame = with_msp
+    secondary = frame[frame["payer_sequence"] == "S"]
+    assert len(secondary) and set(secondary["payer_id"]) == {"15202"} and set(secondary["msp_type"]) == {"12"}
+    primary = frame[frame["payer_sequence"] == "P"]
+    key = ["patient_id", "service_date", "cpt", "minutes", "rendering_npi"]
+    assert set(map(tuple, secondary[key].values)) <= set(map(tuple, primary[key].values))
+    assert set(primary.loc[primary["patient_id"].isin(secondary["patient_id"]), "payer_id"]) == {"DEMOEGHP"}
+
+
+def test_pt_beside_ot_assistants_name_their_supervisor_and_plans_are_dated(frame):
+    roles = set(frame["rendering_role"])
+    assert roles == {"OT", "OTA", "PT", "PTA"}
+    assert set(frame.loc[frame["rendering_role"].isin(["PT", "PTA"]), "practice_id"]) == {"HANDWORKS"}
+    assistants = frame[frame["rendering_role"].isin(["OTA", "PTA"])]
+    assert (assistants["supervising_npi"] != "").all() and (assistants["supervising_npi"].map(npi_is_valid)).all()
+    assert (frame.loc[~frame["rendering_role"].isin(["OTA", "PTA"]), "supervising_npi"] == "").all()
+    start = pd.to_datetime(frame["plan_of_care_start"])
+    assert (pd.to_datetime(frame["plan_of_care_certified_through"]) - start).dt.days.eq(89).all()
+    assert (pd.to_datetime(frame["service_date"]) >= start).all()
+    reported = frame[frame["progress_report_date"] != ""]
+    assert len(reported) and (reported["progress_report_date"] <= reported["service_date"]).all()
 
 
 def test_patients_are_realistic_and_stable(frame):
@@ -62,15 +91,19 @@ def test_patients_are_realistic_and_stable(frame):
     medicare = frame["payer_id"] == "15202"
     assert (age[medicare] >= 65).all()
     children = age < 18
-    assert (frame.loc[children, "relationship"] == "19").all()
+    # a commercial child is the parent's dependent; a Medicaid child is their own subscriber (a few EHR rows
+    # still chart the parent: validation warns and bills them as the subscriber)
+    assert (frame.loc[children & (frame["payer_id"] == "87726"), "relationship"] == "19").all()
+    assert (frame.loc[children & (frame["payer_id"] == "OHMCD"), "relationship"] == "19").mean() < 0.1
     assert set(frame.loc[children, "payer_id"]) <= {"OHMCD", "87726"}
     assert (frame.loc[frame["relationship"] == "01", "payer_id"] == "87726").all()
     assert (frame.loc[frame["payer_id"] == "OHMCD", "prior_auth_number"] != "").any()
     demographics = ["patient_last_name", "patient_first_name", "patient_dob", "patient_zip", "member_id"]
-    assert (frame.groupby("patient_id")[demographics].nunique() == 1).all().all()
-    # several OT and OTA renderers per practice, all with valid NPIs
+    primary = frame[frame["payer_sequence"] == "P"]  # a secondary payer has its own member id
+    assert (primary.groupby("patient_id")[demographics].nunique() == 1).all().all()
+    # several OT and OTA renderers per practice (and HANDWORKS's PTs and PTA), all with valid NPIs
     staff = frame.groupby(["practice_id", "rendering_role"])["rendering_npi"].nunique()
-    assert (staff >= 2).all() and len(staff) == 6
+    assert (staff[[k for k in staff.index if k[1] in ("OT", "OTA")]] >= 2).all() and len(staff) == 8
     assert all(npi_is_valid(n) for n in set(frame["rendering_npi"]) | set(frame["referring_npi"]))
 
 
@@ -88,7 +121,12 @@ def test_episodes_open_with_an_evaluation_and_visits_repeat(frame):
 def test_minutes_units_and_charges_follow_the_ehr_rules(frame):
     timed = frame[frame["minutes"] != ""]
     minutes = timed["minutes"].astype(int)
-    assert minutes.between(8, 45).all()
+    assert minutes.between(1, 45).all()
+    # under 8 minutes only where therapist and assistant both charted the code that day (co-treatment)
+    short = timed[minutes < 8]
+    same_code = timed.groupby(["patient_id", "service_date", "cpt", "payer_sequence"])["rendering_role"].nunique()
+    assert len(short) and all(same_code[(r.patient_id, r.service_date, r.cpt, r.payer_sequence)] >= 2
+                              for r in short.itertuples())
     assert all(lookup(c).timed for c in set(timed["cpt"]))
     expected_units = minutes // 15 + (minutes % 15 >= 8)
     assert (timed["units"].astype(int) == expected_units.clip(lower=1)).all()
@@ -99,12 +137,13 @@ def test_minutes_units_and_charges_follow_the_ehr_rules(frame):
     assert (frame.assign(p=unit_price).groupby(["practice_id", "cpt"])["p"].nunique() == 1).all()
     assert frame.loc[(frame.practice_id == "BRIGHTHANDS") & (frame.cpt == "97530"), "charge_amount"].isin(
         ["80.00", "160.00", "240.00"]).all()
-    # an individual treatment session (no evaluation or group session that day) has 38-60 timed minutes;
-    # the last day may be cut short by the row count
-    days = frame[frame["service_date"] < frame["service_date"].max()].groupby(["patient_id", "service_date"])
-    sessions = days.filter(lambda d: not set(d["cpt"]) & (EVALS | {"97168", "97150"}))
-    totals = sessions[sessions["minutes"] != ""].groupby(["patient_id", "service_date"])["minutes"].apply(
-        lambda m: m.astype(int).sum())
+    # an individual treatment session of one discipline (no evaluation or group session that day) has 38-60
+    # timed minutes; the last day may be cut short by the row count
+    session = ["patient_id", "service_date", "discipline", "payer_sequence"]
+    frame = frame.assign(discipline=frame["rendering_role"].str[:2])
+    days = frame[frame["service_date"] < frame["service_date"].max()].groupby(session)
+    sessions = days.filter(lambda d: not any(lookup(c).evaluation or c == "97150" for c in d["cpt"]))
+    totals = sessions[sessions["minutes"] != ""].groupby(session)["minutes"].apply(lambda m: m.astype(int).sum())
     assert len(totals) > 300 and totals.between(38, 60).all()
     assert set(frame["place_of_service"]) == {"11", "12", "02"}
     assert (frame["place_of_service"] == "11").mean() > 0.7

@@ -410,7 +410,7 @@ def _visit_codes(rng: random.Random, practice: _Practice, kind: str, visit: int,
     if kind == "reeval":
         return [(REEVALUATION[discipline], None)] + _timed_lines(rng, timed, rng.randint(16, 30), rng.choice((1, 2)))
     if discipline != "OT":
-        return _timed_lines(rng, timed, rng.randint(30, 45), rng.choice((2, 2, 3)))
+        return _timed_lines(rng, timed, rng.randint(38, 53), rng.choice((2, 2, 3)))
     lines: list[tuple[str, int | None]] = []
     if in_clinic and practice.paraffin_share and rng.random() < practice.paraffin_share:
         lines.append(("97018", None))

@@ -12,12 +12,21 @@ What each claim gets (ot_billing_rules.md §2.8, §5.1, §5.2):
   is resubmitted as a new claim, any other denial becomes a work item to
   request a reopening or redetermination, and no 837P is built.
 - void on request: frequency 8 with REF*F8, only for payers that take 7/8.
-- secondary: a primary claim adjudicated with patient responsibility, for a
-  patient whose charges for those dates were also exported to a secondary
-  payer (payer_sequence S, one charge per service line, same date and CPT),
-  gets a claim to that payer carrying the primary's adjudication from our
-  ledger (2320/2330A/2330B, 2430 per line). A primary that crossed the claim
-  over itself (835 NM1*TT, status forwarded) is not billed again.
+- secondary: a primary claim adjudicated with patient responsibility left on
+  some line (whatever it denied on others), or denied in full for a reason the
+  secondary payer may still pay (mappings/remit/secondary_payable_denials.yaml),
+  for a patient whose charges for those dates were also exported to a
+  secondary payer (payer_sequence S, one charge per service line, same date
+  and CPT), gets a claim to that payer carrying the primary's adjudication
+  from our ledger (2320/2330A/2330B, 2430 per line). The secondary payer's
+  charges are coded again under its own rules (units, modifiers, edits: a
+  Medicare secondary claim gets Medicare's total-time units, not the primary's
+  midpoint units); each date's charge as the primary adjudicated it, and the
+  primary's payment and adjustments, are apportioned to the re-coded lines
+  (per code when the date has the same codes on both, else per date, in
+  proportion to each line's charge for its units), so every line and the
+  claim balance. A primary that crossed the claim over itself (835 NM1*TT,
+  status forwarded) is not billed again.
 
 New claims are stored in status 'ready' with a `claim_link` to the claim they
 came from and go out through the normal batch and pyx12 gate. Their lines
@@ -45,17 +54,23 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from otedi import config
 from otedi.charges.load import from_model
 from otedi.charges.record import Charge
+from otedi.claims.grouping import group_into_claims
 from otedi.claims.model import Adjustment, Claim, LineAdjudication, PriorPayer
+from otedi.coding.disciplines import disciplines
 from otedi.coding.payers import payer_rules
+from otedi.coding.scrub import scrub_visit
+from otedi.errors import OtediError
 from otedi.warehouse import models
 from otedi.warehouse.models import ClaimLink
 
 ZERO = Decimal("0.00")
 CORRECTABLE = ("rejected", "denied", "partially_paid")
 VOIDABLE = ("accepted", "paid", "partially_paid", "denied", "patient_balance")  # the payer holds the claim
-SECONDARY_AFTER = ("paid", "partially_paid", "patient_balance")  # primary adjudicated, not crossed over
+SECONDARY_AFTER = ("paid", "partially_paid", "patient_balance", "denied")  # adjudicated, not crossed over
+SECONDARY_DENIALS = "remit/secondary_payable_denials.yaml"
 UNPROCESSABLE = "MA130"  # Medicare: claim unprocessable, correct and submit as new
 FREQUENCY = {"resubmission": "1", "replacement": "7", "void": "8", "secondary": "1"}
 ORIGINAL_STATUS_AFTER = {"resubmission": "replaced", "replacement": "replaced", "void": "voided"}
@@ -108,7 +123,7 @@ def resubmit(session: Session, *, today: date, claim_ids: Collection[str] | None
                                        models.Claim.status.in_(SECONDARY_AFTER + ("forwarded",)))
             .options(selectinload(models.Claim.lines)).order_by(models.Claim.claim_id)).all()
         for row in primaries:
-            _secondary(session, row, result)
+            _secondary(session, row, result, today)
     session.flush()
     return result
 
@@ -191,7 +206,7 @@ def _unprocessable(session: Session, row: models.Claim) -> bool:
 # --- secondary claims -----------------------------------------------------------------------------
 
 
-def _secondary(session: Session, row: models.Claim, result: ResubmitResult) -> None:
+def _secondary(session: Session, row: models.Claim, result: ResubmitResult, today: date) -> None:
     done = _link(session, row, ("secondary",))
     if done is not None:
         result.existing.append(_built(done.claim, row, done.kind))
@@ -210,25 +225,79 @@ def _secondary(session: Session, row: models.Claim, result: ResubmitResult) -> N
             row.claim_id, "the primary crossed this claim over to the secondary payer (835 NM1*TT)",
             "wait for the secondary payer's 835; do not bill it again"))
         return
-    pr_total = _patient_responsibility(session, row)
-    if pr_total <= 0:
+    if _patient_responsibility(session, row) <= 0 and not (
+            row.status == "denied" and _denied_for_a_reason_the_secondary_may_pay(session, row)):
         return  # nothing left for a secondary payer to consider
     charges = _charges(session, row)
     matched, problem = _match_secondary_charges(row, charges, coverage)
     if problem:
         result.work_items.append(WorkItem(row.claim_id, problem, "fix the secondary charges, then run resubmit again"))
         return
-    prior = _adjudication(session, row, from_model(charges[row.lines[0].charge_id]),
-                          line_numbers={line.id: line.line_number for line in row.lines})
-    unbalanced = _balance_problem(row, prior)
-    if unbalanced:
-        result.work_items.append(WorkItem(row.claim_id, unbalanced,
+    # The secondary payer's charges the primary never billed (its rounding gave them no unit) are coded too.
+    disciplines_on_claim = {disciplines().of_role(charges[line.charge_id].rendering_role).name for line in row.lines}
+    extra = [c for c in coverage if c not in matched and c.status == "new"
+             and disciplines().of_role(c.rendering_role).name in disciplines_on_claim]
+    claim, held, coded_issues = _recode(session, row, [*matched, *extra], today)
+    if claim is None:
+        result.work_items.append(WorkItem(row.claim_id, coded_issues, "fix the secondary charges, then run resubmit "
+                                          "again"))
+        return
+    prior, claim, problem = _apportioned(session, row, from_model(charges[row.lines[0].charge_id]), claim)
+    if problem is None:
+        problem = _balance_problem(claim, prior)
+    if problem:
+        result.work_items.append(WorkItem(row.claim_id, problem,
                                           "review the primary's 835 posting before billing the secondary"))
         return
-    charges.update({c.charge_id: c for c in matched})
-    _build(session, row, "secondary", charges, result, line_charges=[c.charge_id for c in matched])
-    for charge in matched:
-        charge.status = "claimed"
+    _store_secondary(session, row, claim, held, result)
+    billed = {line.charge.charge_id for line in claim.lines}
+    for charge in [*matched, *extra]:
+        charge.status = "claimed" if charge.charge_id in billed else "not_billed"
+    for issue in coded_issues:
+        session.add(models.EditIssue(charge_id=issue.charge_id, claim_id=claim.claim_id, severity=str(issue.severity),
+                                     rule=issue.rule, source=issue.source, message=issue.message))
+
+
+def _recode(session: Session, original: models.Claim, rows: list[models.Charge],
+            today: date) -> tuple[Claim | None, bool, list | str]:
+    """Code the secondary payer's charges by its own rules, visit by visit: (claim, held, issues),
+    or (None, False, why) when they do not make exactly one claim."""
+    from otedi.claims.build import seed_history, visit_key  # build imports this module's neighbours
+
+    visits: dict[tuple, list[Charge]] = defaultdict(list)
+    for row in rows:
+        charge = from_model(row)
+        visits[visit_key(charge)].append(charge)
+    history = seed_history(session, {original.patient_id}, {k[4].year for k in visits})
+    locality = config.practice(original.practice_id).medicare_locality
+    lines, issues, held = [], [], False
+    for key in sorted(visits, key=lambda k: k[4]):
+        visit = scrub_visit(visits[key], history, today=today, locality=locality)
+        history.record_visit(visit)
+        lines += visit.lines
+        issues += visit.issues
+        held = held or visit.held
+    claims = group_into_claims(lines)
+    if len(claims) != 1:
+        return None, False, (f"the secondary payer's charges code into {len(claims)} claims under its rules, "
+                             f"not one beside the primary's claim")
+    claim = claims[0]
+    return replace(claim, claim_id=new_claim_id(original.claim_id, "secondary"), lines=tuple(
+        replace(line, line_control_number=f"{new_claim_id(original.claim_id, 'secondary')}-{line.number}")
+        for line in claim.lines)), held, issues
+
+
+def _denied_for_a_reason_the_secondary_may_pay(session: Session, row: models.Claim) -> bool:
+    """A primary that denied the whole claim: the secondary still considers it when every denial reason
+    is one a secondary payer may pay (the primary's non-covered or exhausted benefit, not a billing error)."""
+    payable = _secondary_payable_reasons()
+    reasons = set(session.execute(select(models.LedgerEntry.group_code, models.LedgerEntry.carc).where(
+        models.LedgerEntry.claim_pk == row.id, models.LedgerEntry.entry_type == "denial")).all())
+    return bool(reasons) and all(carc in payable for _, carc in reasons)
+
+
+def _secondary_payable_reasons() -> frozenset[str]:
+    return frozenset(str(c) for c in config.load_yaml(SECONDARY_DENIALS)["carcs"])
 
 
 def _match_secondary_charges(row: models.Claim, charges: dict[str, models.Charge],
@@ -261,11 +330,10 @@ def _patient_responsibility(session: Session, row: models.Claim) -> Decimal:
     return sum(amounts, ZERO)
 
 
-def _adjudication(session: Session, original: models.Claim, coverage: Charge, *,
-                  line_numbers: dict[int, int]) -> PriorPayer:
-    """The original claim's adjudication as its payer reported it, netted over every posting
-    (a reversal and its correction cancel out). `coverage` is the charge as billed to that payer;
-    `line_numbers` maps the original's line pk to the LX01 of the same line on the new claim."""
+def _ledger_by_line(session: Session, original: models.Claim) -> tuple[
+        dict[int | None, Decimal], dict[int | None, dict[tuple[str, str], Decimal]], date | None]:
+    """The original claim's payments and adjustments as its payer reported them, per line (None: claim level),
+    netted over every posting (a reversal and its correction cancel out), and the adjudication date."""
     entries = session.execute(
         select(models.LedgerEntry, models.Remittance.payment_date, models.Remittance.posted_at)
         .join(models.Remittance, models.Remittance.id == models.LedgerEntry.remittance_id)
@@ -282,23 +350,88 @@ def _adjudication(session: Session, original: models.Claim, coverage: Charge, *,
         if not entry.reversal:
             day = payment_date or posted_at.date()
             adjudicated = day if adjudicated is None else max(adjudicated, day)
+    return paid, cas, adjudicated
 
-    def adjustments(line_pk: int | None) -> tuple[Adjustment, ...]:
-        return tuple(Adjustment(group, reason, value) for (group, reason), value in cas[line_pk].items() if value)
 
-    lines = tuple(
-        LineAdjudication(line_number=line_numbers[line.id], paid=paid[line.id], adjustments=adjustments(line.id),
-                         adjudicated=adjudicated)
-        for line in original.lines if line.id in line_numbers)
-    every = [*adjustments(None), *(a for line in lines for a in line.adjustments)]
+def _apportioned(session: Session, original: models.Claim, coverage: Charge,
+                 claim: Claim) -> tuple[PriorPayer | None, Claim, str | None]:
+    """The primary's adjudication laid over `claim`'s lines, and `claim` with each line's charge (SV102)
+    apportioned from what the primary adjudicated. Lines group per date and code when a date has the same
+    codes on both claims (one to one: the primary's figures as they are), else per date; within a group,
+    charge, payment and each adjustment are split in proportion to the lines' charges (largest remainder,
+    to the cent), and a line's rounding difference goes to its largest adjustment, so every line balances."""
+    paid, cas, adjudicated = _ledger_by_line(session, original)
+    old = [(line.service_date, line.cpt, line.charge_amount, paid[line.id], cas[line.id]) for line in original.lines]
+    new = [(line.number, line.charge.service_date, line.coded.cpt, line.coded.charge_amount) for line in claim.lines]
+    same_codes = {day for day in {o[0] for o in old}
+                  if sorted(o[1] for o in old if o[0] == day) == sorted(n[2] for n in new if n[1] == day)}
+
+    def group(day: date, cpt: str) -> tuple:
+        return (day, cpt) if day in same_codes else (day,)
+
+    totals: dict[tuple, list] = {}
+    for day, cpt, charge, line_paid, line_cas in old:
+        t = totals.setdefault(group(day, cpt), [ZERO, ZERO, defaultdict(lambda: ZERO)])
+        t[0] += charge
+        t[1] += line_paid
+        for key, value in line_cas.items():
+            t[2][key] += value
+    members: dict[tuple, list] = defaultdict(list)
+    for number, day, cpt, weight in new:
+        members[group(day, cpt)].append((number, weight))
+    for key in totals:
+        if key not in members:
+            return None, claim, (f"the primary adjudicated {key[0]}{' ' + key[1] if len(key) > 1 else ''}, which "
+                                 f"the secondary payer's coding does not bill; the COB figures cannot balance")
+    charge_of: dict[int, Decimal] = {}
+    lines: list[LineAdjudication] = []
+    for key, (charge, line_paid, line_cas) in totals.items():
+        numbers = [n for n, _ in members[key]]
+        weights = [w for _, w in members[key]]
+        charges = _split(charge, weights)
+        paids = _split(line_paid, weights)
+        adjustments = {k: _split(v, weights) for k, v in line_cas.items() if v}
+        for i, number in enumerate(numbers):
+            mine = {k: v[i] for k, v in adjustments.items()}
+            rest = charges[i] - paids[i] - sum(mine.values(), ZERO)
+            if rest and mine:
+                largest = max(mine, key=lambda k: abs(mine[k]))
+                mine[largest] += rest
+            charge_of[number] = charges[i]
+            lines.append(LineAdjudication(line_number=number, paid=paids[i], adjudicated=adjudicated,
+                                          adjustments=tuple(Adjustment(g, r, v) for (g, r), v in mine.items() if v)))
+    for number, *_ in new:
+        charge_of.setdefault(number, ZERO)  # a line only the secondary's coding bills (its date was one group)
+    claim = replace(claim, lines=tuple(
+        replace(line, coded=replace(line.coded, charge_amount=charge_of[line.number])) for line in claim.lines))
+    claim_level = tuple(Adjustment(g, r, v) for (g, r), v in cas[None].items() if v)
+    lines.sort(key=lambda ln: ln.line_number)
+    every = [*claim_level, *(a for line in lines for a in line.adjustments)]
     patient = sum((a.amount for a in every if a.group == "PR"), ZERO)
-    return PriorPayer(coverage=coverage, paid=sum(paid.values(), ZERO), adjustments=adjustments(None), lines=lines,
-                      patient_responsibility=patient if patient > 0 else None, payer_claim_number=original.payer_icn)
+    prior = PriorPayer(coverage=coverage, paid=sum(paid.values(), ZERO), adjustments=claim_level, lines=tuple(lines),
+                       patient_responsibility=patient if patient > 0 else None, payer_claim_number=original.payer_icn)
+    return prior, claim, None
 
 
-def _balance_problem(row: models.Claim, prior: PriorPayer) -> str | None:
+def _split(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
+    """`total` in cents over `weights`, largest remainder first; the parts add up to `total` exactly."""
+    if len(weights) == 1:
+        return [total]
+    base = sum(weights, ZERO) or Decimal(len(weights))
+    weights = weights if sum(weights, ZERO) else [Decimal(1)] * len(weights)
+    cents = int((total * 100).to_integral_value())
+    exact = [Decimal(cents) * w / base for w in weights]
+    parts = [int(e) for e in exact]  # toward zero
+    left = cents - sum(parts)
+    step = 1 if left > 0 else -1
+    for i in sorted(range(len(weights)), key=lambda i: -abs(exact[i] - parts[i]))[:abs(left)]:
+        parts[i] += step
+    return [Decimal(p) / 100 for p in parts]
+
+
+def _balance_problem(claim: Claim, prior: PriorPayer) -> str | None:
     """What keeps the primary's figures from balancing the way a COB claim must, if anything."""
-    charges = {line.line_number: line.charge_amount for line in row.lines}
+    charges = {line.number: line.coded.charge_amount for line in claim.lines}
     for line in prior.lines:
         adjusted = line.paid + sum((a.amount for a in line.adjustments), ZERO)
         if adjusted != charges[line.line_number]:
@@ -308,9 +441,9 @@ def _balance_problem(row: models.Claim, prior: PriorPayer) -> str | None:
             return f"line {line.line_number}: the primary's net payment is negative ({line.paid})"
     adjusted = sum((a.amount for a in prior.adjustments), ZERO) + sum(
         (a.amount for line in prior.lines for a in line.adjustments), ZERO)
-    if row.total_charge - prior.paid != adjusted:
+    if claim.total_charge - prior.paid != adjusted:
         return (f"the primary paid {prior.paid} and adjusted {adjusted}, which is not the claim charge "
-                f"{row.total_charge}")
+                f"{claim.total_charge}")
     return None
 
 
@@ -318,9 +451,9 @@ def _balance_problem(row: models.Claim, prior: PriorPayer) -> str | None:
 
 
 def _build(session: Session, original: models.Claim, kind: str, charges: dict[str, models.Charge],
-           result: ResubmitResult, *, line_charges: Sequence[str] | None = None) -> models.Claim:
-    """Store the new claim (status 'ready') and its link; line_charges replaces each line's charge."""
-    line_charges = line_charges or [line.charge_id for line in original.lines]
+           result: ResubmitResult) -> models.Claim:
+    """Store the new claim (status 'ready') with the original's lines, and its link."""
+    line_charges = [line.charge_id for line in original.lines]
     header = charges[line_charges[0]]
     claim_id = new_claim_id(original.claim_id, kind)
     frequency, payer_claim_number = FREQUENCY[kind], original.payer_icn
@@ -332,7 +465,7 @@ def _build(session: Session, original: models.Claim, kind: str, charges: dict[st
         payer_id=header.payer_id, payer_sequence=header.payer_sequence, claim_filing_code=header.claim_filing_code,
         rendering_npi=header.rendering_npi, service_date_from=original.service_date_from,
         service_date_to=original.service_date_to, total_charge=original.total_charge,
-        expected_allowed=original.expected_allowed if kind != "secondary" else None,
+        expected_allowed=original.expected_allowed,
         frequency_code=frequency, payer_claim_number=payer_claim_number if frequency in ("7", "8") else None,
         diagnoses=original.diagnoses, status="ready",
     )
@@ -341,8 +474,35 @@ def _build(session: Session, original: models.Claim, kind: str, charges: dict[st
             line_number=line.line_number, charge_id=charge_id,
             line_control_number=f"{claim_id}-{line.line_number}", service_date=line.service_date, cpt=line.cpt,
             modifiers=line.modifiers, units=line.units, charge_amount=line.charge_amount,
-            expected_allowed=line.expected_allowed if kind != "secondary" else None, dx_pointers=line.dx_pointers,
+            expected_allowed=line.expected_allowed, dx_pointers=line.dx_pointers,
         ))
+    return _link_new(session, row, original, kind, result)
+
+
+def _store_secondary(session: Session, original: models.Claim, claim: Claim, held: bool,
+                     result: ResubmitResult) -> models.Claim:
+    """Store the re-coded secondary claim (status 'ready', or 'held' when its coding holds it) and its link."""
+    header = claim.header
+    first, last = claim.service_dates
+    allowed = [line.coded.expected_allowed for line in claim.lines]
+    row = models.Claim(
+        claim_id=claim.claim_id, practice_id=header.practice_id, patient_id=header.patient_id,
+        payer_id=header.payer_id, payer_sequence=header.payer_sequence, claim_filing_code=header.claim_filing_code,
+        rendering_npi=claim.rendering.npi, service_date_from=first, service_date_to=last,
+        total_charge=claim.total_charge, frequency_code="1", diagnoses="|".join(claim.diagnoses),
+        expected_allowed=sum(allowed, ZERO) if all(a is not None for a in allowed) else None,
+        status="held" if held else "ready")
+    for line in claim.lines:
+        row.lines.append(models.ClaimLine(
+            line_number=line.number, charge_id=line.charge.charge_id, line_control_number=line.line_control_number,
+            service_date=line.charge.service_date, cpt=line.coded.cpt, modifiers=":".join(line.coded.modifiers),
+            units=line.coded.units, charge_amount=line.coded.charge_amount,
+            expected_allowed=line.coded.expected_allowed, dx_pointers=":".join(map(str, line.dx_pointers))))
+    return _link_new(session, row, original, "secondary", result)
+
+
+def _link_new(session: Session, row: models.Claim, original: models.Claim, kind: str,
+              result: ResubmitResult) -> models.Claim:
     session.add(row)
     session.flush()
     session.add(ClaimLink(claim_pk=row.id, original_claim_pk=original.id, kind=kind, original_status=original.status))
@@ -391,7 +551,8 @@ def with_prior_payers(session: Session, rows: Sequence[models.Claim], claims: Se
             continue
         original = link.original
         coverage = session.scalar(select(models.Charge).where(models.Charge.charge_id == original.lines[0].charge_id))
-        prior = _adjudication(session, original, from_model(coverage),
-                              line_numbers={line.id: line.line_number for line in original.lines})
+        prior, claim, problem = _apportioned(session, original, from_model(coverage), claim)
+        if problem:  # the ledger changed since the claim was built (a later reversal, say)
+            raise OtediError(f"secondary claim {row.claim_id}: {problem}")
         out.append(replace(claim, prior_payers=(prior,)))
     return out

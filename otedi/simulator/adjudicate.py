@@ -1,25 +1,52 @@
 """The payer side: front-end edits (277CA) and line adjudication (835).
 
-Front end (the claim never reaches adjudication):
-- an NPI whose check digit is wrong -> A7:562 (entity 85 billing, 82 rendering);
-- an "always therapy" code without GO/GP/GN from an OT private practice, for a
-  payer that wants the discipline modifier -> A3:453, returned as unprocessable
-  (ot_billing_rules.md §2.1: specialty 65/67 without the modifier is returned).
+Front end (the claim never reaches adjudication). STC01 is category:status:entity;
+category codes (X12 code source 507, pyx12 map/codes.xml `claim_status_cat`):
+A3 "Acknowledgement/Returned as unprocessable claim", A7 "Acknowledgement/Rejected
+for Invalid Information"; status codes (code source 508, `claim_status`):
+- an NPI whose check digit is wrong -> A7:562 "Entity's National Provider
+  Identifier (NPI)" (entity 85 billing, 82 rendering);
+- a 2310B rendering provider whose PRV03 taxonomy is an assistant's (224Z00000X
+  OTA, 225200000X PTA, 2355S0801X speech-language assistant;
+  rules/disciplines.yaml) for a payer that does not enrol assistants
+  (assistants_render: false, Medicare: the supervising therapist renders)
+  -> A7:145:82 "Entity's specialty/taxonomy code", entity 82 rendering provider;
+- a 2000C patient level (HL03 23) on a claim with SBR09 MA, MB or MC: the
+  Medicare or Medicaid beneficiary is always the subscriber -> A7:156:QC
+  "Patient relationship to subscriber", entity QC patient;
+- a claim to Medicare (SBR09 MA/MB) where Medicare is not primary (SBR01 S, T
+  or any other than P) without SBR05 -> A3:578:IL "Insurance Type Code", entity IL subscriber (SBR05
+  is in the subscriber loop; the 837P TR3 requires it "when the destination
+  payer is Medicare and Medicare is not the primary payer");
+- an "always therapy" code without GO/GP/GN from an OT, PT or SLP practice
+  (2000A PRV03 225X..., 2251..., 235Z...), for a payer that wants the
+  discipline modifier -> A3:453 "Procedure Code Modifier(s) for Service(s)
+  Rendered", returned as unprocessable (ot_billing_rules.md §2.1: specialty
+  65/67 without the modifier is returned).
 
 Adjudication, each line in date and line order; the first edit that fails
 denies the line:
+  CO-109 a DMEPOS item (codes: dme yes) for a payer whose rules hold DMEPOS
+         (dme: hold, Medicare Part B: the DME MAC pays it): not covered by this
+         payer/contractor, send it to the correct one
   CO-29  past the payer's timely filing limit on the day the claim arrived (§2.8)
   CO-18  the same patient, code and date was already paid (exact duplicate)
+  CO-170 the rendering provider's taxonomy is an assistant role the payer does
+         not pay for (assistants_covered): payment denied when performed by
+         this type of provider
   CO-96  the code has no rate in the payer's fee schedule, or Medicare status B/I (+ N130)
   CO-197 the payer wants prior authorization for the code and REF*G1 is missing
   CO-236 NCCI PTP column-2 code without 59/X{EPSU} (indicator 1) or at all (0) (§2.7)
   CO-151 units over the MUE (+ N362); MAI 1 per line, MAI 2/3 per code and date (§2.7)
   CO-50  a seeded share of the remaining lines: not medically necessary (+ N115)
-then the survivors are priced per date (fees.price_lines: PFS with the therapy
-MPPR and the 85% CO factor, or the payer's per-unit table), allowed = lesser of
-billed and fee, CO-45 for the difference, and
-  PR-119 Medicare OT line that takes the year's allowed amounts over the KX
-         threshold without KX (Palmetto, §2.3)
+then the survivors are priced per date (fees.price_lines: PFS at the billing
+practice's Medicare locality (practices.yaml medicare_locality of the 2010AA
+NPI; national when it has none) with the therapy MPPR and the 85% factor on CO
+and CQ lines, or the payer's per-unit table), allowed = lesser of billed and
+fee, CO-45 for the difference, and
+  PR-119 Medicare therapy line that takes the year's allowed amounts of its KX
+         bucket (GO: OT; GP and GN: PT and SLP combined) over the threshold
+         without KX (Palmetto, §2.3)
   Medicare: PR-1 Part B deductible (per beneficiary and year), PR-2 20% of
             the rest, CO-253 2% of the Medicare payment, line level (§2.12, §7)
   commercial: PR-3 copay per date of service; Medicaid: no cost sharing.
@@ -33,10 +60,12 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
+from otedi import config
 from otedi.charges.validate import npi_is_valid
 from otedi.coding import codes
+from otedi.coding.disciplines import Role, disciplines
 from otedi.coding.fees import UNPAID_STATUS, PricingLine, fee_schedule, price_lines
-from otedi.coding.modifiers import kx_threshold, modifier_rules
+from otedi.coding.modifiers import ASSISTANT_MODIFIERS, kx_bucket, kx_threshold, modifier_rules
 from otedi.coding.ncci import ncci_tables
 from otedi.coding.payers import PayerRules
 from otedi.simulator.model import ZERO, Adjustment, ClaimPayment, LinePayment, cents
@@ -45,8 +74,9 @@ from otedi.simulator.settings import Settings
 from otedi.simulator.state import SimulatorState
 
 DISCIPLINES = ("GO", "GP", "GN")
-OT_TAXONOMY_PREFIX = "225X"  # occupational therapist (NUCC), specialty 67 in private practice
 STATUS_BY_SEQUENCE = {"P": "1", "S": "2", "T": "3"}  # CLP02 by SBR01 payer responsibility
+MEDICARE_FILING_CODES = ("MA", "MB")
+SUBSCRIBER_ONLY_FILING_CODES = ("MA", "MB", "MC")  # Medicare and Medicaid: the beneficiary is the subscriber
 
 
 def seeded(seed: int, *parts: object) -> random.Random:
@@ -61,8 +91,9 @@ class ClaimAck:
 
     claim: ClaimIn
     category: str  # STC01-1: A2 accepted, A3 returned as unprocessable, A7 rejected for invalid information
-    status: str  # STC01-2: 20 accepted for processing, 33 subscriber not found, 453 procedure modifier, 562 NPI
-    entity: str = ""  # STC01-3: 85 billing provider, 82 rendering provider, IL subscriber
+    status: str  # STC01-2: 20 accepted, 33 subscriber not found, 145 taxonomy, 156 patient relationship,
+    #               453 procedure modifier, 562 NPI, 578 insurance type code
+    entity: str = ""  # STC01-3: 85 billing provider, 82 rendering provider, IL subscriber, QC patient
     icn: str = ""  # REF*1K payer claim control number, accepted claims only
     lines: tuple[ServiceLine, ...] = ()
 
@@ -77,7 +108,14 @@ def front_end(claim: ClaimIn, rules: PayerRules) -> ClaimAck | None:
         return ClaimAck(claim, "A7", "562", "85")
     if claim.rendering_npi and not npi_is_valid(claim.rendering_npi):
         return ClaimAck(claim, "A7", "562", "82")
-    if rules.discipline_modifier and claim.billing_taxonomy.startswith(OT_TAXONOMY_PREFIX):
+    rendering = role_of_taxonomy(claim.rendering_taxonomy)
+    if not rules.assistants_render and rendering is not None and rendering.assistant:
+        return ClaimAck(claim, "A7", "145", "82")
+    if claim.patient_loop and claim.filing_code in SUBSCRIBER_ONLY_FILING_CODES:
+        return ClaimAck(claim, "A7", "156", "QC")
+    if claim.filing_code in MEDICARE_FILING_CODES and claim.payer_sequence != "P" and not claim.insurance_type:
+        return ClaimAck(claim, "A3", "578", "IL")
+    if rules.discipline_modifier and _therapy_practice(claim.billing_taxonomy):
         missing = tuple(ln for ln in claim.lines if _always_therapy(ln.cpt) and not set(ln.modifiers) & set(DISCIPLINES))
         if missing:
             return ClaimAck(claim, "A3", "453", lines=missing)
@@ -87,6 +125,31 @@ def front_end(claim: ClaimIn, rules: PayerRules) -> ClaimAck | None:
 def _always_therapy(cpt: str) -> bool:
     info = codes.lookup(cpt)
     return info is not None and info.therapy == "always"
+
+
+def _therapy_practice(taxonomy: str) -> bool:
+    """An OT, PT or SLP billing taxonomy: the therapist's NUCC code or one of its specializations."""
+    return any(taxonomy.startswith(d.therapist.taxonomy[:4]) for d in disciplines().by_name.values())
+
+
+def role_of_taxonomy(taxonomy: str) -> Role | None:
+    """The rendering role (OT, OTA, PT, PTA, SLP, SLPA) a NUCC taxonomy belongs to: its code in
+    rules/disciplines.yaml, or a specialization of a "...00000X" code there (same first four characters)."""
+    taxonomy = taxonomy.strip().upper()
+    if not taxonomy:
+        return None
+    roles = disciplines().roles.values()
+    exact = next((r for r in roles if r.taxonomy == taxonomy), None)
+    if exact is not None:
+        return exact
+    return next((r for r in roles if r.taxonomy.endswith("00000X") and taxonomy[:4] == r.taxonomy[:4]), None)
+
+
+def medicare_locality(billing_npi: str) -> str | None:
+    """The Medicare locality ("<mac>-<locality>") of the practice whose NPI bills the claim (2010AA NM109);
+    None (national prices) when no practice in practices.yaml has that NPI or it names no locality."""
+    return next((p.medicare_locality for p in config.practices().values()
+                 if p.npi == billing_npi and p.medicare_locality), None)
 
 
 @dataclass(frozen=True)
@@ -105,8 +168,9 @@ class Adjudicator:
 
     def claim(self, claim: ClaimIn, rules: PayerRules, envelope: Interchange837, icn: str) -> ClaimPayment:
         lines = sorted(claim.lines, key=lambda ln: (ln.service_date, ln.number))
-        denials = self._edits(claim, lines, rules)
-        fees = self._fees([ln for ln in lines if ln.control_number not in denials], rules)
+        locality = medicare_locality(claim.billing_npi)
+        denials = self._edits(claim, lines, rules, locality)
+        fees = self._fees([ln for ln in lines if ln.control_number not in denials], rules, locality)
         paid_lines = []
         copay_left: dict[date, Decimal] = defaultdict(lambda: self.settings.copay_per_visit)
         for ln in lines:
@@ -139,10 +203,11 @@ class Adjudicator:
 
     # --- edits that deny a line before pricing ----------------------------------------------------
 
-    def _edits(self, claim: ClaimIn, lines: list[ServiceLine], rules: PayerRules) -> dict[str, _Denial]:
+    def _edits(self, claim: ClaimIn, lines: list[ServiceLine], rules: PayerRules,
+               locality: str | None = None) -> dict[str, _Denial]:
         denials: dict[str, _Denial] = {}
         for ln in lines:
-            denial = self._line_edit(claim, ln, rules)
+            denial = self._line_edit(claim, ln, rules, locality)
             if denial:
                 denials[ln.control_number] = denial
         by_date: dict[date, list[ServiceLine]] = defaultdict(list)
@@ -162,14 +227,20 @@ class Adjudicator:
                 denials[ln.control_number] = _Denial("CO", "50", ("N115",))
         return denials
 
-    def _line_edit(self, claim: ClaimIn, ln: ServiceLine, rules: PayerRules) -> _Denial | None:
+    def _line_edit(self, claim: ClaimIn, ln: ServiceLine, rules: PayerRules,
+                   locality: str | None = None) -> _Denial | None:
+        info = codes.lookup(ln.cpt)
+        if rules.dme == "hold" and info is not None and info.dme:
+            return _Denial("CO", "109")  # the DME MAC, not this contractor, pays DMEPOS
         if self.today > rules.timely_filing.deadline(ln.service_date):
             return _Denial("CO", "29")
         if _line_key(claim, ln.cpt, ln.service_date) in self.state.paid_lines:
             return _Denial("CO", "18")
-        if not _covered(ln, rules):
+        rendering = role_of_taxonomy(claim.rendering_taxonomy)
+        if rendering is not None and rendering.assistant and rendering.role not in rules.assistants_covered:
+            return _Denial("CO", "170")
+        if not _covered(ln, rules, locality):
             return _Denial("CO", "96", ("N130",))
-        info = codes.lookup(ln.cpt)
         if rules.prior_auth and not claim.prior_auth and \
                 rules.prior_auth.required_for(ln.cpt, info is not None and info.is_therapy):
             return _Denial("CO", "197")
@@ -177,27 +248,31 @@ class Adjudicator:
 
     # --- pricing -----------------------------------------------------------------------------------
 
-    def _fees(self, lines: list[ServiceLine], rules: PayerRules) -> dict[str, Decimal]:
-        """Fee schedule amount of each line that passed the edits, priced together per date (MPPR)."""
+    def _fees(self, lines: list[ServiceLine], rules: PayerRules, locality: str | None = None) -> dict[str, Decimal]:
+        """Fee schedule amount of each line that passed the edits, priced together per date (MPPR), at the
+        practice's Medicare locality (None: national)."""
         by_date: dict[date, list[ServiceLine]] = defaultdict(list)
         for ln in lines:
             by_date[ln.service_date].append(ln)
         fees: dict[str, Decimal] = {}
         for day, day_lines in sorted(by_date.items()):
-            schedule, _ = fee_schedule(rules.fee_schedule, day)
+            schedule, _ = fee_schedule(rules.fee_schedule, day, locality)
             amounts, _ = price_lines(
-                [PricingLine(ln.control_number, ln.cpt, ln.units, "CO" in ln.modifiers) for ln in day_lines],
+                [PricingLine(ln.control_number, ln.cpt, ln.units, bool(set(ASSISTANT_MODIFIERS) & set(ln.modifiers)))
+                 for ln in day_lines],
                 schedule, rules.assistant_payment_factor)
             fees.update(amounts)  # every line here has a rate: _covered checked it
         return fees
 
     def _kx(self, claim: ClaimIn, ln: ServiceLine, rules: PayerRules, allowed: Decimal) -> _Denial | None:
-        """Medicare OT threshold: count the line's allowed amount, or deny it PR-119 when it
-        goes over the threshold without KX."""
-        if not (rules.kx_threshold and "GO" in ln.modifiers):
+        """Medicare therapy threshold per bucket (GO: OT; GP/GN: PT and SLP combined): count the line's
+        allowed amount in its bucket, or deny it PR-119 when it takes the bucket over the threshold
+        without KX."""
+        bucket = kx_bucket(ln.modifiers) if rules.kx_threshold else None
+        if bucket is None:
             return None
         threshold = kx_threshold(ln.service_date)
-        key = f"{claim.member_id}|{ln.service_date.year}"
+        key = kx_key(claim.member_id, ln.service_date.year, bucket)
         before = self.state.kx.get(key, ZERO)
         if threshold is not None and "KX" not in ln.modifiers and before + allowed > threshold.amount:
             return _Denial("PR", "119")
@@ -273,9 +348,14 @@ def _denied(ln: ServiceLine, denial: _Denial, fee: Decimal | None) -> LinePaymen
         remarks=denial.remarks, denied=True)
 
 
-def _covered(ln: ServiceLine, rules: PayerRules) -> bool:
+def kx_key(member_id: str, year: int, bucket: str) -> str:
+    """SimulatorState.kx key: one running total per beneficiary, year and KX bucket (OT, PT_SLP)."""
+    return f"{member_id}|{year}|{bucket}"
+
+
+def _covered(ln: ServiceLine, rules: PayerRules, locality: str | None = None) -> bool:
     """The payer's fee schedule has a rate for the code (Medicare: and pays it: status not B or I)."""
-    schedule, _ = fee_schedule(rules.fee_schedule, ln.service_date)
+    schedule, _ = fee_schedule(rules.fee_schedule, ln.service_date, locality)
     if schedule.method == "per_unit":
         return ln.cpt in schedule.per_unit
     rate = schedule.pfs.get(ln.cpt)

@@ -4,7 +4,9 @@
 Delimiters come from the fixed-width ISA; segments are split on the segment
 terminator, so one segment per line or all on one line both read. Loops are
 told apart by the HL level and the NM1 entity code, which is all our files
-need.
+need. Per claim it also notes what the front-end edits look at: SBR05 (the
+Medicare secondary payer insurance type code) and whether the claim sits
+under a 2000C patient level (HL03 23: the patient is not the subscriber).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class ClaimIn:
     payer_claim_number: str = ""  # 2300 REF*F8: the claim a replacement (7) or void (8) stands for
     rendering_npi: str = ""
     rendering_taxonomy: str = ""
+    insurance_type: str = ""  # 2000B SBR05: why Medicare is not primary (claims to Medicare as S/T)
+    patient_loop: bool = False  # a 2000C patient level (HL03 23) sits between 2000B and this claim
     lines: list[ServiceLine] = field(default_factory=list)
 
     @property
@@ -144,6 +148,7 @@ class _Walker:
         self.level = ""  # HL03 of the current hierarchical level
         self.billing: dict[str, str] = {}
         self.subscriber: dict[str, str] = {}
+        self.patient_loop = False  # an HL*23 under the current subscriber
         self.claim: ClaimIn | None = None
         self.line: ServiceLine | None = None
 
@@ -175,12 +180,16 @@ class _Walker:
             self.claim, self.line = None, None
             if self.level == "20":
                 self.billing = {}
+            if self.level in ("20", "22"):
+                self.patient_loop = False
+            elif self.level == "23":
+                self.patient_loop = True
         elif sid == "PRV" and self.level == "20":
             self.billing["taxonomy"] = seg.get(3)
         elif sid == "REF" and self.level == "20" and seg.get(1) == "EI":
             self.billing["ein"] = seg.get(2)
-        elif sid == "SBR":
-            self.subscriber = {"sequence": seg.get(1), "filing": seg.get(9)}
+        elif sid == "SBR" and self.claim is None:  # 2000B; a 2320 SBR (other payer) comes inside the claim
+            self.subscriber = {"sequence": seg.get(1), "filing": seg.get(9), "insurance_type": seg.get(5)}
         elif sid == "NM1":
             self._name(seg)
         elif sid == "CLM":
@@ -214,6 +223,8 @@ class _Walker:
             self.tx.submitter_name = seg.get(3)
         elif entity == "85":
             self.billing.update(name=seg.get(3), npi=seg.get(9))
+        elif entity in ("IL", "PR", "QC") and self.claim is not None:
+            return  # 2330A/2330B: the other payer's subscriber and payer, inside the claim
         elif entity == "IL":
             self.subscriber.update(member=seg.get(9), last=seg.get(3), first=seg.get(4))
         elif entity == "PR":
@@ -234,6 +245,7 @@ class _Walker:
             payer_sequence=s.get("sequence", "P"), filing_code=s.get("filing", ""),
             payer_name=s.get("payer_name", ""), payer_id=s.get("payer_id", ""),
             member_id=s.get("member", ""), patient_last=s.get("last", ""), patient_first=s.get("first", ""),
+            insurance_type=s.get("insurance_type", ""), patient_loop=self.patient_loop,
         )
         self.line = None
         self.tx.claims.append(self.claim)

@@ -5,12 +5,15 @@
 - counters: interchange control numbers, payer claim control numbers (ICN)
   and payment trace numbers, so every answer gets fresh ones;
 - deductible / kx: what each Medicare beneficiary has met this year (Part B
-  deductible applied, OT allowed amounts toward the KX threshold);
+  deductible applied; allowed amounts toward the KX threshold, per bucket:
+  "member|year|OT" for GO lines, "member|year|PT_SLP" for GP and GN lines);
 - paid_lines: (payer, member, code, date) of every paid line, for duplicates;
 - pending: adjudicated claims whose 835 is held back until a later date;
 - paid: claims sent on an 835, which a later payment run may reverse.
 
 Written atomically (a .part file renamed over the old one) at the end of a run.
+A state file from before the KX buckets ("member|year" kx keys, which only GO
+lines accrued to) loads with those keys read as the OT bucket.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class SimulatorState:
     files: dict[str, dict] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=lambda: {"interchange": 0, "icn": 0, "trace": 0})
     deductible: dict[str, Decimal] = field(default_factory=dict)  # "member|year" -> applied so far
-    kx: dict[str, Decimal] = field(default_factory=dict)  # "member|year" -> OT allowed so far
+    kx: dict[str, Decimal] = field(default_factory=dict)  # "member|year|bucket" -> allowed so far (OT, PT_SLP)
     paid_lines: dict[str, str] = field(default_factory=dict)  # "payer|member|cpt|date" -> ICN
     pending: list[ClaimPayment] = field(default_factory=list)
     paid: dict[str, ClaimPayment] = field(default_factory=dict)  # ICN -> claim as last paid
@@ -62,12 +65,17 @@ def load_state(state_dir: Path) -> SimulatorState:
         files=d["files"],
         counters=d["counters"],
         deductible={k: Decimal(v) for k, v in d["deductible"].items()},
-        kx={k: Decimal(v) for k, v in d["kx"].items()},
+        kx={_kx_key(k): Decimal(v) for k, v in d["kx"].items()},
         paid_lines=d["paid_lines"],
         pending=[from_json(c) for c in d["pending"]],
         paid={icn: from_json(c) for icn, c in d["paid"].items()},
         paid_on=d["paid_on"],
     )
+
+
+def _kx_key(key: str) -> str:
+    """A kx key as saved; one without a bucket ("member|year", before PT/SLP had their own) is OT's."""
+    return key if key.count("|") >= 2 else f"{key}|OT"
 
 
 def save_state(state: SimulatorState, state_dir: Path) -> None:
