@@ -296,6 +296,7 @@ def cmd_run(args) -> int:
         ("claims accepted", t["claims_accepted"]),
         ("claims rejected", t["claims_rejected"]),
         ("files fetched", result.fetched),
+        ("secondary claims built (next batch)", result.secondary_built),
         ("billed", f"{t['billed']:,.2f}"),
         ("paid", f"{t['paid']:,.2f}"),
         ("contractual", f"{t['contractual']:,.2f}"),
@@ -306,7 +307,7 @@ def cmd_run(args) -> int:
     ]
     print()
     for label, value in rows:
-        print(f"{label:<30}{value:>16}")
+        print(f"{label:<36}{value:>16}")
     print("\nclaims by status: " + ", ".join(f"{k} {v}" for k, v in t["claims_by_status"].items()))
     from otedi.analytics import write_html_report
     report = write_html_report(home / "report.html", today=today)

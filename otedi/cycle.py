@@ -2,8 +2,9 @@
 
 extract -> load and scrub -> 837P files through the pyx12 gate -> send to the
 clearinghouse drop -> (the built-in simulator answers) -> fetch -> 999/277CA
--> post 835s -> totals. Every step is idempotent, so running the cycle again
-sends, loads and posts nothing twice.
+-> post 835s -> secondary claims now due (coded under the secondary payer's
+rules, sent with the next batch) -> totals. Every step is idempotent, so
+running the cycle again sends, loads, posts and builds nothing twice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable
 
 from sqlalchemy import func, select
 
+from otedi.claims.resubmit import resubmit
 from otedi.clearinghouse import IngestResult, fetch_inbound, ingest_fetched, send_ready_files
 from otedi.outbound import OutboundResult, run_outbound
 from otedi.transport import open_drop
@@ -35,6 +37,7 @@ class CycleResult:
     sent: int = 0
     fetched: int = 0
     ingest: IngestResult = field(default_factory=IngestResult)
+    secondary_built: int = 0  # secondary claims the posted 835s made due (they go out with the next batch)
     totals: dict[str, object] = field(default_factory=dict)
 
 
@@ -59,6 +62,9 @@ def run_cycle(extract: str | Path | None, *, drop_url: str, out_dir: str | Path,
     progress("loading 999/277CA and posting 835s")
     with session_scope() as session:
         result.ingest = ingest_fetched(session)
+    progress("building the secondary claims the primary payers' 835s made due")
+    with session_scope() as session:
+        result.secondary_built = len(resubmit(session, today=today, claim_ids=(), secondary=True).built)
     result.totals = cycle_totals()
     return result
 

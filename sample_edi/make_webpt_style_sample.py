@@ -17,7 +17,7 @@ DAY = "2026-09-18"
 SEX = {"F": "Female", "M": "Male", "U": "Unknown"}
 RELATIONSHIP = {"18": "Self", "01": "Spouse", "19": "Child", "G8": "Other"}
 PAYER_TYPE = {"MB": "Medicare", "MC": "Medicaid", "CI": "Commercial"}
-CREDENTIALS = {"OT": "OTR/L", "OTA": "COTA/L"}
+CREDENTIALS = {"OT": "OTR/L", "OTA": "COTA/L", "PT": "DPT", "PTA": "PTA"}
 HEADER = [
     "Clinic", "Charge ID", "DOS", "Patient Account #", "Patient Name", "DOB", "Gender", "Address", "City", "State",
     "Zip", "Insurance", "Payer ID", "Payer Type", "Policy #", "Group #", "Relation to Insured", "Insured Name",

@@ -30,7 +30,7 @@ def pt(cid, cpt, minutes, **kw):
 
 
 def pta(cid, cpt, minutes, **kw):
-    return charge(cid, cpt, minutes, rendering_role="PTA", rendering_npi="1326041247", **SUPERVISOR, **kw)
+    return charge(cid, cpt, minutes, rendering_role="PTA", rendering_npi="1326041245", **SUPERVISOR, **kw)
 
 
 @pytest.mark.parametrize("therapist, assistant, units, expected", [
@@ -85,10 +85,10 @@ def test_medicare_assistant_without_supervising_therapist_is_rejected():
 
 
 def test_payer_that_credentials_assistants_gets_the_ota_as_rendering():
-    ota = charge("C1", "97530", 30, rendering_role="OTA", rendering_npi="1326041247", **COMMERCIAL_DEFAULT)
+    ota = charge("C1", "97530", 30, rendering_role="OTA", rendering_npi="1326041245", **COMMERCIAL_DEFAULT)
     result = scrub_visit([ota], InMemoryHistory(), today=TODAY)
     [line] = result.lines
-    assert line.rendering.npi == "1326041247" and line.rendering.taxonomy == "224Z00000X"
+    assert line.rendering.npi == "1326041245" and line.rendering.taxonomy == "224Z00000X"
     assert line.modifiers == ("CO", "GO")
 
 
@@ -100,7 +100,7 @@ def test_assistants_do_not_bill_evaluations(role, cpt):
 
 
 def test_slp_assistant_is_not_covered_by_medicare_but_is_by_a_payer_that_pays_them():
-    slpa = charge("C1", "92507", units=1, rendering_role="SLPA", rendering_npi="1326041247", **SUPERVISOR)
+    slpa = charge("C1", "92507", units=1, rendering_role="SLPA", rendering_npi="1326041245", **SUPERVISOR)
     result = scrub_visit([slpa], InMemoryHistory(), today=TODAY)
     assert rules_of(result, Severity.REJECT) == [("C1", "assistant-not-covered")]
     assert "MBPM Pub 100-02 ch.15 §230.3.C" in result.issues[0].source

@@ -17,8 +17,8 @@ from otedi.coding.scrub import scrub_visit
 from otedi.issues import Severity
 from tests.test_scrub import DOS, TODAY, charge, rules_of
 
-PT = dict(rendering_role="PT", rendering_npi="1326041247", rendering_last_name="PRICE", rendering_first_name="ADAM")
-SLP = dict(rendering_role="SLP", rendering_npi="1144201239", rendering_last_name="VOSS", rendering_first_name="IDA")
+PT = dict(rendering_role="PT", rendering_npi="1326041245", rendering_last_name="PRICE", rendering_first_name="ADAM")
+SLP = dict(rendering_role="SLP", rendering_npi="1144201237", rendering_last_name="VOSS", rendering_first_name="IDA")
 
 
 def test_pt_lines_get_gp_and_slp_lines_gn():
@@ -52,7 +52,7 @@ def test_pt_and_ot_lines_go_to_their_own_rendering_provider():
     result = scrub_visit([charge("C1", "97530", 30), charge("C2", "97110", 30, **PT)], InMemoryHistory(),
                          today=TODAY)
     assert {ln.charge.charge_id: (ln.rendering.npi, ln.rendering.taxonomy) for ln in result.lines} == {
-        "C1": ("1234567893", "225X00000X"), "C2": ("1326041247", "225100000X")}
+        "C1": ("1234567893", "225X00000X"), "C2": ("1326041245", "225100000X")}
 
 
 def test_kx_buckets_are_separate_for_ot_and_pt_slp():

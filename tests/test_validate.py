@@ -260,3 +260,44 @@ def test_npi_check_digit():
     assert not npi_is_valid("1234567890")
     assert not npi_is_valid("123456789")
     assert not npi_is_valid("12345678a3")
+
+
+def test_supervising_therapist_columns():
+    charges, issues = check(rendering_role="OTA", supervising_npi="1497758544", supervising_last_name="SUPERVISOR",
+                            supervising_first_name="OT")
+    assert issues == [] and (charges[0].supervising_npi, charges[0].supervising_last_name) == ("1497758544",
+                                                                                                "SUPERVISOR")
+    _, issues = check(rendering_role="OTA", supervising_npi="1497758544")
+    assert [(i.rule, i.column) for i in issues] == [("supervising-name", "supervising_last_name")]
+    _, issues = check(rendering_role="OTA", supervising_npi="1945678906", supervising_last_name="SELF")
+    assert [i.rule for i in issues] == ["supervising-self"]  # the rendering OTA's own NPI
+    _, issues = check(supervising_npi="1497758544", supervising_last_name="X" * 61)
+    assert [(i.rule, i.column) for i in issues] == [("field-length", "supervising_last_name")]
+
+
+def test_medicare_secondary_row_needs_the_msp_type():
+    _, issues = check(payer_sequence="S")
+    assert [(i.rule, i.column) for i in issues] == [("msp-type-required", "msp_type")]
+    assert "12 working aged" in issues[0].message
+    charges, issues = check(payer_sequence="S", msp_type="12")
+    assert issues == [] and charges[0].msp_type == "12"
+    _, issues = check(payer_sequence="S", msp_type="99")
+    assert [i.rule for i in issues] == ["msp-type"]
+
+
+def test_plan_of_care_dates_are_read_and_checked():
+    charges, issues = check(plan_of_care_start="2026-02-23", plan_of_care_signed_date="2026-02-25",
+                            progress_report_date="2026-03-02")
+    assert issues == [] and charges[0].plan_of_care_signed_date == date(2026, 2, 25)
+    _, issues = check(plan_of_care_start="2026-06-01")  # after the certified-through date 2026-05-23
+    assert [i.column for i in issues] == ["plan_of_care_certified_through"]
+    _, issues = check(progress_report_date="2026-03-09")  # after the visit
+    assert [i.column for i in issues] == ["progress_report_date"]
+
+
+def test_medicare_dependent_loads_as_subscriber_with_a_warning():
+    charges, issues = check(**{**CHILD, "payer_id": "15202", "payer_name": "CGS MEDICARE PART B OHIO",
+                               "claim_filing_code": "MB"})
+    assert [(i.severity, i.rule) for i in issues] == [(Severity.WARNING, "patient-is-subscriber")]
+    assert charges[0].relationship == "18" and charges[0].subscriber_last_name is None
+    assert "TESTPARENT" not in issues[0].message and "CAROL" not in issues[0].message

@@ -383,6 +383,9 @@ def _supervising(row: _Row, rendering_npi: str | None) -> dict:
     if npi and not last:
         row.reject("supervising-name", "supervising_last_name",
                    "supervising_last_name is empty; it is required with supervising_npi (2310B NM103)")
+    for column, limit in (("supervising_last_name", 60), ("supervising_first_name", 35)):  # NM103 / NM104
+        if len(row.values.get(column) or "") > limit:
+            row.reject("field-length", column, f"{column} is longer than {limit} characters (837P 2310B maximum)")
     if npi and npi == rendering_npi:
         row.reject("supervising-self", "supervising_npi",
                    f"supervising_npi {npi} is the rendering provider's own NPI; name the supervising therapist")
