@@ -129,20 +129,16 @@ class _Row:
         self.warnings: list[Issue] = []  # the row is loaded; the biller should know
 
     def reject(self, rule: str, column: str, reason: str, *, source: str = CONTRACT) -> None:
-        where = f"{self.file} row {self.number}" + (f" (charge_id {self.charge_id})" if self.charge_id else "")
-        self.issues.append(Issue(
-            severity=Severity.REJECT, rule=rule, message=f"{where}: {reason}", source=source,
-            charge_id=self.charge_id, row=self.number, column=column,
-            value=None if column in PHI_COLUMNS else self.values.get(column, ""),
-        ))
+        self.issues.append(self._issue(Severity.REJECT, rule, column, reason, source))
 
     def warn(self, rule: str, column: str, reason: str, *, source: str = CONTRACT) -> None:
+        self.warnings.append(self._issue(Severity.WARNING, rule, column, reason, source))
+
+    def _issue(self, severity: Severity, rule: str, column: str, reason: str, source: str) -> Issue:
         where = f"{self.file} row {self.number}" + (f" (charge_id {self.charge_id})" if self.charge_id else "")
-        self.warnings.append(Issue(
-            severity=Severity.WARNING, rule=rule, message=f"{where}: {reason}", source=source,
-            charge_id=self.charge_id, row=self.number, column=column,
-            value=None if column in PHI_COLUMNS else self.values.get(column, ""),
-        ))
+        return Issue(severity=severity, rule=rule, message=f"{where}: {reason}", source=source,
+                     charge_id=self.charge_id, row=self.number, column=column,
+                     value=None if column in PHI_COLUMNS else self.values.get(column, ""))
 
     def text(self, column: str) -> str | None:
         value = self.values.get(column, "")

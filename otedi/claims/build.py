@@ -174,6 +174,11 @@ def _store_issue(session: Session, issue: Issue, claim_id: str | None, result: B
 
 
 def _store_claim(session: Session, claim: Claim, held: bool) -> None:
+    session.add(claim_model(claim, "held" if held else "ready"))
+
+
+def claim_model(claim: Claim, status: str) -> models.Claim:
+    """The warehouse rows of a coded claim and its lines."""
     header = claim.header
     first, last = claim.service_dates
     allowed = [line.coded.expected_allowed for line in claim.lines]
@@ -184,9 +189,8 @@ def _store_claim(session: Session, claim: Claim, held: bool) -> None:
         total_charge=claim.total_charge,
         expected_allowed=sum(allowed, Decimal("0.00")) if all(a is not None for a in allowed) else None,
         frequency_code=claim.frequency_code, payer_claim_number=claim.payer_claim_number,
-        diagnoses="|".join(claim.diagnoses), status="held" if held else "ready",
+        diagnoses="|".join(claim.diagnoses), status=status,
     )
-    session.add(row)
     for line in claim.lines:
         row.lines.append(models.ClaimLine(
             line_number=line.number, charge_id=line.charge.charge_id, line_control_number=line.line_control_number,
@@ -194,3 +198,4 @@ def _store_claim(session: Session, claim: Claim, held: bool) -> None:
             units=line.coded.units, charge_amount=line.coded.charge_amount,
             expected_allowed=line.coded.expected_allowed, dx_pointers=":".join(map(str, line.dx_pointers)),
         ))
+    return row

@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session, selectinload
 from otedi import config
 from otedi.charges.load import from_model
 from otedi.charges.record import Charge
+from otedi.claims.build import claim_model, seed_history, visit_key
 from otedi.claims.grouping import group_into_claims
 from otedi.claims.model import Adjustment, Claim, LineAdjudication, PriorPayer
 from otedi.coding.disciplines import disciplines
@@ -262,8 +263,6 @@ def _recode(session: Session, original: models.Claim, rows: list[models.Charge],
             today: date) -> tuple[Claim | None, bool, list | str]:
     """Code the secondary payer's charges by its own rules, visit by visit: (claim, held, issues),
     or (None, False, why) when they do not make exactly one claim."""
-    from otedi.claims.build import seed_history, visit_key  # build imports this module's neighbours
-
     visits: dict[tuple, list[Charge]] = defaultdict(list)
     for row in rows:
         charge = from_model(row)
@@ -482,23 +481,7 @@ def _build(session: Session, original: models.Claim, kind: str, charges: dict[st
 def _store_secondary(session: Session, original: models.Claim, claim: Claim, held: bool,
                      result: ResubmitResult) -> models.Claim:
     """Store the re-coded secondary claim (status 'ready', or 'held' when its coding holds it) and its link."""
-    header = claim.header
-    first, last = claim.service_dates
-    allowed = [line.coded.expected_allowed for line in claim.lines]
-    row = models.Claim(
-        claim_id=claim.claim_id, practice_id=header.practice_id, patient_id=header.patient_id,
-        payer_id=header.payer_id, payer_sequence=header.payer_sequence, claim_filing_code=header.claim_filing_code,
-        rendering_npi=claim.rendering.npi, service_date_from=first, service_date_to=last,
-        total_charge=claim.total_charge, frequency_code="1", diagnoses="|".join(claim.diagnoses),
-        expected_allowed=sum(allowed, ZERO) if all(a is not None for a in allowed) else None,
-        status="held" if held else "ready")
-    for line in claim.lines:
-        row.lines.append(models.ClaimLine(
-            line_number=line.number, charge_id=line.charge.charge_id, line_control_number=line.line_control_number,
-            service_date=line.charge.service_date, cpt=line.coded.cpt, modifiers=":".join(line.coded.modifiers),
-            units=line.coded.units, charge_amount=line.coded.charge_amount,
-            expected_allowed=line.coded.expected_allowed, dx_pointers=":".join(map(str, line.dx_pointers))))
-    return _link_new(session, row, original, "secondary", result)
+    return _link_new(session, claim_model(claim, "held" if held else "ready"), original, "secondary", result)
 
 
 def _link_new(session: Session, row: models.Claim, original: models.Claim, kind: str,
