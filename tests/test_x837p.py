@@ -439,3 +439,18 @@ def test_submitter_id_longer_than_isa06_is_refused():
     with pytest.raises(X12Error, match="ISA06"):
         write_837p([make_claim()], replace(PRACTICE, submitter_id="X" * 16), CLEARINGHOUSE, CONTROL,
                    io.StringIO(), created=CREATED)
+
+
+def test_pay_to_address_goes_in_2010ab_after_the_street_address(tmp_path):
+    # TR3 2010AA N301: "The Billing Provider Address must be a street address. Post Office Box or Lock Box
+    # addresses are to be sent in the Pay-To Address Loop (Loop ID-2010AB), if necessary."
+    practice = replace(PRACTICE, pay_to_address1="PO BOX 4400", pay_to_city="Columbus", pay_to_state="OH",
+                       pay_to_zip="432164400")
+    buffer = io.StringIO()
+    write_837p([make_claim()], practice, CLEARINGHOUSE, CONTROL, buffer, created=CREATED)
+    assert_valid(buffer.getvalue(), tmp_path)
+    segs = segments(buffer.getvalue())
+    at = segs.index(["NM1", "87", "2"])
+    assert segs[at - 4][:2] == ["NM1", "85"] and segs[at + 1:at + 3] == [["N3", "PO BOX 4400"],
+                                                                         ["N4", "COLUMBUS", "OH", "432164400"]]
+    assert ["NM1", "87", "2"] not in segments(write([make_claim()])[0])  # no pay-to address, no 2010AB

@@ -238,11 +238,12 @@ def _secondary(session: Session, row: models.Claim, result: ResubmitResult, toda
     disciplines_on_claim = {disciplines().of_role(charges[line.charge_id].rendering_role).name for line in row.lines}
     extra = [c for c in coverage if c not in matched and c.status == "new"
              and disciplines().of_role(c.rendering_role).name in disciplines_on_claim]
-    claim, held, coded_issues = _recode(session, row, [*matched, *extra], today)
-    if claim is None:
-        result.work_items.append(WorkItem(row.claim_id, coded_issues, "fix the secondary charges, then run resubmit "
-                                          "again"))
+    coded = _recode(session, row, [*matched, *extra], today)
+    if coded.claim is None:
+        result.work_items.append(WorkItem(row.claim_id, coded.problem, "fix the secondary charges, then run "
+                                          "resubmit again"))
         return
+    claim, held, coded_issues = coded.claim, coded.held, coded.issues
     prior, claim, problem = _apportioned(session, row, from_model(charges[row.lines[0].charge_id]), claim)
     if problem is None:
         problem = _balance_problem(claim, prior)
@@ -259,10 +260,16 @@ def _secondary(session: Session, row: models.Claim, result: ResubmitResult, toda
                                      rule=issue.rule, source=issue.source, message=issue.message))
 
 
-def _recode(session: Session, original: models.Claim, rows: list[models.Charge],
-            today: date) -> tuple[Claim | None, bool, list | str]:
-    """Code the secondary payer's charges by its own rules, visit by visit: (claim, held, issues),
-    or (None, False, why) when they do not make exactly one claim."""
+@dataclass(frozen=True)
+class _Recoded:
+    claim: Claim | None  # None: the charges do not make exactly one claim (see problem)
+    held: bool = False
+    issues: tuple = ()
+    problem: str = ""
+
+
+def _recode(session: Session, original: models.Claim, rows: list[models.Charge], today: date) -> _Recoded:
+    """Code the secondary payer's charges by its own rules, visit by visit, into one claim."""
     visits: dict[tuple, list[Charge]] = defaultdict(list)
     for row in rows:
         charge = from_model(row)
@@ -278,12 +285,12 @@ def _recode(session: Session, original: models.Claim, rows: list[models.Charge],
         held = held or visit.held
     claims = group_into_claims(lines)
     if len(claims) != 1:
-        return None, False, (f"the secondary payer's charges code into {len(claims)} claims under its rules, "
-                             f"not one beside the primary's claim")
-    claim = claims[0]
-    return replace(claim, claim_id=new_claim_id(original.claim_id, "secondary"), lines=tuple(
-        replace(line, line_control_number=f"{new_claim_id(original.claim_id, 'secondary')}-{line.number}")
-        for line in claim.lines)), held, issues
+        return _Recoded(None, problem=f"the secondary payer's charges code into {len(claims)} claims under its "
+                                      f"rules, not one beside the primary's claim")
+    claim_id = new_claim_id(original.claim_id, "secondary")
+    claim = replace(claims[0], claim_id=claim_id, lines=tuple(
+        replace(line, line_control_number=f"{claim_id}-{line.number}") for line in claims[0].lines))
+    return _Recoded(claim, held, tuple(issues))
 
 
 def _denied_for_a_reason_the_secondary_may_pay(session: Session, row: models.Claim) -> bool:
