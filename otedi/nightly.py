@@ -56,6 +56,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from otedi.files import private_dir, write_private_text
+
 log = logging.getLogger(__name__)
 
 EXTRACT_SUFFIXES = (".csv", ".xlsx", ".parquet")
@@ -299,9 +301,9 @@ def record_submissions(practice_id: str, batch_date: str) -> str:
                 "files_sent": len(files), "claims_sent": sum(f["claims"] for f in files),
                 "files": files, "quarantined": list(quarantined)}
     path = submissions_dir() / batch_date / f"{practice_id}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_private_text(tmp, json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, path)
     _fault("record_submissions", "after", practice_id)
     return str(path)
@@ -391,9 +393,7 @@ def reports_dir() -> Path:
 
 def report_folder(day: str) -> str:
     """<OTEDI_HOME>/reports/<day>/, created."""
-    folder = reports_dir() / date.fromisoformat(day).isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder)
+    return str(private_dir(reports_dir() / date.fromisoformat(day).isoformat()))
 
 
 def report_formats() -> list[str]:

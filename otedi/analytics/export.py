@@ -14,6 +14,7 @@ import pandas as pd
 
 from otedi.analytics import aging, denials, kpis, reconcile, workqueue
 from otedi.analytics.snapshot import Snapshot, load_snapshot, money_out
+from otedi.files import open_private, private_dir
 
 FORMATS = ("csv", "parquet")
 
@@ -45,14 +46,29 @@ def export_tables(out_dir: str | Path, fmt: str = "csv", *, today: date | None =
     """Write every finance table to out_dir as <name>.csv or <name>.parquet; returns the paths written."""
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(out_dir)
     written = []
     for name, table in finance_tables(today=today).items():
         path = out / f"{name}.{fmt}"
         if fmt == "csv":
-            table.to_csv(path, index=False)
+            with open_private(path, "w", encoding="utf-8", newline="") as fh:
+                neutralise_formulas(table).to_csv(fh, index=False)
         else:
-            table.to_parquet(path, index=False)
+            with open_private(path, "wb") as fh:
+                table.to_parquet(fh, index=False)
         written.append(path)
     return written
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading
+    apostrophe, as OWASP's CSV injection guidance says; numbers (Decimal, int, float, dates) stay as they are."""
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = [("'" + v) if isinstance(v, str) and v.startswith(FORMULA_START) else v
+                           for v in out[column]]
+    return out

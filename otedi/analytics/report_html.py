@@ -17,6 +17,7 @@ import pandas as pd
 
 from otedi.analytics import aging, denials, kpis, reconcile, workqueue
 from otedi.analytics.snapshot import dollars, load_snapshot, money_text
+from otedi.files import private_dir, write_private_text
 
 COLORS = ("#2f6690", "#d9822b", "#3a7d44", "#9c2c2c", "#6c4f9c")
 CSS = """
@@ -167,6 +168,5 @@ def render_report(today: date | None = None) -> str:
 def write_html_report(path: str | Path, *, today: date | None = None) -> Path:
     """Write the self-contained HTML report to `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(today), encoding="utf-8")
-    return path
+    private_dir(path.parent)
+    return write_private_text(path, render_report(today))

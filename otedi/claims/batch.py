@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from otedi import config
+from otedi.files import open_private, private_dir
 from otedi.charges.load import from_model
 from otedi.claims.model import Claim, ClaimLine
 from otedi.claims.resubmit import with_prior_payers
@@ -74,8 +75,7 @@ def write_ready_claims(session: Session, out_dir: str | Path, *, created: dateti
 
     `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart."""
     gate = gate or validate_file
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = private_dir(out_dir)
     created = created or datetime.now(timezone.utc)
     query = select(models.Claim.id, models.Claim.practice_id).where(models.Claim.status == "ready")
     if practice_id is not None:
@@ -115,7 +115,7 @@ def _write_one(session: Session, rows: list[models.Claim], practice: config.Prac
     name = f"{practice.practice_id}_{house.clearinghouse_id}_{control.interchange:09d}.837"
     final = out_dir / name
     partial = out_dir / (name + ".part")
-    with open(partial, "w", encoding="ascii", newline="") as fh:
+    with open_private(partial, "w", encoding="ascii", newline="") as fh:
         stats = write_837p(claims, practice, house, control, fh, created=created)
     report = gate(partial)
     data = partial.read_bytes()

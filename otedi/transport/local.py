@@ -7,6 +7,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from otedi.files import private_dir
 from otedi.transport.base import (
     Drop,
     RemoteEntry,
@@ -28,7 +29,7 @@ class LocalDrop(Drop):
         if not self.base.is_absolute():
             raise TransportError(f"file:// drop needs an absolute path, got {str(base)!r}")
         for folder in (self.folders.outbound, self.folders.inbound):
-            (self.base / folder).mkdir(parents=True, exist_ok=True)
+            private_dir(self.base / folder)
 
     def describe(self) -> str:
         return f"file://{self.base}"
@@ -71,4 +72,4 @@ class LocalDrop(Drop):
         os.unlink(path)
 
     def _ensure_folder(self, folder: str) -> None:
-        (self.base / folder).mkdir(parents=True, exist_ok=True)
+        private_dir(self.base / folder)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from otedi import config
+from otedi.files import open_private, private_dir
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -30,8 +31,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _ensure_sqlite_folder(url: str) -> None:
+    """The SQLite warehouse holds PHI: its folder is created 0700 and the file 0600 before SQLite opens it
+    (SQLite gives its -wal and -shm files the database file's mode)."""
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        private_dir(path.parent)
+        if not path.exists():
+            open_private(path, "wb").close()
 
 
 def engine(url: str | None = None) -> Engine:

@@ -43,6 +43,8 @@ import pyx12.params
 import pyx12.rawx12file
 import pyx12.x12n_document
 
+from otedi.files import make_private, private_dir, write_private_text
+
 UTF8_BOM = b"\xef\xbb\xbf"
 ISA_LENGTH = pyx12.rawx12file.ISA_LEN
 
@@ -184,15 +186,15 @@ def quarantine(path: str | Path, report: ValidationReport, quarantine_dir: str |
     Never overwrites: a name already in quarantine gets a numbered suffix.
     """
     path = Path(path)
-    folder = Path(quarantine_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(quarantine_dir)
     target = folder / path.name
     n = 1
     while target.exists() or _errors_file(target).exists():
         target = folder / f"{path.stem}.{n}{path.suffix}"
         n += 1
     shutil.move(path, target)
-    _errors_file(target).write_text(report.to_text(with_details=True), encoding="utf-8")
+    make_private(target)
+    write_private_text(_errors_file(target), report.to_text(with_details=True))
     return target
 
 
