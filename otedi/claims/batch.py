@@ -30,7 +30,7 @@ from otedi.claims.resubmit import with_prior_payers
 from otedi.coding.assistants import billed_rendering
 from otedi.coding.payers import payer_rules
 from otedi.coding.result import CodedLine
-from otedi.warehouse import control_numbers, models
+from otedi.warehouse import control_numbers, db, models
 from otedi.x12.envelope import ControlNumbers
 from otedi.x12.validate import ValidationReport, quarantine, validate_file
 from otedi.x12.x837p import write_837p
@@ -89,10 +89,17 @@ def write_ready_claims(session: Session, out_dir: str | Path, *, created: dateti
         practice = config.practice(practice_id)
         house = config.clearinghouse(practice.clearinghouse)
         for start in range(0, len(claim_pks), house.max_claims_per_file):
-            # One file's claims in memory at a time.
+            # One file's claims in memory at a time, taken exclusively: a concurrent batch run skips them
+            # (PostgreSQL row locks) or waits for this file's commit and then finds them batched (SQLite).
+            db.begin_exclusive(session)
             rows = session.scalars(
-                select(models.Claim).where(models.Claim.id.in_(claim_pks[start:start + house.max_claims_per_file]))
-                .options(selectinload(models.Claim.lines)).order_by(models.Claim.claim_id)).all()
+                select(models.Claim).where(models.Claim.id.in_(claim_pks[start:start + house.max_claims_per_file]),
+                                           models.Claim.status == "ready")
+                .options(selectinload(models.Claim.lines)).order_by(models.Claim.claim_id)
+                .with_for_update(skip_locked=True, of=models.Claim)).all()
+            if not rows:
+                session.commit()
+                continue
             results.append(_write_one(session, list(rows), practice, house, out_dir, created, gate))
             session.expunge_all()
     return results

@@ -68,6 +68,17 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+def begin_exclusive(session: Session) -> None:
+    """Start the session's next transaction holding the database's write lock on SQLite (BEGIN IMMEDIATE),
+    so a concurrent twin waits until it commits instead of working from the same snapshot. On PostgreSQL
+    this is a no-op: callers lock the rows they take (SELECT ... FOR UPDATE SKIP LOCKED)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        session.commit()
+    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

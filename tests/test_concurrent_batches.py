@@ -1,0 +1,64 @@
+"""Two batch runs at once never put a claim in two 837P files (issue 11 item 1), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from otedi.charges.load import load_extract
+from otedi.charges.synth import synth_charges
+from otedi.claims.build import build_claims
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
+
+WRITER = """
+import sys
+from pathlib import Path
+from otedi.claims.batch import write_ready_claims
+from otedi.warehouse.db import session_scope
+from otedi.x12.validate import ValidationReport
+
+def gate(path):  # the pyx12 gate is tested elsewhere; here only who takes which claim matters
+    return ValidationReport(path=Path(path), ok=True, errors=[], segments=0)
+
+with session_scope() as session:
+    files = write_ready_claims(session, sys.argv[1], gate=gate)
+print(len(files))
+"""
+
+
+def clm01s(folder: Path) -> list[str]:
+    return [seg.split("*")[1] for path in folder.glob("*.837")
+            for seg in path.read_text().replace("\\n", "").split("~") if seg.strip().startswith("CLM*")]
+
+
+def test_two_batch_runs_at_once_write_each_claim_once(warehouse, tmp_path):
+    extract = tmp_path / "charges.csv"
+    synth_charges(1500, 3, extract, start=date(2026, 1, 5), days=56)
+    with session_scope() as s:
+        load_extract(s, extract, today=date(2026, 3, 5))
+    with session_scope() as s:
+        build_claims(s, today=date(2026, 3, 5))
+    with session_scope() as s:
+        ready = set(s.scalars(select(models.Claim.claim_id).where(models.Claim.status == "ready")))
+    assert len(ready) > 100
+    for round_ in range(3):
+        outs = [tmp_path / f"round{round_}-{n}" for n in (1, 2)]
+        procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for out in outs]
+        results = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [err.decode()[-800:] for _, err in results]
+        if round_ == 0:
+            written = Counter(clm01s(outs[0]) + clm01s(outs[1]))
+            assert set(written) == ready and max(written.values()) == 1  # every ready claim, each in one file
+        else:
+            assert clm01s(outs[0]) == clm01s(outs[1]) == []  # nothing left to take
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.Claim).where(models.Claim.status == "ready")) == 0
+        in_files = s.scalar(select(func.sum(models.ClaimFile.claims)))
+    assert in_files == len(ready)
