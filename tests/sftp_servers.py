@@ -108,11 +108,14 @@ class _Auth(asyncssh.SSHServer):
 
 
 class AsyncsshSftpServer:
-    def __init__(self, root: Path, keydir: Path, user: str = "otedi", password: str = "test-password"):
+    def __init__(self, root: Path, keydir: Path, user: str = "otedi", password: str = "test-password",
+                 host_key_types: tuple[str, ...] = ("ssh-ed25519",)):
         self.root = root
         self.user = user
         self.password = password
-        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        # One host key per type; `host_key` is the first (the one most tests pin).
+        self.host_keys = [asyncssh.generate_private_key(t) for t in host_key_types]
+        self.host_key = self.host_keys[0]
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
         self.key_file = keydir / "client_ed25519"
         self.client_key.write_private_key(str(self.key_file))
@@ -137,7 +140,7 @@ class AsyncsshSftpServer:
         return await asyncssh.listen(
             LOOPBACK,
             0,
-            server_host_keys=[self.host_key],
+            server_host_keys=self.host_keys,
             server_factory=lambda: _Auth(self),
             sftp_factory=lambda chan: _FaultySFTPServer(chan, self),
             allow_scp=False,

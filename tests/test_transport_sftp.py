@@ -6,7 +6,9 @@ missing, unless OTEDI_REQUIRE_SSHD=1, where they fail instead.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -16,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -31,7 +34,7 @@ from otedi.transport import (
     open_drop,
 )
 from otedi.transport.sftp import SftpDrop, parse_host_key
-from tests.sftp_servers import AsyncsshSftpServer, OpenSshServer
+from tests.sftp_servers import AsyncsshSftpServer, OpenSshServer, public_key_line
 from tests.test_transport_local import x12
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,6 +218,207 @@ def test_known_hosts_entry_is_accepted(remote, claim_file, tmp_path):
     known_hosts.write_text(f"[127.0.0.1]:{remote.server.port} {remote.host_key}\n")
     with remote.open(host_key=None, known_hosts=known_hosts) as drop:
         assert drop.send(claim_file).status == "sent"
+
+
+# -- known_hosts: several keys per host, markers, malformed lines; several pinned keys -----
+
+
+def key_line(key_type: str = "ssh-ed25519") -> str:
+    return public_key_line(asyncssh.generate_private_key(key_type))
+
+
+def hashed(name: str) -> str:
+    """A hashed known_hosts host field, as `ssh-keygen -H` writes it."""
+    salt = os.urandom(20)
+    digest = hmac.new(salt, name.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+
+
+def label(remote: Remote) -> str:
+    return f"[127.0.0.1]:{remote.server.port}"
+
+
+def write_known_hosts(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def keyed_server(tmp_path):
+    """Start an asyncssh server holding host keys of the given types."""
+    started: list[AsyncsshSftpServer] = []
+
+    def start(*key_types: str) -> Remote:
+        n = len(started)
+        root, keys = tmp_path / f"root{n}", tmp_path / f"keys{n}"
+        root.mkdir()
+        keys.mkdir()
+        server = AsyncsshSftpServer(root, keys, host_key_types=key_types).start()
+        started.append(server)
+        (root / "drop" / "outbound").mkdir(parents=True)
+        (root / "drop" / "inbound").mkdir()
+        return Remote(server.url("/drop"), server.key_file, server.host_key_line, root / "drop", server)
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.mark.parametrize("key_type", ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"])
+@pytest.mark.parametrize("form", ["plain", "hashed", "patterns", "wildcard"])
+def test_known_hosts_old_and_new_keys_accepts_the_current_one(keyed_server, claim_file, tmp_path, key_type, form):
+    remote = keyed_server(key_type)
+    name = label(remote)
+    host = {
+        "plain": name,
+        "hashed": hashed(name),
+        "patterns": f"ch.example.com,{name},10.0.0.9",
+        "wildcard": f"[127.0.0.*]:{remote.server.port}",
+    }[form]
+    known_hosts = write_known_hosts(
+        tmp_path / "known_hosts",
+        "# clearinghouse keys (rotated)",
+        f"{host} {key_line('ssh-ed25519')}",  # an old key of another type
+        f"{host} {key_line(key_type)}",  # an old key of the server's type, listed first
+        "",
+        f"{host} {remote.host_key} current-key-comment",
+    )
+    with remote.open(host_key=None, known_hosts=known_hosts) as drop:
+        assert drop.send(claim_file).status == "sent"
+
+
+def test_known_hosts_server_with_several_keys_matches_the_listed_type(keyed_server, claim_file, tmp_path):
+    remote = keyed_server("ssh-ed25519", "ecdsa-sha2-nistp256")
+    ecdsa = public_key_line(remote.server.host_keys[1])
+    known_hosts = write_known_hosts(tmp_path / "known_hosts", f"{hashed(label(remote))} {ecdsa}")
+    with remote.open(host_key=None, known_hosts=known_hosts) as drop:
+        assert drop.send(claim_file).status == "sent"
+
+
+def test_known_hosts_none_of_the_listed_keys_is_refused(keyed_server, claim_file, tmp_path):
+    remote = keyed_server("ssh-ed25519")
+    name = label(remote)
+    known_hosts = write_known_hosts(
+        tmp_path / "known_hosts",
+        f"{name} {key_line('ssh-ed25519')}",
+        f"{hashed(name)} {key_line('ecdsa-sha2-nistp256')}",
+        f"127.0.0.1 {remote.host_key}",  # port 22 only
+        f"[127.0.0.1]:1 {remote.host_key}",  # another port
+        f"*,!{name} {remote.host_key}",  # negated for this host
+    )
+    with remote.open(host_key=None, known_hosts=known_hosts) as drop, pytest.raises(HostKeyError) as err:
+        drop.send(claim_file)
+    assert "does not match" in str(err.value)
+    assert list((remote.base / "outbound").iterdir()) == []
+
+
+@pytest.mark.parametrize("pattern", ["*", "host", "hashed"])
+def test_revoked_key_is_refused_even_when_listed_as_valid(keyed_server, claim_file, tmp_path, pattern):
+    remote = keyed_server("ssh-ed25519")
+    name = label(remote)
+    revoked_for = {"*": "*", "host": f"ch.example.com,{name}", "hashed": hashed(name)}[pattern]
+    known_hosts = write_known_hosts(
+        tmp_path / "known_hosts",
+        f"{name} {remote.host_key}",
+        f"@revoked {revoked_for} {remote.host_key}",
+    )
+    with remote.open(host_key=None, known_hosts=known_hosts) as drop, pytest.raises(HostKeyError) as err:
+        drop.send(claim_file)
+    message = str(err.value)
+    assert "revoked" in message and str(known_hosts) in message and "\n" not in message
+    assert list((remote.base / "outbound").iterdir()) == []
+
+
+def test_revoked_old_key_does_not_block_the_current_one(keyed_server, claim_file, tmp_path):
+    remote = keyed_server("ssh-ed25519")
+    old = key_line("ssh-ed25519")
+    known_hosts = write_known_hosts(
+        tmp_path / "known_hosts", f"{label(remote)} {old}", f"@revoked * {old}", f"{label(remote)} {remote.host_key}"
+    )
+    with remote.open(host_key=None, known_hosts=known_hosts) as drop:
+        assert drop.send(claim_file).status == "sent"
+
+
+def test_cert_authority_lines_are_not_host_keys(keyed_server, claim_file, tmp_path):
+    remote = keyed_server("ssh-ed25519")
+    ca_lines = [f"@cert-authority {label(remote)} {remote.host_key}", f"@cert-authority *.example.com {key_line()}"]
+    only_ca = write_known_hosts(tmp_path / "known_hosts", *ca_lines)
+    with remote.open(host_key=None, known_hosts=only_ca) as drop, pytest.raises(HostKeyError) as err:
+        drop.send(claim_file)
+    assert "unknown" in str(err.value) and str(only_ca) in str(err.value)
+    with_key = write_known_hosts(tmp_path / "known_hosts2", *ca_lines, f"{label(remote)} {remote.host_key}")
+    with remote.open(host_key=None, known_hosts=with_key) as drop:
+        assert drop.send(claim_file).status == "sent"
+
+
+def malformed_lines(name: str) -> list[str]:
+    real_b64 = key_line().split()[1]
+    return [
+        "this is not a known_hosts line at all",
+        "lonelyword",
+        "   # an indented comment",
+        "\t",
+        f"{name} ssh-ed25519",  # no key
+        f"{name} ssh-ed25519 !!!not-base64!!!",
+        f"{name} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",  # valid base64, truncated key
+        f"{name} ssh-ed25519 {real_b64[:-7]}",  # bad padding
+        f"{name} ssh-foo {real_b64}",  # unknown type
+        f"{name} ecdsa-sha2-nistp256 {real_b64}",  # type and blob disagree
+        f"{name} sk-ssh-ed25519@openssh.com {real_b64}",
+        f"|1|not*base64|x ssh-ed25519 {real_b64}",  # broken hashed host field
+        f"|1|c2FsdA==|aGFzaA== ssh-ed25519 {real_b64}",  # salt of the wrong length
+        f"|2|abc|def ssh-ed25519 {real_b64}",
+        f"@bogus-marker * ssh-ed25519 {real_b64}",
+        "@revoked",
+        f"@revoked {name}",
+        "@cert-authority",
+    ]
+
+
+def test_malformed_known_hosts_lines_are_skipped(keyed_server, claim_file, tmp_path):
+    remote = keyed_server("ssh-ed25519")
+    known_hosts = tmp_path / "known_hosts"
+    text = "\n".join([*malformed_lines(label(remote)), f"{label(remote)} {remote.host_key}", ""])
+    known_hosts.write_bytes(b"\xff\xfe not utf-8 \x00\n" + text.encode())
+    with remote.open(host_key=None, known_hosts=known_hosts) as drop:
+        assert drop.send(claim_file).status == "sent"
+
+
+def test_no_usable_known_hosts_key_is_one_clear_error(keyed_server, claim_file, tmp_path):
+    remote = keyed_server("ssh-ed25519")
+    known_hosts = write_known_hosts(tmp_path / "known_hosts", *malformed_lines(label(remote)))
+    with remote.open(host_key=None, known_hosts=known_hosts) as drop, pytest.raises(HostKeyError) as err:
+        drop.send(claim_file)
+    message = str(err.value)
+    assert isinstance(err.value, TransportError)
+    assert f"127.0.0.1:{remote.server.port}" in message and str(known_hosts) in message
+    assert "refusing to connect" in message and "\n" not in message
+    assert "AAAA" not in message and remote.host_key.split()[1] not in message
+    assert list((remote.base / "outbound").iterdir()) == []
+
+
+def test_several_pinned_host_keys_accept_any(aremote, claim_file):
+    keys = ",".join([other_key_line(), key_line("ecdsa-sha2-nistp256"), aremote.host_key])
+    url = f"{aremote.url}?key_file={aremote.key_file}&host_key={quote(keys, safe='')}"
+    with open_drop(url, retry=FAST, timeout=TIMEOUT) as drop:
+        assert drop.send(claim_file).status == "sent"
+    with aremote.open(host_key=f"{other_key_line()}, {aremote.host_key}") as drop:
+        assert drop.send(claim_file).status == "already_sent"
+
+
+def test_several_pinned_host_keys_none_matching_is_refused(aremote, claim_file):
+    wrong = [other_key_line(), key_line("ecdsa-sha2-nistp256")]
+    with aremote.open(host_key=",".join(wrong)) as drop, pytest.raises(HostKeyError) as err:
+        drop.send(claim_file)
+    message = str(err.value)
+    assert "does not match" in message
+    assert all(parse_host_key(k).fingerprint in message for k in wrong)
+
+
+def test_repeated_url_option_is_refused(aremote):
+    one, two = (quote(other_key_line(), safe="") for _ in range(2))
+    with pytest.raises(TransportError, match="host_key.*more than once"):
+        open_drop(f"{aremote.url}?key_file={aremote.key_file}&host_key={one}&host_key={two}")
 
 
 # -- credentials (asyncssh: the server counts connections) ----------------------------

@@ -7,9 +7,22 @@ Two ways in, one core (`SftpDrop`):
     SFTPClient from the hook's `get_conn()`; the connection supplies host, login,
     key_file and host_key.
 
-The host key must be known (pinned `host_key` or a known_hosts entry). Auth is
-by key file (passphrase from $OTEDI_SFTP_KEY_PASSPHRASE) or by a password from
-$OTEDI_SFTP_PASSWORD; a URL carrying a password is refused. Rejected
+The host key must be known: pinned with `host_key`, or listed in a known_hosts
+file (`known_hosts`, default ~/.ssh/known_hosts). Pinned keys win.
+  * host_key takes several keys comma-separated, e.g. during a key rotation
+    "ssh-ed25519 AAAA...,ecdsa-sha2-nistp256 AAAA..." (URL-encode it in a URL);
+    the server may present any of them. Giving host_key (or any option)
+    twice in a URL is an error.
+  * known_hosts is read as OpenSSH writes it: several lines (keys of any type)
+    per host, comma-separated host patterns with * ? and !negation, hashed
+    hosts (|1|salt|hash), "[host]:port" for ports other than 22. A key on a
+    `@revoked` line for the host (or *) is refused even if another line lists
+    it; `@cert-authority` lines are ignored (host certificates are not
+    accepted). Unreadable lines are skipped; with no usable key left the
+    connection is refused (HostKeyError naming the host and the file).
+
+Auth is by key file (passphrase from $OTEDI_SFTP_KEY_PASSPHRASE) or by a
+password from $OTEDI_SFTP_PASSWORD; a URL carrying a password is refused. Rejected
 credentials raise TransportAuthError at once and are never retried.
 """
 
@@ -17,12 +30,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 import posixpath
+import re
 import socket
 import stat
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,15 +83,56 @@ class SftpSession(Protocol):
 # -- host keys ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ExpectedHostKeys:
+    """What the server may present: any key in `keys`, never one in `revoked`.
+
+    `source` names where the keys came from ("host_key" or "known_hosts file
+    /path") for error messages; `skipped` lists the known_hosts line numbers
+    that might have been about this host but could not be used."""
+
+    keys: tuple[paramiko.PKey, ...] = ()
+    revoked: tuple[paramiko.PKey, ...] = ()
+    source: str = "host_key"
+    skipped: tuple[int, ...] = ()
+
+
 def parse_host_key(text: str) -> paramiko.PKey:
     """A pinned key: "ssh-ed25519 AAAA..." (a trailing comment is ignored)."""
     parts = text.split()
     if len(parts) < 2:
         raise TransportError('host_key must look like "ssh-ed25519 AAAA..." (type, then base64 key)')
     try:
-        return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
-    except (binascii.Error, paramiko.SSHException, ValueError) as exc:
-        raise TransportError(f"host_key of type {parts[0]!r} cannot be read ({type(exc).__name__})") from None
+        return _decode_key(parts[0], parts[1])
+    except ValueError as exc:
+        raise TransportError(f"host_key of type {parts[0]!r} cannot be read ({exc})") from None
+
+
+def parse_host_keys(value: str | Sequence[str]) -> list[paramiko.PKey]:
+    """Several pinned keys: comma-separated ("ssh-ed25519 AAAA...,ecdsa-sha2-nistp256 AAAA..."),
+    or a list of such strings. Base64 never contains a comma, so the split is unambiguous."""
+    items = [value] if isinstance(value, str) else list(value)
+    texts = [part.strip() for item in items for part in item.split(",") if part.strip()]
+    if not texts:
+        raise TransportError("host_key is empty")
+    return [parse_host_key(text) for text in texts]
+
+
+def _decode_key(key_type: str, b64: str) -> paramiko.PKey:
+    """A public key from its type and base64 blob; ValueError (with a short reason) if unusable."""
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    try:
+        key = paramiko.PKey.from_type_string(key_type, blob)
+    except paramiko.UnknownKeyType:
+        raise ValueError("unknown key type") from None
+    except Exception:  # noqa: BLE001 - a damaged blob can fail in many ways inside paramiko/cryptography
+        raise ValueError("damaged key") from None
+    if key.get_name() != key_type and key_type not in _KEY_ALGORITHMS.get(key.get_name(), ()):
+        raise ValueError("key type does not match its data")
+    return key
 
 
 def _host_label(host: str, port: int) -> str:
@@ -82,39 +140,123 @@ def _host_label(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
+def _pattern_matches(pattern: str, name: str) -> bool:
+    """One known_hosts host pattern against the host's name: a hashed entry
+    (|1|base64 salt|base64 HMAC-SHA1 of the name), or a name with * and ? wildcards."""
+    if pattern.startswith("|"):
+        parts = pattern.split("|")
+        if len(parts) != 4 or parts[1] != "1":
+            raise ValueError("unknown hashed host format")
+        try:
+            salt = base64.b64decode(parts[2], validate=True)
+            digest = base64.b64decode(parts[3], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("hashed host is not base64") from None
+        if len(salt) != 20 or len(digest) != 20:
+            raise ValueError("hashed host has the wrong length")
+        return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, name, flags=re.IGNORECASE | re.DOTALL) is not None
+
+
+def _hosts_match(field: str, name: str) -> bool:
+    """A comma-separated host field, as OpenSSH reads it: a "!pattern" that
+    matches excludes the host whatever else matches; otherwise any pattern may match."""
+    matched = False
+    for pattern in field.split(","):
+        negated = pattern.startswith("!")
+        if _pattern_matches(pattern[1:] if negated else pattern, name):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def read_known_hosts(path: Path, host: str, port: int) -> ExpectedHostKeys:
+    """The keys known_hosts lists for host:port, and the ones it marks @revoked.
+
+    Lines are `[marker] hosts keytype base64 [comment]`. Blank lines and comments
+    are ignored; @cert-authority lines are ignored (we do not accept host
+    certificates); a line that cannot be read is skipped, never fatal, and only
+    its number is logged (never its content)."""
+    name = _host_label(host, port)
+    keys: list[paramiko.PKey] = []
+    revoked: list[paramiko.PKey] = []
+    skipped: list[int] = []
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise TransportError(f"known_hosts file {path} cannot be read ({type(exc).__name__})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        marker = fields.pop(0) if fields[0].startswith("@") else None
+        if marker == "@cert-authority":
+            continue
+        try:
+            if marker not in (None, "@revoked"):
+                raise ValueError("unknown marker")
+            if len(fields) < 3:
+                raise ValueError("too few fields")
+            if not _hosts_match(fields[0], name):
+                continue
+            key = _decode_key(fields[1], fields[2])
+        except ValueError as exc:
+            log.debug("known_hosts file %s line %d skipped: %s", path, lineno, exc)
+            skipped.append(lineno)
+            continue
+        (revoked if marker == "@revoked" else keys).append(key)
+    blocked = {key.asbytes() for key in revoked}
+    return ExpectedHostKeys(
+        keys=tuple(key for key in keys if key.asbytes() not in blocked),
+        revoked=tuple(revoked),
+        source=f"known_hosts file {path}",
+        skipped=tuple(skipped),
+    )
+
+
 def expected_host_keys(
-    host: str, port: int, *, host_key: str | None, known_hosts: str | Path | None
-) -> list[paramiko.PKey]:
-    """The keys the server may present. A pinned key wins over known_hosts;
+    host: str, port: int, *, host_key: str | Sequence[str] | None, known_hosts: str | Path | None
+) -> ExpectedHostKeys:
+    """The keys the server may present. Pinned keys win over known_hosts;
     without either, ~/.ssh/known_hosts is consulted."""
     if host_key:
-        return [parse_host_key(host_key)]
+        return ExpectedHostKeys(keys=tuple(parse_host_keys(host_key)))
     path = Path(known_hosts).expanduser() if known_hosts else Path("~/.ssh/known_hosts").expanduser()
     if not path.is_file():
         if known_hosts:
             raise TransportError(f"known_hosts file {path} not found")
-        return []
-    entries = paramiko.HostKeys(str(path)).lookup(_host_label(host, port))
-    return list(entries.values()) if entries else []
+        return ExpectedHostKeys(source=f"known_hosts file {path} (missing)")
+    return read_known_hosts(path, host, port)
 
 
-def check_host_key(offered: paramiko.PKey, expected: list[paramiko.PKey], host: str, port: int) -> None:
-    """Raise HostKeyError unless the offered key is one we expect."""
+def check_host_key(offered: paramiko.PKey, expected: ExpectedHostKeys, host: str, port: int) -> None:
+    """Raise HostKeyError unless the offered key is one we expect (and not revoked)."""
     shown = f"{offered.get_name()} {offered.fingerprint}"
-    if not expected:
+    if any(offered.asbytes() == key.asbytes() for key in expected.revoked):
         raise HostKeyError(
-            f"host key of {host}:{port} is unknown (server offered {shown}); refusing to connect. "
+            f"host key of {host}:{port} ({shown}) is marked @revoked in {expected.source}; refusing to connect"
+        )
+    if not expected.keys:
+        skipped = ""
+        if expected.skipped:
+            skipped = f" (skipped unreadable line(s) {', '.join(map(str, expected.skipped))})"
+        raise HostKeyError(
+            f"host key of {host}:{port} is unknown: {expected.source} has no usable key for "
+            f"{_host_label(host, port)}{skipped}; server offered {shown}; refusing to connect. "
             f"Confirm the fingerprint with the clearinghouse, then pin it with host_key or add it to known_hosts"
         )
-    if not any(offered.asbytes() == key.asbytes() for key in expected):
-        wanted = ", ".join(f"{k.get_name()} {k.fingerprint}" for k in expected)
+    if not any(offered.asbytes() == key.asbytes() for key in expected.keys):
+        wanted = ", ".join(f"{k.get_name()} {k.fingerprint}" for k in expected.keys)
         raise HostKeyError(
-            f"host key of {host}:{port} does not match: server offered {shown}, expected {wanted}; "
+            f"host key of {host}:{port} does not match: server offered {shown}, expected {wanted} "
+            f"(from {expected.source}); "
             f"refusing to connect (possible man-in-the-middle, or the clearinghouse changed its key)"
         )
 
 
-def _host_key_algorithms(expected: list[paramiko.PKey]) -> list[str]:
+def _host_key_algorithms(expected: Sequence[paramiko.PKey]) -> list[str]:
     names: list[str] = []
     for key in expected:
         for name in _KEY_ALGORITHMS.get(key.get_name(), (key.get_name(),)):
@@ -143,7 +285,7 @@ class DirectSession:
         *,
         pkey: paramiko.PKey | None,
         password: str | None,
-        expected_keys: list[paramiko.PKey],
+        expected_keys: ExpectedHostKeys,
         timeout: float,
     ):
         if pkey is None and password is None:
@@ -162,10 +304,10 @@ class DirectSession:
         self._transport = transport
         transport.banner_timeout = transport.handshake_timeout = self._timeout
         transport.auth_timeout = transport.channel_timeout = self._timeout
-        if self._expected:
-            # Ask for the key type we know, so a server with several keys shows that one.
+        if self._expected.keys:
+            # Ask for the key types we know, so a server with several keys shows one of those.
             try:
-                transport.get_security_options().key_types = _host_key_algorithms(self._expected)
+                transport.get_security_options().key_types = _host_key_algorithms(self._expected.keys)
             except ValueError:
                 raise TransportError(f"unsupported host key type for {host}:{port}") from None
         try:
@@ -361,7 +503,14 @@ def parse_sftp_url(url: str) -> tuple[SftpTarget, dict[str, str]]:
         port = parts.port or 22
     except ValueError:
         raise TransportError(f"sftp:// URL for {parts.hostname} has an invalid port") from None
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    options = dict(pairs)
+    repeated = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    if repeated:
+        raise TransportError(
+            f"sftp:// URL option(s) {repeated} given more than once; "
+            f"list several host keys comma-separated in one host_key"
+        )
     unknown = set(options) - URL_OPTIONS
     if unknown:
         raise TransportError(f"unknown sftp:// URL option(s) {sorted(unknown)}; known: {sorted(URL_OPTIONS)}")
@@ -386,7 +535,7 @@ def open_sftp_drop(
     *,
     key_file: str | Path | None = None,
     known_hosts: str | Path | None = None,
-    host_key: str | None = None,
+    host_key: str | Sequence[str] | None = None,
     remote_folders: RemoteFolders | Mapping[str, str | None] | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
