@@ -86,9 +86,13 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 def _truncate_all(url: str) -> None:
+    """Empty every table between tests. The ledger refuses TRUNCATE (migration 0006); the test superuser
+    switches triggers off for this session only (session_replication_role), which a deployment's
+    INSERT/SELECT-only role cannot do."""
     eng = db.engine(url)
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with eng.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
