@@ -1,7 +1,14 @@
-"""Alembic environment: runs migrations against the URL set by otedi.warehouse.db."""
+"""Alembic environment: runs migrations against the URL set by otedi.warehouse.db.
+
+Each migration runs in one transaction with its version-table update, on PostgreSQL and on SQLite
+(which supports transactional DDL, but Python's sqlite3 module commits before every DDL statement
+unless told not to): a migration killed or failing halfway leaves the schema as it was, and the next
+`otedi db upgrade` simply runs it again. SQLite takes the write lock at BEGIN, so a concurrent upgrade
+waits for this one instead of migrating the same snapshot.
+"""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 
 from otedi.warehouse.models import Base
 
@@ -12,10 +19,19 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    connectable = create_engine(url)
+    sqlite = url.startswith("sqlite")
+    connectable = create_engine(url, connect_args={"timeout": 60} if sqlite else {})
+    if sqlite:
+        @event.listens_for(connectable, "connect")
+        def _driver_transactions_off(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below then covers the DDL too
+
+        @event.listens_for(connectable, "begin")
+        def _begin_immediate(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=sqlite,
+                          transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
     connectable.dispose()
