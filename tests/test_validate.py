@@ -11,7 +11,7 @@ import pytest
 
 from otedi.charges.extract import ROW, read_extract
 from otedi.charges.record import CANONICAL_COLUMNS, Charge
-from otedi.charges.validate import npi_is_valid, validate_rows
+from otedi.charges.validate import PHI_COLUMNS, npi_is_valid, validate_rows
 from otedi.issues import Severity
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "extracts"
@@ -301,3 +301,28 @@ def test_medicare_dependent_loads_as_subscriber_with_a_warning():
     assert [(i.severity, i.rule) for i in issues] == [(Severity.WARNING, "patient-is-subscriber")]
     assert charges[0].relationship == "18" and charges[0].subscriber_last_name is None
     assert "TESTPARENT" not in issues[0].message and "CAROL" not in issues[0].message
+
+
+@pytest.mark.parametrize("changes, column, rule", [
+    ({"member_id": "1EG4*TE5MK73"}, "member_id", "x12-characters"),  # the element separator
+    ({"member_id": "1EG4~TE5"}, "member_id", "x12-characters"),  # the segment terminator
+    ({"prior_auth_number": "PA:12"}, "prior_auth_number", "x12-characters"),  # the component separator
+    ({"group_number": "GRÜPPE1"}, "group_number", "x12-characters"),
+    ({"patient_last_name": "X" * 61}, "patient_last_name", "field-length"),  # NM103 holds 60
+    ({"patient_address1": "1" * 56}, "patient_address1", "field-length"),  # N301 holds 55
+    ({"patient_last_name": "李"}, "patient_last_name", "x12-characters"),  # nothing left once folded
+    ({"member_id": "M" * 81}, "member_id", "field-length"),
+])
+def test_values_x12_cannot_carry_are_rejected_on_their_row(changes, column, rule):
+    # The writer used to meet these and stop the practice's whole file (issue 11 item 3).
+    frame = frame_of({"charge_id": "C-1"}, {"charge_id": "C-2", **changes}, {"charge_id": "C-3"})
+    charges, issues = validate_rows(frame, file="charges.csv", today=TODAY)
+    assert [c.charge_id for c in charges] == ["C-1", "C-3"]
+    assert [(i.charge_id, i.rule, i.column) for i in issues] == [("C-2", rule, column)]
+    value = changes[column]
+    assert value not in issues[0].message and (issues[0].value is None or column not in PHI_COLUMNS)
+
+
+def test_accented_names_are_accepted_and_folded_by_the_writer():
+    charges, issues = check(patient_last_name="MÜLLER-GARCÍA", patient_first_name="ZOË")
+    assert issues == [] and charges[0].patient_last_name == "MÜLLER-GARCÍA"

@@ -103,6 +103,22 @@ _ZIP = re.compile(r"\d{5}(-?\d{4})?")
 _INT = re.compile(r"\d+")
 _SUBSCRIBER_COLUMNS = ("subscriber_last_name", "subscriber_first_name", "subscriber_dob", "subscriber_sex")
 
+X12_SOURCE = "X12 005010X222A1 element maximum lengths; X12 basic and extended character sets"
+# Free text the 837P writer folds to the X12 basic set (x12_text): the TR3 maximum of the element it fills.
+TEXT_LIMITS = {
+    "patient_last_name": 60, "patient_first_name": 35, "patient_address1": 55, "patient_city": 30,
+    "subscriber_last_name": 60, "subscriber_first_name": 35, "payer_name": 60,
+    "rendering_last_name": 60, "rendering_first_name": 35, "referring_last_name": 60, "referring_first_name": 35,
+}
+NAMES_NEEDED = ("patient_last_name", "rendering_last_name", "referring_last_name", "subscriber_last_name",
+                "payer_name")  # NM103: must keep a letter or digit once folded to the X12 basic set
+# Identifiers are sent as given: the element's maximum and the X12 character set, without our delimiters.
+ID_LIMITS = {
+    "charge_id": 64, "patient_id": 64, "payer_id": 80, "member_id": 80, "group_number": 50,
+    "prior_auth_number": 50,
+}
+_X12_ID_CHARS = re.compile(r"[A-Za-z0-9 !\"&'()+,\-./;?=%@\[\]_{}\\|<>#$]*")  # basic + extended, no * : ^ ~
+
 
 def npi_is_valid(npi: str) -> bool:
     """10 digits whose last digit is the Luhn check digit of 80840 + the first nine."""
@@ -286,6 +302,7 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
                    "referring_last_name", "referring_first_name"):
         v(column)
 
+    _check_x12_text(row)
     if row.issues:
         return None
     return Charge(
@@ -302,6 +319,31 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
         units=units, prior_auth_number=v("prior_auth_number"), initial_treatment_date=initial_treatment_date,
         msp_type=msp_type, **plan, **supervising, **subscriber,
     )
+
+
+def _check_x12_text(row: _Row) -> None:
+    """What the 837P cannot carry is rejected here, with the column, not discovered by the writer (which
+    would stop a whole practice's file). Values of PHI columns are never repeated in the message."""
+    from otedi.x12.x837p import x12_text  # the same folding the writer applies
+
+    for column, limit in TEXT_LIMITS.items():
+        value = row.values.get(column) or ""
+        if len(value) > limit:
+            row.reject("field-length", column, f"{column} has {len(value)} characters; the 837P element holds "
+                       f"{limit} - shorten it in the EHR", source=X12_SOURCE)
+        elif value and column in NAMES_NEEDED and not x12_text(value):
+            row.reject("x12-characters", column, f"{column} has no letter or digit of the X12 character set "
+                       "(A-Z, 0-9) once accents are folded; enter the name in Latin letters", source=X12_SOURCE)
+    for column, limit in ID_LIMITS.items():
+        value = row.values.get(column) or ""
+        if len(value) > limit:
+            row.reject("field-length", column, f"{column} has {len(value)} characters; at most {limit} are "
+                       "allowed", source=X12_SOURCE)
+        elif not _X12_ID_CHARS.fullmatch(value):
+            bad = next(i for i, ch in enumerate(value, 1) if not _X12_ID_CHARS.fullmatch(ch))
+            row.reject("x12-characters", column, f"{column} has a character at position {bad} that X12 cannot "
+                       "carry (a delimiter * : ^ ~, a control character or a letter outside A-Z); correct the id",
+                       source=X12_SOURCE)
 
 
 def _check_dob(row: _Row, column: str, dob: date | None, service_date: date | None) -> None:
