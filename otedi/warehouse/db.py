@@ -48,7 +48,8 @@ def engine(url: str | None = None) -> Engine:
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
     _ensure_sqlite_folder(url)
-    eng = create_engine(url)
+    # hide_parameters: a database error never prints the statement's values (names, member ids, addresses)
+    eng = create_engine(url, hide_parameters=True)
     if eng.dialect.name == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
     return eng

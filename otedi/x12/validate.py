@@ -181,8 +181,9 @@ def validate_file(path: str | Path) -> ValidationReport:
 def quarantine(path: str | Path, report: ValidationReport, quarantine_dir: str | Path) -> Path:
     """Move a failing file into `quarantine_dir` and write `<name>.errors.txt` beside it.
 
-    The errors file includes pyx12's own texts (which may quote values): it
-    sits next to the file they come from, under the same access rules.
+    The errors file names segment, loop, element and what is wrong, without
+    pyx12's own texts (they quote values from the file, which may be PHI);
+    `otedi validate FILE` shows those to a person who may read the file.
     Never overwrites: a name already in quarantine gets a numbered suffix.
     """
     path = Path(path)
@@ -194,7 +195,7 @@ def quarantine(path: str | Path, report: ValidationReport, quarantine_dir: str |
         n += 1
     shutil.move(path, target)
     make_private(target)
-    write_private_text(_errors_file(target), report.to_text(with_details=True))
+    write_private_text(_errors_file(target), report.to_text())  # pyx12's own texts quote values: left out
     return target
 
 
