@@ -44,6 +44,7 @@ from __future__ import annotations
 import csv
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -56,6 +57,7 @@ from otedi.charges.record import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from otedi.errors import ConfigError, ExtractError
 
 ROW = "_row"
+RAGGED = "ragged_rows"  # frame.attrs: {row number: value count} of rows with more values than the header
 SUFFIXES = (".csv", ".xlsx", ".parquet")
 MAPPINGS = "extracts"
 _MAPPING_KEYS = {"source", "description", "sheet", "columns", "split", "join", "constants", "dates", "values"}
@@ -197,16 +199,18 @@ def read_extract(path: str | Path, mapping: str | None = None) -> pd.DataFrame:
             f"(available: {', '.join(available_mappings()) or 'none'})"
         )
     spec = load_mapping(mapping) if mapping is not None else None
-    header, rows, numbers = _read_table(path, sheet=spec.sheet if spec else None)
+    header, rows, numbers, ragged = _read_table(path, sheet=spec.sheet if spec else None)
     raw = _frame(file, header, rows)
     out = _apply(file, raw, spec) if spec else _canonical(file, raw)
     out.insert(len(out.columns), ROW, pd.array(numbers, dtype="int64"))
+    out.attrs[RAGGED] = ragged
     return out
 
 
 # --- reading the three file types into (header, rows, row numbers) ---------------------------
 
-def _read_table(path: Path, *, sheet: str | None) -> tuple[list[str], list[list[str]], list[int]]:
+def _read_table(path: Path, *,
+                sheet: str | None) -> tuple[list[str], list[list[str]], list[int], dict[int, int]]:
     file = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -226,17 +230,19 @@ def _read_table(path: Path, *, sheet: str | None) -> tuple[list[str], list[list[
         raise ExtractError(file, "no header row: the first row is empty")
     (_, header), body = records[0], records[1:]
     width = len(header)
-    rows, numbers = [], []
+    body = [(number, values) for number, values in body if any(values)]  # blank lines are not charges
+    # A row with more values than the header (and than the file's other rows: some exports end every row
+    # with an empty field) has a value split by an unquoted comma: its values are out of place, so it is
+    # rejected as a whole (read_extract marks it) and none of them is shown.
+    usual = max(width, Counter(len(values) for _, values in body).most_common(1)[0][0]) if body else width
+    rows, numbers, ragged = [], [], {}
     for number, values in body:
-        if not any(values):
-            continue  # blank lines are not charges
-        if len(values) > width:
-            if any(values[width:]):
-                raise ExtractError(file, f"row {number} has {len(values)} values but the header has {width} columns")
-            values = values[:width]
+        if len(values) > usual or (len(values) > width and any(values[width:])):
+            ragged[number] = len(values)
+        values = values[:width]
         rows.append(values + [""] * (width - len(values)))
         numbers.append(number)
-    return header, rows, numbers
+    return header, rows, numbers, ragged
 
 
 def _csv_records(path: Path) -> list[tuple[int, list[str]]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from otedi import config
-from otedi.charges.extract import ROW
+from otedi.charges.extract import RAGGED, ROW
 from otedi.charges.record import REQUIRED_COLUMNS, Charge
 from otedi.coding import codes
 from otedi.issues import Issue, Severity
@@ -225,9 +225,17 @@ def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) 
     table = codes.code_table()
     columns = [c for c in frame.columns if c != ROW]
     numbers = frame[ROW].tolist() if ROW in frame.columns else [i + 2 for i in range(len(frame))]
+    ragged = frame.attrs.get(RAGGED, {})
     for number, *values in zip(numbers, *(frame[c].tolist() for c in columns)):
         cleaned = {c: (v.strip() if isinstance(v, str) else "") for c, v in zip(columns, values)}
         row = _Row(cleaned, int(number), name)
+        if (field_count := ragged.get(int(number))) is not None:
+            # Values out of place: checking them would repeat a ZIP or member id under another column's name.
+            row.reject("row-shape", "charge_id", f"row has {field_count} values, more than the header's columns: "
+                       "a value holds an unquoted comma; quote it and export again (none of this row's values "
+                       "is shown)")
+            issues.extend(row.issues)
+            continue
         charge = _check(row, practices, table, today)
         if row.charge_id:
             if row.charge_id in first_row:
