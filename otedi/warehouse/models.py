@@ -282,7 +282,7 @@ class ClaimPayment(Base):
     patient_responsibility: Mapped[Decimal | None] = mapped_column(Money)  # CLP05
     payer_claim_number: Mapped[str | None] = mapped_column(String(50))  # CLP07
     crossover_payer: Mapped[str | None] = mapped_column(String(60))  # NM1*TT
-    remark_codes: Mapped[str | None] = mapped_column(String(120))  # MIA/MOA remarks, ':'-joined
+    remark_codes: Mapped[str | None] = mapped_column(Text)  # MIA/MOA remarks, ':'-joined
 
 
 class LedgerEntry(Base):
@@ -299,10 +299,10 @@ class LedgerEntry(Base):
     entry_type: Mapped[str] = mapped_column(String(24))
     group_code: Mapped[str | None] = mapped_column(String(2))  # CO, PR, OA, PI, CR
     carc: Mapped[str | None] = mapped_column(String(5))
-    rarc: Mapped[str | None] = mapped_column(String(60))  # ':'-joined LQ/MOA remarks
+    rarc: Mapped[str | None] = mapped_column(Text)  # ':'-joined LQ/MOA remarks (LQ repeats up to 99 times)
     amount: Mapped[Decimal] = mapped_column(Money)
     units: Mapped[Decimal | None] = mapped_column(Numeric(9, 2))
-    cpt: Mapped[str | None] = mapped_column(String(5))
+    cpt: Mapped[str | None] = mapped_column(String(80))  # SVC01-2 procedure code (X12 allows 48)
     service_date: Mapped[date | None] = mapped_column(Date)
     reversal: Mapped[bool] = mapped_column(Boolean, default=False)  # from a CLP02=22 reversal
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -362,10 +362,10 @@ class ClaimStatusEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     inbound_file_id: Mapped[int] = mapped_column(ForeignKey("inbound_file.id"), index=True)
     claim_pk: Mapped[int | None] = mapped_column(ForeignKey("claim.id"), index=True)
-    patient_control_number: Mapped[str] = mapped_column(String(38))
+    patient_control_number: Mapped[str] = mapped_column(String(50))  # 277CA TRN02 (AN 1-50)
     source: Mapped[str] = mapped_column(String(8))  # 277CA | 999
     category_code: Mapped[str | None] = mapped_column(String(3))  # STC01-1: A1, A2, A3, A7, ...
-    status_code: Mapped[str | None] = mapped_column(String(5))  # STC01-2
+    status_code: Mapped[str | None] = mapped_column(String(30))  # STC01-2 (AN 1-30)
     accepted: Mapped[bool] = mapped_column(Boolean)
     payer_claim_number: Mapped[str | None] = mapped_column(String(50))  # REF*1K
     message: Mapped[str] = mapped_column(Text)

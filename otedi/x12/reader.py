@@ -38,10 +38,40 @@ CHUNK_SIZE = 1 << 16
 MAX_SEGMENT_LENGTH = 1 << 20  # more than this without a terminator: not X12
 ISA_ELEMENTS = 16
 _SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Maximum lengths (X12 data element dictionary, 005010) of the elements the warehouse stores from 999,
+# 277CA and 835 files: a longer value is not valid X12 and the file is refused naming the element, so
+# nothing reaches a column that would refuse it (PostgreSQL) or keep it silently (SQLite). Composites are
+# measured per component.
+ELEMENT_MAX = {
+    ("ST", 1): 3, ("ST", 2): 9, ("SE", 2): 9, ("GS", 6): 9, ("GE", 2): 9,
+    ("BPR", 3): 1, ("BPR", 4): 3, ("TRN", 2): 50, ("TRN", 3): 10,
+    ("N1", 2): 60, ("N1", 4): 80, ("NM1", 3): 60, ("NM1", 9): 80,
+    ("CLP", 1): 38, ("CLP", 2): 2, ("CLP", 7): 50,
+    ("CAS", 1): 2, ("CAS", 2): 5, ("CAS", 5): 5, ("CAS", 8): 5, ("CAS", 11): 5, ("CAS", 14): 5, ("CAS", 17): 5,
+    ("SVC", 1): 80, ("REF", 2): 50, ("LQ", 2): 30, ("MIA", 5): 50, ("MOA", 3): 50,
+    ("PLB", 1): 50, ("PLB", 3): 50, ("PLB", 5): 50, ("AK1", 2): 9, ("AK2", 2): 9, ("IK3", 1): 3,
+    ("STC", 1): 30,
+}
 _ST_FRAGMENT = re.compile(r"ST[^A-Za-z0-9\s]")
 # A composite written with another separator than ISA16: a 2-character
 # qualifier (HC, AD, N4, ...), a punctuation character, then a code.
 _FOREIGN_COMPOSITE = re.compile(r"[A-Z0-9]{2}([^A-Za-z0-9\s.\-])[A-Za-z0-9]")
+
+
+def _check_values(segment: "Segment") -> None:
+    """No control characters (a NUL byte, say) and no value longer than its element allows."""
+    for position, value in enumerate(segment.elements, start=1):
+        if _CONTROL.search(value):
+            raise X12Error(f"{segment.id}{position:02d} contains a control character (byte "
+                           f"0x{ord(_CONTROL.search(value).group()):02x}); the file is corrupt",
+                           segment_number=segment.number, segment_id=segment.id)
+        limit = ELEMENT_MAX.get((segment.id, position))
+        if limit is not None:
+            longest = max(len(part) for part in value.split(segment.delimiters.component)) if value else 0
+            if longest > limit:
+                raise X12Error(f"{segment.id}{position:02d} has {longest} characters; X12 allows at most {limit}",
+                               segment_number=segment.number, segment_id=segment.id)
 
 
 @dataclass(slots=True)
@@ -310,6 +340,7 @@ class X12Reader:
                     "segment id is not 2 or 3 capital letters or digits (corrupt segment or wrong delimiters)",
                     segment_number=segment.number,
                 )
+            _check_values(segment)
             if in_transaction:
                 st_count += 1
             sid = segment.id

@@ -1,0 +1,42 @@
+"""Inbound values against X12 and the columns (issue 11 item 2), on SQLite and PostgreSQL: valid but long
+values post; invalid lengths and control characters quarantine the file naming the segment; other files
+of the run still post."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from sqlalchemy import select
+
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
+from tests.remit_builder import Clp, Svc, interchange, remittance
+from tests.test_remit_post import billed, ledger, medicare_paid_a, post, write  # noqa: F401 (fixture)
+
+TWENTY_REMARKS = tuple(f"N{n:03d}" for n in range(100, 120))  # 20 LQ*HE segments on one line
+
+
+def test_many_valid_remarks_on_a_line_post(billed, tmp_path):
+    a = medicare_paid_a(billed["A"])
+    a.services[0].rarc = TWENTY_REMARKS  # joined: 99 characters, more than the old 60-character column
+    result = post(write(tmp_path, "remarks.835", interchange([remittance([a])])))
+    assert result.status == "posted", result.message
+    with session_scope() as s:
+        rarcs = set(s.scalars(select(models.LedgerEntry.rarc).where(models.LedgerEntry.rarc.is_not(None))))
+    assert ":".join(TWENTY_REMARKS) in rarcs
+
+
+def test_invalid_lengths_and_control_characters_quarantine_only_their_file(billed, tmp_path):
+    good = interchange([remittance([medicare_paid_a(billed["A"])])])
+    cases = {
+        "long_clp01.835": (good.replace(f"CLP*{billed['A']}*", f"CLP*{'X' * 45}*", 1), "CLP01 has 45 characters"),
+        "long_st01.835": (good.replace("ST*835*", "ST*835835835*", 1), "ST01 has 9 characters"),
+        "nul.835": (good.replace("N3*PO BOX 1", "N3*PO BOX\x001", 1), "control character (byte 0x00)"),
+    }
+    for name, (text, expected) in cases.items():
+        result = post(write(tmp_path, name, text))
+        assert result.status == "quarantined" and expected in result.message, (name, result.message)
+        assert "segment" in result.message.lower()
+    assert ledger() == {}  # nothing of them posted
+    assert post(write(tmp_path, "good.835", good)).status == "posted"  # the run goes on
+    assert ledger(billed["A"])["payment"] == D("65.86")
