@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from otedi.acks.load import load_ack_file
+from otedi.acks.load import load_ack_file, transaction_set_of
 from otedi.remit.post import post_remittance_file
 from otedi.transport import Drop, SendResult, TransportError
 from otedi.warehouse import models
@@ -106,9 +106,10 @@ def ingest_fetched(session: Session) -> IngestResult:
         if fetched.sha256 in processed:  # the same content under two names
             continue
         processed.add(fetched.sha256)
-        if fetched.kind in ACK_KINDS:
+        kind = _loader_kind(fetched)
+        if kind in ACK_KINDS:
             result.acks.append(load_ack_file(session, fetched.archive_path, fetched.remote_name).summary())
-        elif fetched.kind == "835":
+        elif kind == "835":
             result.remittances.append(
                 post_remittance_file(session, fetched.archive_path, fetched.remote_name).summary())
         else:  # e.g. a TA1: kept in the archive, recorded once, not loaded
@@ -118,3 +119,11 @@ def ingest_fetched(session: Session) -> IngestResult:
             result.skipped.append(f"{fetched.remote_name} ({fetched.kind})")
         session.commit()
     return result
+
+
+def _loader_kind(fetched: models.FetchedFile) -> str:
+    """Which loader the file goes to: its ST01 as the loaders read it (so a file is never handed to the
+    loader that refuses it), else the kind recorded at fetch (TA1, unknown)."""
+    path = Path(fetched.archive_path)
+    kind = transaction_set_of(path) if path.exists() else "unknown"
+    return fetched.kind if kind == "unknown" else kind

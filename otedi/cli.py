@@ -148,11 +148,22 @@ def _each_file(files: list[str], load) -> list[dict]:
 
 
 def cmd_remit_post(args) -> int:
+    from otedi.acks.load import ACK_KINDS, transaction_set_of, wrong_command_message
     from otedi.remit.post import post_remittance_file
-    summaries = _each_file(args.files, post_remittance_file)
+    files, refused = [], []
+    for path in args.files:
+        kind = transaction_set_of(Path(path))
+        refusal = wrong_command_message(Path(path).name, kind, "otedi remit post", ACK_KINDS)
+        if refusal:  # a 999/277CA: not recorded, so `otedi acks load` still loads it
+            refused.append({"file": Path(path).name, "kind": kind, "status": "refused", "message": refusal})
+        else:
+            files.append(path)
+    for r in refused:
+        print(f"otedi: {r['message']}", file=sys.stderr)
+    summaries = _each_file(files, post_remittance_file)
     if args.json:
-        print(json.dumps(summaries, indent=2))
-        return 0
+        print(json.dumps(summaries + refused, indent=2))
+        return 1 if refused else 0
     for s in summaries:
         t = s["totals"]
         print(f"{s['file']}: {s['status']}" + (f" - {s['message']}" if s["message"] else ""))
@@ -165,21 +176,26 @@ def cmd_remit_post(args) -> int:
         for held in s["held"]:
             print(f"  {held['status'].upper()} transaction {held['transaction']} (trace {held['trace_number']}): "
                   f"{held['reason']}")
-    return 0
+    return 1 if refused else 0
 
 
 def cmd_acks_load(args) -> int:
     from otedi.acks.load import load_ack_file
     summaries = _each_file(args.files, load_ack_file)
+    refused = [s for s in summaries if s["status"] == "refused"]  # an 835: not recorded, `remit post` posts it
+    for s in refused:
+        print(f"otedi: {s['message']}", file=sys.stderr)
     if args.json:
         print(json.dumps(summaries, indent=2))
-        return 0
+        return 1 if refused else 0
     for s in summaries:
+        if s["status"] == "refused":
+            continue
         print(f"{s['file']} ({s['kind']}): {s['status']}" + (f" - {s['message']}" if s["message"] else ""))
         if s["status"] == "loaded":
             print(f"  sets {s['transaction_sets']} ({s['sets_rejected']} rejected), claims accepted "
                   f"{s['claims_accepted']}, rejected {s['claims_rejected']}, unmatched {len(s['unmatched'])}")
-    return 0
+    return 1 if refused else 0
 
 
 def _today(args) -> date:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
+from otedi import config
 from otedi.acks.load import load_ack_file
 from otedi.outbound import run_outbound
+from otedi.remit.post import post_remittance_file
 from otedi.warehouse import models
 from otedi.warehouse.db import session_scope
 from tests.factories import charge, write_charges_csv
-from tests.remit_builder import interchange
+from tests.remit_builder import Clp, Svc, interchange, remittance
 
 TODAY = date(2026, 3, 10)
 ROW_MODELS = (models.InboundFile, models.AckResult, models.ClaimStatusEvent)
@@ -70,16 +75,30 @@ def sent(warehouse, tmp_path) -> Sent:
 
 # -- file builders ------------------------------------------------------------------------------------------
 
-def ack_999(sets: list[tuple[str, list[str], str]], gs06: str, *, group_status: str | None = None) -> str:
-    """One 999 answering group `gs06`; `sets`: (ST02, IK3/IK4 segments, IK5 segment)."""
-    body = [f"AK1*HC*{gs06}*005010X222A1"]
+def addressed(text: str, sender: str = "DEMOCH", receiver: str = "BRIGHT01", gs_sender: str | None = None) -> str:
+    """An interchange from `sender` (ISA06, and GS02 unless `gs_sender`: a clearinghouse) to `receiver`
+    (ISA08/GS03: our submitter id)."""
+    isa, gs, rest = text.split("~\n", 2)
+    isa_elements, gs_elements = isa.split("*"), gs.split("*")
+    isa_elements[6], isa_elements[8] = f"{sender:<15}", f"{receiver:<15}"
+    gs_elements[2], gs_elements[3] = gs_sender or sender, receiver
+    return "*".join(isa_elements) + "~\n" + "*".join(gs_elements) + "~\n" + rest
+
+
+def ack_999(sets: list[tuple[str, list[str], str]], gs06: str, *, group_status: str | None = None,
+            sender: str = "DEMOCH", receiver: str = "BRIGHT01", gs_sender: str | None = None, control: int = 71,
+            version: str = "005010X222A1") -> str:
+    """One 999 from clearinghouse `sender` to submitter `receiver` answering group `gs06`;
+    `sets`: (ST02, IK3/IK4 segments, IK5 segment)."""
+    body = [f"AK1*HC*{gs06}*{version}"]
     for st02, errors, ik5 in sets:
-        body += [f"AK2*837*{st02}*005010X222A1", *errors, ik5]
+        body += [f"AK2*837*{st02}*{version}", *errors, ik5]
     accepted = sum(1 for _, _, ik5 in sets if ik5.split("*")[1] in ("A", "E"))
     status = group_status or ("A" if accepted == len(sets) else "R" if accepted == 0 else "P")
     body.append(f"AK9*{status}*{len(sets)}*{len(sets)}*{accepted}")
     st = ["ST*999*0001*005010X231A1", *body, f"SE*{len(body) + 2}*0001"]
-    return interchange([st], functional_id="FA", version="005010X231A1", control=71)
+    return addressed(interchange([st], functional_id="FA", version="005010X231A1", control=control),
+                     sender, receiver, gs_sender)
 
 
 def ack_277ca(claims: list[tuple[str, str, str | None]], *, control: int = 72) -> str:
@@ -201,7 +220,8 @@ def test_999_for_control_numbers_we_never_sent_is_recorded_as_unmatched(sent, tm
 
     assert (summary["status"], summary["transaction_sets"], summary["sets_rejected"], summary["claims_rejected"]) == \
         ("loaded", 1, 1, 0)
-    assert summary["unmatched"] == ["GS06 98765 / ST02 4321"]
+    assert summary["unmatched"] == ["GS06 98765 / ST02 4321 (999 ISA13 000000071 from ISA06 DEMOCH / GS02 DEMOCH "
+                                    "to ISA08 BRIGHT01 / GS03 BRIGHT01): we sent no file with these control numbers"]
     with session_scope() as s:
         acks = [(a.claim_file_id, a.group_control_number, a.transaction_control_number, a.status, a.errors)
                 for a in s.scalars(select(models.AckResult))]
@@ -210,6 +230,151 @@ def test_999_for_control_numbers_we_never_sent_is_recorded_as_unmatched(sent, tm
                                                  "one or more segments in error")]
     assert statuses() == {cid: "batched" for cid in sent.claim_ids}
     assert events() == []
+
+
+def test_999_for_another_implementation_guide_is_not_matched_to_our_837p(sent, tmp_path):
+    path = write(tmp_path, "837i.999", ack_999([(sent.st02, [], "IK5*R*5")], sent.gs06, version="005010X223A2"))
+
+    summary = load(path).summary()
+
+    assert summary["unmatched"] == [
+        f"GS06 {sent.gs06} / ST02 {sent.st02} (999 ISA13 000000071 from ISA06 DEMOCH / GS02 DEMOCH to ISA08 "
+        "BRIGHT01 / GS03 BRIGHT01): AK103 005010X223A2 is not our 005010X222A1"]
+    assert statuses() == {cid: "batched" for cid in sent.claim_ids}
+
+
+# -- who sent the 999 -----------------------------------------------------------------------------------------
+
+# A second clearinghouse whose ISA and GS ids differ from each other (and from DEMOCH's).
+OTHERCH = {"clearinghouse_id": "OTHERCH", "name": "OTHER CLEARINGHOUSE", "isa_receiver_qualifier": "ZZ",
+           "isa_receiver_id": "OTHERCH01", "gs_receiver_code": "OTHERCHGS", "receiver_name": "OTHER CLEARINGHOUSE",
+           "receiver_id": "OTHERCH01", "isa_sender_qualifier": "ZZ", "usage_indicator": "T",
+           "max_claims_per_file": 5000}
+# clearinghouse -> (its ISA06 in a 999, its GS02, the practice that sends to it, that practice's submitter id)
+ROUTES = {"DEMOCH": ("DEMOCH", "DEMOCH", "BRIGHTHANDS", "BRIGHT01"),
+          "OTHERCH": ("OTHERCH01", "OTHERCHGS", "KIDSTHRIVE", "KIDSTH01")}
+
+
+def _edit_yaml(path: Path, edit) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture
+def two_clearinghouses(warehouse, tmp_path, monkeypatch) -> dict[str, Sent]:
+    """BRIGHTHANDS sends to DEMOCH, KIDSTHRIVE to OTHERCH. Control numbers are counted per clearinghouse,
+    so both 837P files carry the same GS06 and ST02."""
+    root = tmp_path / "mappings"
+    shutil.copytree(config.mappings_dir(), root)
+    _edit_yaml(root / "clearinghouses.yaml", lambda d: d["clearinghouses"].append(dict(OTHERCH)))
+
+    def to_other(data):
+        [kids] = [p for p in data["practices"] if p["practice_id"] == "KIDSTHRIVE"]
+        kids["clearinghouse"] = "OTHERCH"
+    _edit_yaml(root / "practices.yaml", to_other)
+    monkeypatch.setenv("OTEDI_MAPPINGS", str(root))
+    extract = tmp_path / "charges.csv"
+    write_charges_csv(extract, [
+        charge(charge_id="A1"),
+        charge(charge_id="A3", service_date=date(2026, 3, 4)),
+        charge(charge_id="K1", practice_id="KIDSTHRIVE", patient_id="K100", patient_last_name="ROE",
+               member_id="2EG4TE5MK74", service_date=date(2026, 3, 3), cpt="97110", minutes=15, units=1),
+        charge(charge_id="K2", practice_id="KIDSTHRIVE", patient_id="K100", patient_last_name="ROE",
+               member_id="2EG4TE5MK74", service_date=date(2026, 3, 5), cpt="97110", minutes=15, units=1),
+    ])
+    result = run_outbound(extract, tmp_path / "out", today=TODAY)
+    assert not result.summary()["quarantined"]
+    files = [read_837(Path(f)) for f in result.summary()["files"]]
+    by_house = {next(h for h in ROUTES if f"_{h}_" in f.file_name): f for f in files}
+    assert sorted(by_house) == ["DEMOCH", "OTHERCH"] and len(files) == 2
+    assert (by_house["DEMOCH"].gs06, by_house["DEMOCH"].st02) == (by_house["OTHERCH"].gs06, by_house["OTHERCH"].st02)
+    with session_scope() as s:
+        rows = {(f.file_name, f.clearinghouse_id, f.practice_id) for f in s.scalars(select(models.ClaimFile))}
+    assert rows == {(by_house[h].file_name, h, ROUTES[h][2]) for h in ROUTES}
+    return by_house
+
+
+def _reply_from(house: str, sets, gs06: str, **kw) -> str:
+    isa06, gs02, _, submitter = ROUTES[house]
+    return ack_999(sets, gs06, sender=isa06, gs_sender=gs02, receiver=submitter, **kw)
+
+
+def _file_id(file_name: str) -> int:
+    with session_scope() as s:
+        return s.scalar(select(models.ClaimFile.id).where(models.ClaimFile.file_name == file_name))
+
+
+@pytest.mark.parametrize("answering", ["DEMOCH", "OTHERCH"])
+def test_999_rejects_only_the_claims_of_the_clearinghouse_that_sent_it(two_clearinghouses, tmp_path, answering):
+    ours = two_clearinghouses[answering]
+    other = next(f for h, f in two_clearinghouses.items() if h != answering)
+    path = write(tmp_path, "reject.999", _reply_from(answering, [(ours.st02, [], "IK5*R*5")], ours.gs06))
+
+    summary = load(path).summary()
+
+    assert (summary["sets_rejected"], summary["claims_rejected"], summary["unmatched"]) == \
+        (1, len(ours.claim_ids), [])
+    assert statuses() == {**{cid: "rejected" for cid in ours.claim_ids}, **{cid: "batched" for cid in other.claim_ids}}
+    with session_scope() as s:
+        linked = list(s.scalars(select(models.AckResult.claim_file_id)))
+    assert linked == [_file_id(ours.file_name)]
+    assert {e.patient_control_number for e in events()} == set(ours.claim_ids)
+
+
+def test_999_addressed_to_another_submitter_or_from_a_stranger_is_unmatched_and_the_load_goes_on(
+        two_clearinghouses, tmp_path):
+    kids = two_clearinghouses["OTHERCH"]
+    # OTHERCH's ids, but addressed to BRIGHT01, who never sent to OTHERCH.
+    misaddressed = write(tmp_path, "misaddressed.999", ack_999(
+        [(kids.st02, [], "IK5*R*5")], kids.gs06, sender="OTHERCH01", gs_sender="OTHERCHGS", receiver="BRIGHT01"))
+    # A sender that is none of our clearinghouses, addressed to the right submitter.
+    stranger = write(tmp_path, "stranger.999", ack_999(
+        [(kids.st02, [], "IK5*R*5")], kids.gs06, sender="STRANGER", receiver="KIDSTH01", control=73))
+    # The right sender and receiver: the known set is loaded though the next one matches no file.
+    mixed = write(tmp_path, "mixed.999", _reply_from("OTHERCH", [(kids.st02, [], "IK5*R*5"), ("4321", [], "IK5*A")],
+                                                     kids.gs06, control=74))
+
+    first, second, third = (load(p).summary() for p in (misaddressed, stranger, mixed))
+
+    elsewhere = ("our file(s) with these control numbers went elsewhere "
+                 "(DEMOCH from BRIGHTHANDS, OTHERCH from KIDSTHRIVE)")
+    assert first["unmatched"] == [
+        f"GS06 {kids.gs06} / ST02 {kids.st02} (999 ISA13 000000071 from ISA06 OTHERCH01 / GS02 OTHERCHGS to "
+        f"ISA08 BRIGHT01 / GS03 BRIGHT01): {elsewhere}"]
+    assert second["unmatched"] == [
+        f"GS06 {kids.gs06} / ST02 {kids.st02} (999 ISA13 000000073 from ISA06 STRANGER / GS02 STRANGER to "
+        f"ISA08 KIDSTH01 / GS03 KIDSTH01): {elsewhere}"]
+    assert (first["claims_rejected"], second["claims_rejected"]) == (0, 0)
+    assert (third["status"], third["transaction_sets"], third["claims_rejected"]) == ("loaded", 2, len(kids.claim_ids))
+    assert third["unmatched"] == [
+        f"GS06 {kids.gs06} / ST02 4321 (999 ISA13 000000074 from ISA06 OTHERCH01 / GS02 OTHERCHGS to "
+        "ISA08 KIDSTH01 / GS03 KIDSTH01): we sent no file with these control numbers"]
+    assert statuses() == {**{cid: "batched" for cid in two_clearinghouses["DEMOCH"].claim_ids},
+                          **{cid: "rejected" for cid in kids.claim_ids}}
+    with session_scope() as s:
+        inbound = {f.file_name: (f.status, f.message) for f in s.scalars(select(models.InboundFile))}
+    assert inbound["misaddressed.999"] == ("loaded", f"unmatched {first['unmatched'][0]}; ")
+    assert inbound["mixed.999"] == ("loaded", f"unmatched {third['unmatched'][0]}; ")
+    for text in ("DOE", "ROE", "JANE", "1EG4TE5MK73", "2EG4TE5MK74"):  # ids and control numbers only
+        assert not any(text in u for u in first["unmatched"] + second["unmatched"] + third["unmatched"])
+
+
+# -- the wrong file -------------------------------------------------------------------------------------------
+
+def test_an_835_is_refused_unrecorded_so_remit_post_still_posts_it(sent, tmp_path):
+    era = write(tmp_path, "era.835", interchange([remittance([Clp(sent.claim_ids[0], services=[
+        Svc("97530", D("120.00"), D("90.00"), [("CO", "45", D("30.00"))], units=2)])])], control=80))
+
+    result = load(era)
+
+    assert (result.kind, result.status, result.message) == (
+        "835", "refused", "era.835: ST01 835 is not for `otedi acks load`; refused, nothing recorded: "
+                          "load it with `otedi remit post`")
+    assert row_counts() == {"inbound_file": 0, "ack_result": 0, "claim_status_event": 0}
+    with session_scope() as s:
+        posted = post_remittance_file(s, era).summary()
+    assert (posted["status"], posted["claims_matched"]) == ("posted", 1)
 
 
 # -- 277CA ----------------------------------------------------------------------------------------------------
@@ -298,7 +463,8 @@ def test_999_with_a_non_numeric_control_number_does_not_crash_the_load(sent, tmp
 
     assert result.status in ("loaded", "quarantined")
     if result.status == "loaded":
-        assert result.unmatched == [f"GS06 ABC / ST02 {sent.st02}"]
+        assert result.unmatched == [f"GS06 ABC / ST02 {sent.st02} (999 ISA13 000000071 from ISA06 DEMOCH / "
+                                    "GS02 DEMOCH to ISA08 BRIGHT01 / GS03 BRIGHT01): not control numbers of ours"]
     else:
         assert "AK1" in result.message or "AK102" in result.message
     assert row_counts()["inbound_file"] == 1

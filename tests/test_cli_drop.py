@@ -31,6 +31,28 @@ def run(capsys, *argv: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+def run_refused(capsys, *argv: str) -> tuple[int, str, str]:
+    """A command expected to fail: (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def from_clearinghouse(text: str, sender: str = "DEMOCH", receiver: str = "BRIGHT01") -> str:
+    """An interchange addressed from the clearinghouse (ISA06/GS02) to our submitter id (ISA08/GS03)."""
+    isa, gs, rest = text.split("~\n", 2)
+    isa_elements, gs_elements = isa.split("*"), gs.split("*")
+    isa_elements[6], isa_elements[8] = f"{sender:<15}", f"{receiver:<15}"
+    gs_elements[2], gs_elements[3] = sender, receiver
+    return "*".join(isa_elements) + "~\n" + "*".join(gs_elements) + "~\n" + rest
+
+
+def inbound_files() -> list[tuple[str, str, str]]:
+    with session_scope() as s:
+        return sorted((f.file_name, f.kind, f.status) for f in s.scalars(select(models.InboundFile)))
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -119,7 +141,8 @@ def test_drop_fetch_archives_moves_and_ingests_a_999_and_an_835(built, tmp_path,
     era = remittance([Clp(a2_claim, icn="ICN-A2", services=[
         Svc("97530", D("120.00"), D("80.00"), [("CO", "45", D("30.00")), ("PR", "2", D("10.00"))],
             lcn="A2", units=2, date=DAY2.strftime("%Y%m%d"))])])
-    inbound = {"ack_0001.999": interchange([ack], functional_id="FA", version="005010X231A1", control=41),
+    inbound = {"ack_0001.999": from_clearinghouse(
+                   interchange([ack], functional_id="FA", version="005010X231A1", control=41)),
                "era_0001.835": interchange([era], control=42)}
     for name, text in inbound.items():
         (drop / "inbound" / name).write_text(text, encoding="ascii")
@@ -162,3 +185,79 @@ def test_drop_fetch_archives_moves_and_ingests_a_999_and_an_835(built, tmp_path,
 
     assert again == {"fetched": [], "ingested": {"acks": [], "remittances": [], "skipped": []}}
     assert sorted(p.name for p in archive.iterdir()) == sorted(f"{digests[n]}.{n[-3:]}" for n in inbound)
+
+
+def _bright_answers(built, tmp_path) -> tuple[str, Path, Path, Path]:
+    """A2's claim id and, for the BRIGHTHANDS file: a rejecting 999, a 277CA accepting A2, and an 835 paying A2."""
+    bright = next(p for p in built if p.name.startswith("BRIGHTHANDS"))
+    gs06, st02, claim_of_line = _claim_file(bright)
+    a2_claim = claim_of_line["A2"]
+    ack = ["ST*999*0001*005010X231A1", f"AK1*HC*{gs06}*005010X222A1", f"AK2*837*{st02}*005010X222A1",
+           "IK5*R*5", "AK9*R*1*1*0", "SE*6*0001"]
+    status = ["ST*277*0001*005010X214", "BHT*0085*08*BATCH1*20260316*1200*TH", "HL*1**20*1",
+              "NM1*PR*2*CGS MEDICARE PART B OHIO*****PI*15202", "TRN*1*BATCH1", "DTP*050*D8*20260316",
+              "DTP*009*D8*20260316", "HL*2*1*21*1", "NM1*41*2*BRIGHT HANDS*****46*BRIGHT01", "TRN*2*BATCH1",
+              "STC*A1:19*20260316*WQ*120.00", "HL*3*2*19*1", "NM1*85*2*BRIGHT HANDS*****XX*1234567893",
+              "TRN*1*0", "HL*4*3*PT", "NM1*QC*1*DOE*JANE****MI*1EG4TE5MK73", f"TRN*2*{a2_claim}",
+              "STC*A2:20*20260316*WQ*120.00", "REF*1K*ICN-277", "DTP*472*D8*20260302"]
+    status.append(f"SE*{len(status) + 1}*0001")
+    era = remittance([Clp(a2_claim, icn="ICN-A2", services=[
+        Svc("97530", D("120.00"), D("80.00"), [("CO", "45", D("30.00")), ("PR", "2", D("10.00"))],
+            lcn="A2", units=2, date=DAY2.strftime("%Y%m%d"))])])
+    paths = []
+    for name, text in (("ack_0001.999", from_clearinghouse(interchange([ack], functional_id="FA",
+                                                                        version="005010X231A1", control=51))),
+                       ("ack_0002.277", from_clearinghouse(interchange([status], functional_id="HN",
+                                                                        version="005010X214", control=52))),
+                       ("era_0001.835", interchange([era], control=53))):
+        path = tmp_path / name
+        path.write_text(text, encoding="ascii")
+        paths.append(path)
+    return a2_claim, *paths
+
+
+def test_remit_post_refuses_a_999_and_a_277ca_unrecorded_and_acks_load_then_loads_them(built, tmp_path, capsys):
+    a2_claim, ack, status, _ = _bright_answers(built, tmp_path)
+
+    for argv in ((str(ack), str(status)), (str(ack), str(status), "--json")):
+        code, out, err = run_refused(capsys, "remit", "post", *argv)
+
+        assert code != 0
+        assert err.splitlines() == [
+            "otedi: ack_0001.999: ST01 999 is not for `otedi remit post`; refused, nothing recorded: "
+            "load it with `otedi acks load`",
+            "otedi: ack_0002.277: ST01 277 is not for `otedi remit post`; refused, nothing recorded: "
+            "load it with `otedi acks load`"]
+        assert inbound_files() == []
+    assert [(s["file"], s["kind"], s["status"]) for s in json.loads(out)] == [
+        ("ack_0001.999", "999", "refused"), ("ack_0002.277", "277", "refused")]
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.Remittance)) == 0
+
+    loaded = run(capsys, "acks", "load", str(ack), str(status), "--json")
+
+    assert [(s["file"], s["kind"], s["status"], s["claims_rejected"], s["claims_accepted"], s["unmatched"])
+            for s in loaded] == [("ack_0001.999", "999", "loaded", 2, 0, []),
+                                 ("ack_0002.277", "277", "loaded", 0, 1, [])]
+    assert inbound_files() == [("ack_0001.999", "999", "loaded"), ("ack_0002.277", "277", "loaded")]
+    with session_scope() as s:
+        assert s.scalar(select(models.Claim.payer_icn).where(models.Claim.claim_id == a2_claim)) == "ICN-277"
+
+
+def test_acks_load_refuses_an_835_unrecorded_and_remit_post_then_posts_it(built, tmp_path, capsys):
+    a2_claim, ack, _, era = _bright_answers(built, tmp_path)
+
+    code, out, err = run_refused(capsys, "acks", "load", str(era), str(ack))
+
+    assert code != 0
+    assert err.splitlines() == ["otedi: era_0001.835: ST01 835 is not for `otedi acks load`; refused, nothing "
+                                "recorded: load it with `otedi remit post`"]
+    assert "era_0001.835" not in out and out.startswith("ack_0001.999 (999): loaded")  # the other file still loads
+    assert inbound_files() == [("ack_0001.999", "999", "loaded")]
+
+    posted = run(capsys, "remit", "post", str(era), "--json")
+
+    assert [(s["file"], s["status"], s["claims_matched"]) for s in posted] == [("era_0001.835", "posted", 1)]
+    assert inbound_files() == [("ack_0001.999", "999", "loaded"), ("era_0001.835", "835", "posted")]
+    with session_scope() as s:
+        assert s.scalar(select(models.Claim.payer_icn).where(models.Claim.claim_id == a2_claim)) == "ICN-A2"

@@ -2,16 +2,23 @@
 
 999: the clearinghouse's syntax verdict on each of our 837P transaction sets,
 linked to our file by its group and transaction control numbers (AK102 =
-our GS06, AK202 = our ST02). A rejected set rejects every claim in it; the
-IK3/IK4 errors are translated into plain words and pinned to the claim whose
-segments they point at.
+our GS06, AK202 = our ST02) and by who sent it: control numbers are counted
+per clearinghouse, so two clearinghouses can each have a group 1. A 999 is
+addressed the other way round from our 837P: its ISA06/GS02 must be the
+clearinghouse our file went to (isa_receiver_id / gs_receiver_code) and its
+ISA08/GS03 the practice that sent it (submitter_id); AK101/AK103 and
+AK201/AK203, when sent, must be what our GS01/GS08 and ST01/ST03 were. A set
+that matches none of our files is recorded as unmatched (never guessed). A
+rejected set rejects every claim in it; the IK3/IK4 errors are translated
+into plain words and pinned to the claim whose segments they point at.
 
 277CA: the payer's front-end verdict per claim, linked by the patient
 control number (TRN02 = our CLM01), with the payer's claim number (REF*1K)
 kept for later corrections.
 
 Each file is processed once (content hash); a file that cannot be read is
-quarantined with the segment and the problem.
+quarantined with the segment and the problem. An 835 is refused and not
+recorded, so `otedi remit post` still posts it.
 """
 
 from __future__ import annotations
@@ -23,23 +30,36 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from otedi import config
 from otedi.charges.load import file_sha256
 from otedi.errors import X12Error
 from otedi.warehouse import models
-from otedi.x12 import x277ca, x999
-from otedi.x12.reader import read_segments
+from otedi.x12 import x277ca, x837p, x999
+from otedi.x12.reader import TransactionEnvelope, read_segments
 
 log = logging.getLogger(__name__)
 
 # A status from an acknowledgment never overrides what adjudication said later.
 ACK_UPDATABLE = {"batched", "submitted", "accepted", "rejected"}
 
+# Files another command loads (ST01 -> that command): refused here, not recorded as processed.
+REMIT_KINDS = {"835": "otedi remit post"}
+ACK_KINDS = {"999": "otedi acks load", "277": "otedi acks load"}
+
+
+def wrong_command_message(name: str, kind: str, command: str, right: dict[str, str]) -> str | None:
+    """The one line refusing a file `command` does not load (None when it is not one of `right`'s kinds)."""
+    if kind not in right:
+        return None
+    return (f"{name}: ST01 {kind} is not for `{command}`; refused, nothing recorded: "
+            f"load it with `{right[kind]}`")
+
 
 @dataclass
 class AckFileResult:
     file: str
-    kind: str  # 999 | 277 | unknown
-    status: str  # loaded | quarantined | already_loaded
+    kind: str  # 999 | 277 | 835 | unknown (ST01)
+    status: str  # loaded | quarantined | already_loaded | refused (another command's file: not recorded)
     message: str | None = None
     transaction_sets: int = 0  # 999: sets acknowledged
     sets_rejected: int = 0
@@ -62,6 +82,11 @@ def load_ack_file(session: Session, path: str | Path, name: str | None = None) -
     digest = file_sha256(path)
     kind = transaction_set_of(path)
     result = AckFileResult(file=name, kind=kind, status="loaded")
+    refusal = wrong_command_message(name, kind, "otedi acks load", REMIT_KINDS)
+    if refusal:
+        result.status, result.message = "refused", refusal
+        log.warning("%s", refusal)
+        return result
     if session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == digest)) is not None:
         result.status = "already_loaded"
         return result
@@ -100,7 +125,7 @@ def _load_999(session: Session, path: Path, inbound: models.InboundFile, result:
         for group in ack.groups:
             for response in group.transaction_sets:
                 result.transaction_sets += 1
-                claim_file = _acknowledged_file(session, group.control_number, response.control_number)
+                claim_file, why_not = _acknowledged_file(session, ack.envelope, group, response)
                 errors = _describe_999(response, claim_file)
                 session.add(models.AckResult(
                     inbound_file_id=inbound.id, claim_file_id=claim_file.id if claim_file else None,
@@ -109,7 +134,10 @@ def _load_999(session: Session, path: Path, inbound: models.InboundFile, result:
                 if not response.accepted:
                     result.sets_rejected += 1
                 if claim_file is None:
-                    result.unmatched.append(f"GS06 {group.control_number} / ST02 {response.control_number}")
+                    unmatched = _unmatched_text(ack.envelope, group, response, why_not)
+                    result.unmatched.append(unmatched)
+                    inbound.message = (inbound.message or "") + f"unmatched {unmatched}; "
+                    log.warning("999 %s: unmatched %s", result.file, unmatched)
                     continue
                 if response.accepted:
                     continue
@@ -121,13 +149,56 @@ def _load_999(session: Session, path: Path, inbound: models.InboundFile, result:
                     result.claims_rejected += 1
 
 
-def _acknowledged_file(session: Session, group_control: str, transaction_control: str) -> models.ClaimFile | None:
-    """Our 837P file with these GS06/ST02 (ours are numbers; anything else is not ours)."""
-    if not (group_control.isdigit() and transaction_control.isdigit()):
-        return None
-    return session.scalar(select(models.ClaimFile).where(
+def _unmatched_text(envelope: TransactionEnvelope, group: x999.GroupResponse, response: x999.TransactionSetResponse,
+                    why_not: str) -> str:
+    """Which set of which 999 matched none of our files, and why: control numbers and ids only (no PHI)."""
+    isa, gs = envelope.interchange, envelope.group
+    return (f"GS06 {group.control_number} / ST02 {response.control_number} (999 ISA13 {isa.control_number} "
+            f"from ISA06 {isa.sender_id} / GS02 {gs.application_sender} to ISA08 {isa.receiver_id} / "
+            f"GS03 {gs.application_receiver}): {why_not}")
+
+
+def _acknowledged_file(session: Session, envelope: TransactionEnvelope, group: x999.GroupResponse,
+                       response: x999.TransactionSetResponse) -> tuple[models.ClaimFile | None, str]:
+    """Our 837P file this AK2 answers, or None and why not.
+
+    Ours when its GS06/ST02 are AK102/AK202 (ours are numbers; anything else is not ours), it went to
+    the clearinghouse that sent the 999 (ISA06 / GS02 = its isa_receiver_id / gs_receiver_code) and the
+    999 is addressed to the practice that sent it (ISA08 = GS03 = its submitter_id)."""
+    for element, sent, ours in (("AK101", group.functional_id, "HC"), ("AK103", group.version, x837p.VERSION),
+                                ("AK201", response.transaction_set_id, "837"),
+                                ("AK203", response.convention, x837p.VERSION)):
+        if sent and sent != ours:
+            return None, f"{element} {sent} is not our {ours}"
+    group_control, transaction_control = group.control_number, response.control_number
+    if not all(c.isascii() and c.isdigit() for c in (group_control, transaction_control)):
+        return None, "not control numbers of ours"
+    candidates = session.scalars(select(models.ClaimFile).where(
         models.ClaimFile.group_control_number == int(group_control),
-        models.ClaimFile.transaction_control_number == int(transaction_control)))
+        models.ClaimFile.transaction_control_number == int(transaction_control)).order_by(models.ClaimFile.id)).all()
+    if not candidates:
+        return None, "we sent no file with these control numbers"
+    isa, gs = envelope.interchange, envelope.group
+    sender, receiver = (isa.sender_id.strip(), gs.application_sender.strip()), \
+        (isa.receiver_id.strip(), gs.application_receiver.strip())
+    clearinghouses, practices = config.clearinghouses(), config.practices()
+    mine = []
+    for claim_file in candidates:
+        clearinghouse = clearinghouses.get(claim_file.clearinghouse_id)
+        practice = practices.get(claim_file.practice_id)
+        if clearinghouse is None or practice is None:
+            continue  # no longer configured: we cannot tell who it went to
+        if (clearinghouse.isa_receiver_id, clearinghouse.gs_receiver_code) != sender:
+            continue  # another clearinghouse's file with the same numbers
+        if (practice.submitter_id, practice.submitter_id) != receiver:
+            continue
+        mine.append(claim_file)
+    if len(mine) == 1:
+        return mine[0], ""
+    if mine:
+        return None, f"{len(mine)} of our files match ({', '.join(f.file_name for f in mine)}); not guessed"
+    went_to = ", ".join(sorted({f"{f.clearinghouse_id} from {f.practice_id}" for f in candidates}))
+    return None, f"our file(s) with these control numbers went elsewhere ({went_to})"
 
 
 def _describe_999(response: x999.TransactionSetResponse, claim_file: models.ClaimFile | None) -> list[str]:
