@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otedi.acks.load import load_ack_file, transaction_set_of
+from otedi.charges.load import file_sha256
 from otedi.remit.post import post_remittance_file
 from otedi.transport import Drop, SendResult, TransportError
 from otedi.warehouse import models
@@ -55,6 +56,37 @@ def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None 
     return sent
 
 
+@dataclass
+class SendOutcome:
+    file: str
+    status: str  # sent | already_sent | skipped (<why>)
+    remote_name: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+
+def send_files(session: Session, drop: Drop, paths: list[Path]) -> list[SendOutcome]:
+    """`otedi drop send DIR|FILE`: upload only the files the warehouse holds as ready 837P files (same name
+    and sha256); everything else in the folder - an orphan from a crash, a file that failed the gate, a
+    leftover .part - is left alone with a note."""
+    out = []
+    for path in paths:
+        digest = file_sha256(path)
+        claim_file = session.scalar(select(models.ClaimFile).where(models.ClaimFile.sha256 == digest))
+        if claim_file is None or claim_file.file_name != path.name:
+            why = "not an 837P file the warehouse recorded" if claim_file is None else \
+                f"recorded as {claim_file.file_name}, not {path.name}"
+            out.append(SendOutcome(str(path), f"skipped ({why})"))
+            continue
+        if claim_file.status != "ready":
+            out.append(SendOutcome(str(path), f"skipped ({claim_file.status})"))
+            continue
+        result = drop.send(path, remote_name=claim_file.file_name)
+        record_submission(session, claim_file, drop, result)
+        out.append(SendOutcome(str(path), result.status, result.remote_name, result.size, result.sha256))
+    return out
+
+
 def record_submission(session: Session, claim_file: models.ClaimFile, drop: Drop,
                       result: SendResult) -> models.Submission:
     """Record that a validated 837P file reached the drop; its claims are now submitted. Commits."""
@@ -84,6 +116,14 @@ def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list
             query = query.where(models.FetchedFile.sha256 == sha256)
         return session.scalar(query.limit(1)) is not None
 
+    def recorded_sha256(name: str, size: int) -> str | None:
+        return session.scalar(select(models.FetchedFile.sha256).where(
+            models.FetchedFile.drop == where, models.FetchedFile.remote_name == name,
+            models.FetchedFile.size == size).limit(1))
+
+    # Files an earlier run recorded but did not move (it stopped between the two) are moved first.
+    for name in drop.finish_moves(recorded_sha256):
+        log.info("moved %s to processed (recorded by an earlier run)", name)
     recorded = []
     for fetched in drop.fetch(archive_dir, already_have=already_have):
         row = models.FetchedFile(drop=where, remote_name=fetched.remote_name, size=fetched.size,

@@ -347,26 +347,15 @@ def _open_drop(url: str, key_file: str | None):
 
 
 def cmd_drop_send(args) -> int:
-    from sqlalchemy import select
+    from dataclasses import asdict
 
-    from otedi.charges.load import file_sha256
-    from otedi.clearinghouse import record_submission
-    from otedi.warehouse import db, models
+    from otedi.clearinghouse import send_files
+    from otedi.warehouse import db
     db.upgrade()
     path = Path(args.path)
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    out = []
     with _open_drop(args.to, args.key_file) as drop, db.session_scope() as session:
-        for f in files:
-            claim_file = session.scalar(select(models.ClaimFile).where(models.ClaimFile.sha256 == file_sha256(f)))
-            if claim_file is not None and claim_file.status != "ready":
-                out.append({"file": str(f), "status": f"skipped ({claim_file.status})"})
-                continue
-            result = drop.send(f)
-            if claim_file is not None:
-                record_submission(session, claim_file, drop, result)
-            out.append({"file": str(f), "remote_name": result.remote_name, "size": result.size,
-                        "sha256": result.sha256, "status": result.status})
+        out = [{k: v for k, v in asdict(o).items() if v is not None} for o in send_files(session, drop, files)]
     if args.json:
         print(json.dumps({"files": out}, indent=2))
     else:

@@ -261,3 +261,56 @@ def test_acks_load_refuses_an_835_unrecorded_and_remit_post_then_posts_it(built,
     assert inbound_files() == [("ack_0001.999", "999", "loaded"), ("era_0001.835", "835", "posted")]
     with session_scope() as s:
         assert s.scalar(select(models.Claim.payer_icn).where(models.Claim.claim_id == a2_claim)) == "ICN-A2"
+
+
+def test_drop_send_sends_only_what_the_warehouse_holds_as_ready(built, tmp_path, capsys):
+    # After a crash the folder can hold an orphan 837P, a copy of a file under another name and a leftover
+    # .part (issue 11 item 5): none of them is uploaded, each gets a note; the recorded files go as usual.
+    out = tmp_path / "out"
+    (out / "ORPHAN_DEMOCH_000000099.837").write_text(built[0].read_text()[:-40] + "~\n")
+    (out / "copy_of_first.837").write_bytes(built[0].read_bytes())
+    (out / (built[1].name + ".part")).write_bytes(b"ISA*00*half")
+    sent = run(capsys, "drop", "send", str(out), "--to", drop_url(tmp_path), "--json")
+    by_file = {Path(f["file"]).name: f["status"] for f in sent["files"]}
+    assert {name: status for name, status in by_file.items() if not status.startswith("skipped")} == {
+        p.name: "sent" for p in built}
+    assert by_file["ORPHAN_DEMOCH_000000099.837"] == "skipped (not an 837P file the warehouse recorded)"
+    assert by_file["copy_of_first.837"].startswith(f"skipped (recorded as {built[0].name}")
+    assert by_file[built[1].name + ".part"].startswith("skipped")
+    assert sorted(p.name for p in (tmp_path / "drop" / "outbound").iterdir()) == [p.name for p in built]
+    assert submissions() == len(built)
+
+
+def test_a_fetched_file_left_in_inbound_is_moved_by_the_next_fetch(built, tmp_path, capsys, monkeypatch):
+    # A crash (or a failed move) between recording a fetched file and moving it left it in inbound/ for ever
+    # (issue 11 item 7): the next fetch finishes the move; a stale partial download is cleaned, a live one kept.
+    import os
+    import time
+
+    from otedi.transport.local import LocalDrop
+
+    drop, archive = tmp_path / "drop", tmp_path / "archive"
+    (drop / "inbound").mkdir(parents=True)
+    (drop / "inbound" / "era_0007.835").write_text(interchange([remittance([])], control=77), encoding="ascii")
+    real_move = LocalDrop.mark_processed
+
+    def move_fails(self, *args, **kwargs):
+        raise OSError("disk hiccup while moving")
+
+    monkeypatch.setattr(LocalDrop, "mark_processed", move_fails)
+    with pytest.raises(Exception):
+        cli.main(["drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--json"])
+    assert (drop / "inbound" / "era_0007.835").exists()
+    monkeypatch.setattr(LocalDrop, "mark_processed", real_move)
+    stale, live = archive / ".fetch-dead.tmp", archive / ".fetch-live.tmp"
+    stale.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+
+    got = run(capsys, "drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--json")
+    assert got["fetched"] == []  # recorded the first time: not fetched again
+    assert list((drop / "inbound").iterdir()) == [] and (drop / "processed" / "era_0007.835").exists()
+    assert not stale.exists() and live.exists()
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.FetchedFile)) == 1

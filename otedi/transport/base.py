@@ -32,6 +32,7 @@ log = logging.getLogger("otedi.transport")
 
 T = TypeVar("T")
 PART_SUFFIX = ".part"
+STALE_DOWNLOAD_SECONDS = 600  # a .fetch-*.tmp untouched this long belongs to a download that died
 
 
 class TransportError(OtediError):
@@ -322,6 +323,7 @@ class Drop(ABC):
         """
         archive = Path(archive_dir)
         archive.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _clean_stale_downloads(archive)
         fetched: list[FetchedFile] = []
         for entry in self.list_inbound():
             if already_have and already_have(entry.name, entry.size, None):
@@ -347,6 +349,19 @@ class Drop(ABC):
             if move_to_processed:
                 self.mark_processed(entry.name, digest)
         return fetched
+
+    def finish_moves(self, recorded: Callable[[str, int], str | None]) -> list[str]:
+        """Move to processed/ every inbound file its owner already recorded (a crash or a failed move after
+        the record left it behind); recorded(name, size) gives the recorded sha256, or None."""
+        moved = []
+        if self.folders.processed is None:
+            return moved
+        for entry in self.list_inbound():
+            digest = recorded(entry.name, entry.size)
+            if digest is not None:
+                self.mark_processed(entry.name, digest)
+                moved.append(entry.name)
+        return moved
 
     def _download_once(self, name: str, archive: Path) -> tuple[Path, int, str] | None:
         remote = self._path(self.folders.inbound, name)
@@ -409,3 +424,15 @@ class Drop(ABC):
                 return
         self._rename(src, dst)
         log.info("move %s: inbound -> %s", name, processed)
+
+
+def _clean_stale_downloads(archive: Path) -> None:
+    """Remove .fetch-*.tmp files a killed download left behind; a live download keeps its file's mtime fresh."""
+    cutoff = time.time() - STALE_DOWNLOAD_SECONDS
+    for tmp in archive.glob(".fetch-*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                log.info("removed a stale partial download %s", tmp.name)
+        except FileNotFoundError:
+            continue
