@@ -1,9 +1,10 @@
 """The exchange with the clearinghouse, recorded in the warehouse.
 
-- `send_ready_files`: every 837P file that passed the pyx12 gate and has no
-  submission yet is uploaded (atomically, never overwriting) and recorded
-  with its remote name, size and sha256. A re-run finds the submission row,
-  or the file already on the drop, and sends nothing twice.
+- `send_ready_files`: every 837P file that passed the pyx12 gate and is not
+  sent yet is uploaded (atomically, never overwriting) and recorded with its
+  remote name, size and sha256; the intent is recorded before the upload and
+  before the rename that publishes it, so a re-run after a crash at any point
+  neither loses the file nor delivers it twice (`deliver`).
 - `fetch_inbound`: new files in the inbox are downloaded into the local
   archive (named by content hash) and recorded before the remote copy is
   moved to processed/; files already recorded are skipped.
@@ -50,10 +51,58 @@ def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None 
         query = query.where(models.ClaimFile.practice_id == practice_id)
     sent = []
     for claim_file in session.scalars(query).all():
-        result = drop.send(claim_file.path, remote_name=claim_file.file_name)
-        sent.append(record_submission(session, claim_file, drop, result))
-        log.info("sent %s (%d bytes, %s)", result.remote_name, result.size, result.status)
+        submission = deliver(session, claim_file, drop)
+        if submission is not None:
+            sent.append(submission)
     return sent
+
+
+def deliver(session: Session, claim_file: models.ClaimFile, drop: Drop,
+            path: str | Path | None = None) -> models.Submission | None:
+    """Upload one ready 837P file exactly once, also across a crash at any point.
+
+    The intent is recorded before the upload (status uploading) and again when the .part is complete, just
+    before the rename that lets the clearinghouse take it (publishing). A re-run reads the record and the
+    drop: after uploading nothing could have been delivered, so it sends again; after publishing, the file
+    found renamed into outbound/ or gone from it (the clearinghouse took it) was delivered and is only
+    recorded, and a .part still there means the rename never happened. Returns the submission, or None when
+    nothing was sent (never: a ready file is always resolved)."""
+    submission = session.scalar(select(models.Submission).where(models.Submission.claim_file_id == claim_file.id))
+    if submission is None:
+        submission = models.Submission(
+            claim_file_id=claim_file.id, clearinghouse_id=claim_file.clearinghouse_id, drop=drop.describe(),
+            remote_name=claim_file.file_name, size=claim_file.size, sha256=claim_file.sha256, status="uploading")
+        session.add(submission)
+        session.commit()
+    elif submission.status == "publishing":
+        where = drop.locate(claim_file.file_name)
+        if where in ("published", "absent"):
+            log.info("%s was %s before the last run stopped: recorded, not sent again", claim_file.file_name,
+                     "in outbound" if where == "published" else "taken by the clearinghouse")
+            return _recorded(session, claim_file, submission, "already_sent")
+
+    def publishing() -> None:
+        submission.status = "publishing"
+        session.commit()
+
+    result = drop.send(path or claim_file.path, remote_name=claim_file.file_name, before_publish=publishing)
+    if result.sha256 != claim_file.sha256:
+        raise TransportError(f"{claim_file.file_name} changed on disk since it was validated; not recorded")
+    log.info("sent %s (%d bytes, %s)", result.remote_name, result.size, result.status)
+    return _recorded(session, claim_file, submission, result.status)
+
+
+def _recorded(session: Session, claim_file: models.ClaimFile, submission: models.Submission,
+              status: str) -> models.Submission:
+    """The file is on the drop or delivered: the submission says so and the file's claims are submitted."""
+    submission.status = status
+    submission.sent_at = models.utcnow()
+    claim_file.status = "sent"
+    for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
+        if claim.status == "batched":
+            claim.status = "submitted"
+    session.commit()
+    return submission
 
 
 @dataclass
@@ -81,27 +130,10 @@ def send_files(session: Session, drop: Drop, paths: list[Path]) -> list[SendOutc
         if claim_file.status != "ready":
             out.append(SendOutcome(str(path), f"skipped ({claim_file.status})"))
             continue
-        result = drop.send(path, remote_name=claim_file.file_name)
-        record_submission(session, claim_file, drop, result)
-        out.append(SendOutcome(str(path), result.status, result.remote_name, result.size, result.sha256))
+        submission = deliver(session, claim_file, drop, path)
+        out.append(SendOutcome(str(path), submission.status, submission.remote_name, submission.size,
+                               submission.sha256))
     return out
-
-
-def record_submission(session: Session, claim_file: models.ClaimFile, drop: Drop,
-                      result: SendResult) -> models.Submission:
-    """Record that a validated 837P file reached the drop; its claims are now submitted. Commits."""
-    if result.sha256 != claim_file.sha256:
-        raise TransportError(f"{claim_file.file_name} changed on disk since it was validated; not recorded")
-    submission = models.Submission(
-        claim_file_id=claim_file.id, clearinghouse_id=claim_file.clearinghouse_id, drop=drop.describe(),
-        remote_name=result.remote_name, size=result.size, sha256=result.sha256, status=result.status)
-    session.add(submission)
-    claim_file.status = "sent"
-    for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
-        if claim.status == "batched":
-            claim.status = "submitted"
-    session.commit()
-    return submission
 
 
 def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list[models.FetchedFile]:

@@ -314,3 +314,61 @@ def test_a_fetched_file_left_in_inbound_is_moved_by_the_next_fetch(built, tmp_pa
     assert not stale.exists() and live.exists()
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(models.FetchedFile)) == 1
+
+
+def test_a_file_the_clearinghouse_took_before_our_commit_is_not_delivered_twice(built, tmp_path, monkeypatch):
+    # The clearinghouse can pick a file up between our rename and our commit (issue 11 item 6): the re-run
+    # must record it as delivered, not upload it again. A crash before the rename must still send it.
+    from otedi.clearinghouse import _recorded, send_ready_files
+    from otedi.transport import open_drop
+
+    import otedi.clearinghouse as clearinghouse
+
+    outbound, picked = tmp_path / "drop" / "outbound", tmp_path / "clearinghouse-took"
+    picked.mkdir()
+    calls = {"n": 0}
+
+    def crash_after_publish(session, claim_file, submission, status):
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first file: published, then taken by the clearinghouse, then we die
+            (outbound / claim_file.file_name).rename(picked / claim_file.file_name)
+            raise KeyboardInterrupt("killed between rename and commit")
+        return _recorded(session, claim_file, submission, status)
+
+    monkeypatch.setattr(clearinghouse, "_recorded", crash_after_publish)
+    with open_drop(drop_url(tmp_path)) as drop:
+        with pytest.raises(KeyboardInterrupt), session_scope() as s:
+            send_ready_files(s, drop)
+        monkeypatch.setattr(clearinghouse, "_recorded", _recorded)
+        with session_scope() as s:
+            again = send_ready_files(s, drop)
+    taken = sorted(p.name for p in picked.iterdir())
+    in_outbound = sorted(p.name for p in outbound.iterdir())
+    assert len(taken) == 1 and taken[0] not in in_outbound  # delivered once, not uploaded again
+    assert sorted(taken + in_outbound) == sorted(p.name for p in built)
+    assert {s.remote_name: s.status for s in again} == {taken[0]: "already_sent",
+                                                         **{n: "sent" for n in in_outbound}}
+    with session_scope() as s:
+        assert set(s.scalars(select(models.ClaimFile.status))) == {"sent"}
+        assert s.scalar(select(func.count()).select_from(models.Submission)) == len(built)
+
+
+def test_a_crash_before_the_rename_sends_the_file_on_the_next_run(built, tmp_path, monkeypatch):
+    from otedi.clearinghouse import send_ready_files
+    from otedi.transport import open_drop
+    from otedi.transport.local import LocalDrop
+
+    real_rename = LocalDrop._rename
+
+    def die_once(self, src, dst):
+        monkeypatch.setattr(LocalDrop, "_rename", real_rename)
+        raise KeyboardInterrupt("killed after the upload, before the rename")
+
+    monkeypatch.setattr(LocalDrop, "_rename", die_once)
+    with open_drop(drop_url(tmp_path)) as drop:
+        with pytest.raises(KeyboardInterrupt), session_scope() as s:
+            send_ready_files(s, drop)
+        with session_scope() as s:
+            send_ready_files(s, drop)
+    outbound = tmp_path / "drop" / "outbound"
+    assert sorted(p.name for p in outbound.iterdir()) == sorted(p.name for p in built)  # no .part left

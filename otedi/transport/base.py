@@ -249,22 +249,36 @@ class Drop(ABC):
 
     # -- outbound ------------------------------------------------------------
 
-    def send(self, local_path: str | Path, remote_name: str | None = None) -> SendResult:
+    def send(self, local_path: str | Path, remote_name: str | None = None,
+             before_publish: Callable[[], None] | None = None) -> SendResult:
         """Upload a file to outbound/ under .part, check its size, then rename it into place.
 
         Never overwrites: a file already there with the same size (and hash,
         where the transport can tell) is reported as "already_sent"; one with
-        other content raises RemoteExistsError.
+        other content raises RemoteExistsError. `before_publish` runs once the
+        .part is complete, just before the rename (the caller records that the
+        file may now be delivered: see clearinghouse.deliver).
         """
         local = Path(local_path)
         name = remote_name or local.name
         _check_name(name)
         size, digest = file_sha256(local)
-        result = self._retrying(f"send {name}", lambda: self._send_once(local, name, size, digest))
+        result = self._retrying(f"send {name}",
+                                lambda: self._send_once(local, name, size, digest, before_publish))
         log.info("send %s: %s (%d bytes, sha256 %s) to %s", name, result.status, size, digest, self.describe())
         return result
 
-    def _send_once(self, local: Path, name: str, size: int, digest: str) -> SendResult:
+    def locate(self, name: str) -> Literal["published", "partial", "absent"]:
+        """Where an upload of `name` stands on the drop: renamed into outbound/, only its .part, or neither."""
+        final = self._path(self.folders.outbound, name)
+        if self._retrying(f"look for {name}", lambda: self._size(final)) is not None:
+            return "published"
+        if self._retrying(f"look for {name}{PART_SUFFIX}", lambda: self._size(final + PART_SUFFIX)) is not None:
+            return "partial"
+        return "absent"
+
+    def _send_once(self, local: Path, name: str, size: int, digest: str,
+                   before_publish: Callable[[], None] | None = None) -> SendResult:
         final = self._path(self.folders.outbound, name)
         part = final + PART_SUFFIX
         existing = self._size(final)
@@ -281,6 +295,8 @@ class Drop(ABC):
         if existing is not None:  # appeared while we uploaded
             self._remove(part)
             return self._compare_existing(final, name, size, digest, existing)
+        if before_publish is not None:
+            before_publish()
         self._rename(part, final)
         return SendResult(name, size, digest, "sent")
 
