@@ -136,15 +136,30 @@ def cmd_claims_build(args) -> int:
     return 1 if summary["quarantined"] else 0
 
 
-def _each_file(files: list[str], load) -> list[dict]:
-    """Load each file in its own transaction (one bad file never undoes another); their summaries."""
+def _each_file(files: list[str], load) -> tuple[list[dict], int]:
+    """Load each file in its own transaction (one bad file never undoes another), retrying what the
+    database can cure; the summaries, and how many files failed for good (each told in one line)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from otedi.warehouse import db
     db.upgrade()
-    summaries = []
+    summaries, failed = [], 0
     for path in files:
-        with db.session_scope() as session:
-            summaries.append(load(session, path).summary())
-    return summaries
+        try:
+            summaries.append(db.in_own_transaction(lambda session: load(session, path).summary(),
+                                                   what=Path(path).name))
+        except SQLAlchemyError as exc:
+            failed += 1
+            print(f"otedi: {Path(path).name}: {_database_failure(exc)}; nothing of this file was committed - "
+                  f"run the command again", file=sys.stderr)
+    return summaries, failed
+
+
+def _database_failure(exc) -> str:
+    """One line about a database error: its class and the driver's first line, never the statement's values."""
+    orig = getattr(exc, "orig", None)
+    first = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else ""
+    return f"the warehouse database failed ({type(orig or exc).__name__}: {first[:160]})"
 
 
 def cmd_remit_post(args) -> int:
@@ -160,10 +175,10 @@ def cmd_remit_post(args) -> int:
             files.append(path)
     for r in refused:
         print(f"otedi: {r['message']}", file=sys.stderr)
-    summaries = _each_file(files, post_remittance_file)
+    summaries, failed = _each_file(files, post_remittance_file)
     if args.json:
         print(json.dumps(summaries + refused, indent=2))
-        return 1 if refused else 0
+        return 1 if refused or failed else 0
     for s in summaries:
         t = s["totals"]
         print(f"{s['file']}: {s['status']}" + (f" - {s['message']}" if s["message"] else ""))
@@ -176,18 +191,18 @@ def cmd_remit_post(args) -> int:
         for held in s["held"]:
             print(f"  {held['status'].upper()} transaction {held['transaction']} (trace {held['trace_number']}): "
                   f"{held['reason']}")
-    return 1 if refused else 0
+    return 1 if refused or failed else 0
 
 
 def cmd_acks_load(args) -> int:
     from otedi.acks.load import load_ack_file
-    summaries = _each_file(args.files, load_ack_file)
+    summaries, failed = _each_file(args.files, load_ack_file)
     refused = [s for s in summaries if s["status"] == "refused"]  # an 835: not recorded, `remit post` posts it
     for s in refused:
         print(f"otedi: {s['message']}", file=sys.stderr)
     if args.json:
         print(json.dumps(summaries, indent=2))
-        return 1 if refused else 0
+        return 1 if refused or failed else 0
     for s in summaries:
         if s["status"] == "refused":
             continue
@@ -195,7 +210,7 @@ def cmd_acks_load(args) -> int:
         if s["status"] == "loaded":
             print(f"  sets {s['transaction_sets']} ({s['sets_rejected']} rejected), claims accepted "
                   f"{s['claims_accepted']}, rejected {s['claims_rejected']}, unmatched {len(s['unmatched'])}")
-    return 1 if refused else 0
+    return 1 if refused or failed else 0
 
 
 def _today(args) -> date:
@@ -524,11 +539,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
                         stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # schema upgrades on every command stay quiet
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return args.func(args)
     except OtediError as exc:
         print(f"otedi: {exc}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as exc:  # a lost connection, a lock held too long, a server refusing
+        print(f"otedi: {_database_failure(exc)}; what the command had not committed was rolled back - "
+              f"run it again", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -372,3 +372,46 @@ def test_a_crash_before_the_rename_sends_the_file_on_the_next_run(built, tmp_pat
             send_ready_files(s, drop)
     outbound = tmp_path / "drop" / "outbound"
     assert sorted(p.name for p in outbound.iterdir()) == sorted(p.name for p in built)  # no .part left
+
+
+def test_a_database_failure_on_one_file_is_retried_then_told_in_one_line_and_the_others_post(
+        built, tmp_path, capsys, monkeypatch):
+    # Lost connections and concurrent losers ended in tracebacks (issue 11 item 14): a transient failure is
+    # retried; a lasting one ends that file with one line and a non-zero exit, and the next file posts.
+    from sqlalchemy.exc import OperationalError
+
+    import otedi.remit.post as post_module
+    import otedi.warehouse.db as db_module
+
+    monkeypatch.setattr(db_module.time, "sleep", lambda _s: None)
+    bright = next(p for p in built if p.name.startswith("BRIGHTHANDS"))
+    _, _, claim_of_line = _claim_file(bright)
+    files = []
+    for n, line in enumerate(("A1", "A2"), start=1):
+        era = remittance([Clp(claim_of_line[line], icn=f"ICN-{line}", services=[
+            Svc("97530", D("120.00"), D("80.00"), [("CO", "45", D("40.00"))], lcn=line, units=2,
+                date=(DAY1 if line == "A1" else DAY2).strftime("%Y%m%d"))])], trace=f"T{n}")
+        path = tmp_path / f"era_{n}.835"
+        path.write_text(interchange([era], control=60 + n), encoding="ascii")
+        files.append(path)
+    real = post_module.post_remittance_file
+    failures = {"era_1.835": 1, "era_2.835": 99}  # era_1 fails once (retried), era_2 always
+
+    def flaky(session, path, name=None):
+        name_ = Path(path).name
+        if failures[name_]:
+            failures[name_] -= 1
+            raise OperationalError("INSERT ...", {"member": "SECRETMEMBER"}, Exception("server closed the connection"))
+        return real(session, path, name)
+
+    monkeypatch.setattr(post_module, "post_remittance_file", flaky)
+    capsys.readouterr()
+    code = cli.main(["remit", "post", *map(str, files)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err and "SECRETMEMBER" not in out + err
+    assert [line for line in err.splitlines() if line.startswith("otedi:")] == [
+        "otedi: era_2.835: the warehouse database failed (Exception: server closed the connection); "
+        "nothing of this file was committed - run the command again"]
+    assert "era_1.835: posted" in out
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.Remittance)) == 1

@@ -6,20 +6,25 @@ embedded default, PostgreSQL the production target.
 
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from otedi import config
 from otedi.files import open_private, private_dir
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -49,7 +54,8 @@ def engine(url: str | None = None) -> Engine:
 def _engine(url: str) -> Engine:
     _ensure_sqlite_folder(url)
     # hide_parameters: a database error never prints the statement's values (names, member ids, addresses)
-    eng = create_engine(url, hide_parameters=True)
+    # pool_pre_ping: a connection the server dropped is replaced before use, not failed on
+    eng = create_engine(url, hide_parameters=True, pool_pre_ping=True)
     if eng.dialect.name == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
     return eng
@@ -78,6 +84,28 @@ def begin_exclusive(session: Session) -> None:
     if session.in_transaction():
         session.commit()
     session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+RETRIES = 3
+
+
+def in_own_transaction(work: Callable[[Session], T], *, what: str, url: str | None = None,
+                       attempts: int = RETRIES) -> T:
+    """Run `work` in a transaction of its own, again (bounded, with backoff) when the database fails in a
+    way a second attempt can cure: a lost connection or a lock (OperationalError), or a concurrent twin
+    that stored the same natural key first (IntegrityError: the retry then finds the work done). The last
+    failure is raised; messages carry the error class only, never the statement's values."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(url) as session:
+                return work(session)
+        except (OperationalError, IntegrityError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("%s: database %s on attempt %d of %d; retrying", what, type(exc.orig).__name__,
+                        attempt, attempts)
+            time.sleep(0.2 * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def alembic_config(url: str | None = None) -> Config:
