@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from otedi.acks.load import load_ack_file, transaction_set_of
@@ -38,6 +39,7 @@ class IngestResult:
     acks: list[dict] = field(default_factory=list)
     remittances: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # kinds we do not load (TA1, unknown)
+    failed: list[str] = field(default_factory=list)  # files the database failed on: left for the next run
 
 
 def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None = None,
@@ -179,17 +181,24 @@ def ingest_fetched(session: Session) -> IngestResult:
             continue
         processed.add(fetched.sha256)
         kind = _loader_kind(fetched)
-        if kind in ACK_KINDS:
-            result.acks.append(load_ack_file(session, fetched.archive_path, fetched.remote_name).summary())
-        elif kind == "835":
-            result.remittances.append(
-                post_remittance_file(session, fetched.archive_path, fetched.remote_name).summary())
-        else:  # e.g. a TA1: kept in the archive, recorded once, not loaded
-            session.add(models.InboundFile(file_name=fetched.remote_name, sha256=fetched.sha256,
-                                           size=fetched.size, kind=fetched.kind[:8], status="ignored",
-                                           message=f"{fetched.kind} files are archived, not loaded"))
-            result.skipped.append(f"{fetched.remote_name} ({fetched.kind})")
-        session.commit()
+        try:
+            if kind in ACK_KINDS:
+                result.acks.append(load_ack_file(session, fetched.archive_path, fetched.remote_name).summary())
+            elif kind == "835":
+                result.remittances.append(
+                    post_remittance_file(session, fetched.archive_path, fetched.remote_name).summary())
+            else:  # e.g. a TA1: kept in the archive, recorded once, not loaded
+                session.add(models.InboundFile(file_name=fetched.remote_name, sha256=fetched.sha256,
+                                               size=fetched.size, kind=fetched.kind[:8], status="ignored",
+                                               message=f"{fetched.kind} files are archived, not loaded"))
+                result.skipped.append(f"{fetched.remote_name} ({fetched.kind})")
+            session.commit()
+        except SQLAlchemyError as exc:
+            # Rolled back, so not recorded as processed: the next ingest loads it; the other files go on.
+            session.rollback()
+            result.failed.append(fetched.remote_name)
+            log.warning("ingest %s: database %s; rolled back, the next run loads it", fetched.remote_name,
+                        type(getattr(exc, "orig", None) or exc).__name__)
     return result
 
 

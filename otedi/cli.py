@@ -392,14 +392,18 @@ def cmd_drop_fetch(args) -> int:
     if args.ingest:
         with db.session_scope() as session:
             result = ingest_fetched(session)
-        ingested = {"acks": result.acks, "remittances": result.remittances, "skipped": result.skipped}
+        ingested = {"acks": result.acks, "remittances": result.remittances, "skipped": result.skipped,
+                    "failed": result.failed}
+        for name in result.failed:
+            print(f"otedi: {name}: the warehouse database failed while loading it; rolled back - the next "
+                  f"`otedi drop fetch --ingest` loads it", file=sys.stderr)
     if args.json:
         print(json.dumps({"fetched": rows, "ingested": ingested}, indent=2))
     else:
         for r in rows:
             print(f"{r['kind']:<8} {r['remote_name']} -> {r['archive_path']}")
         print(f"{len(rows)} new file(s)")
-    return 0
+    return 1 if ingested and ingested["failed"] else 0
 
 
 def _night_after(extract: Path, mapping: str | None) -> date:

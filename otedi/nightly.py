@@ -378,6 +378,9 @@ def ingest() -> dict[str, int]:
            "remittances_posted": sum(1 for r in result.remittances if r.get("status") == "posted"),
            "remittances_other": sum(1 for r in result.remittances if r.get("status") != "posted"),
            "skipped": len(result.skipped)}
+    if result.failed:  # rolled back and left for the retry: Airflow retries the task
+        raise RuntimeError(f"ingest: the warehouse database failed on {len(result.failed)} file(s); "
+                           f"the others are loaded, a retry loads these")
     _fault("ingest", "after")
     return out
 

@@ -415,3 +415,33 @@ def test_a_database_failure_on_one_file_is_retried_then_told_in_one_line_and_the
     assert "era_1.835: posted" in out
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(models.Remittance)) == 1
+
+
+def test_ingest_leaves_a_file_the_database_failed_on_for_the_next_run(built, tmp_path, capsys, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import otedi.clearinghouse as clearinghouse
+
+    drop, archive = tmp_path / "drop", tmp_path / "archive"
+    (drop / "inbound").mkdir(parents=True, exist_ok=True)
+    for n in (1, 2):
+        (drop / "inbound" / f"era_{n}.835").write_text(
+            interchange([remittance([], trace=f"EMPTY{n}")], control=70 + n), encoding="ascii")
+    real = clearinghouse.post_remittance_file
+
+    def fails_on_the_first(session, path, name=None):
+        if name == "era_1.835":
+            raise OperationalError("INSERT ...", {}, Exception("connection reset"))
+        return real(session, path, name)
+
+    monkeypatch.setattr(clearinghouse, "post_remittance_file", fails_on_the_first)
+    capsys.readouterr()
+    args = ["drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--ingest", "--json"]
+    assert cli.main(args) == 1
+    out, err = capsys.readouterr()
+    got = json.loads(out)
+    assert got["ingested"]["failed"] == ["era_1.835"] and len(got["ingested"]["remittances"]) == 1
+    assert "Traceback" not in err and "era_1.835" in err
+    monkeypatch.setattr(clearinghouse, "post_remittance_file", real)
+    again = run(capsys, *args)
+    assert again["fetched"] == [] and [r["file"] for r in again["ingested"]["remittances"]] == ["era_1.835"]
