@@ -115,7 +115,7 @@ def test_manhattan_and_alabama_differ_from_ohio_and_national():
 
 def test_no_locality_is_the_national_schedule():
     national, warning = fee_schedule("medicare-pfs-national", DOS, None)
-    assert national is PFS and national.gpci is None and national.locality is None and warning is None
+    assert national == PFS and national.gpci is None and national.locality is None and warning is None
 
 
 def test_gpcis_of_another_year_warn():
