@@ -40,3 +40,21 @@ def test_invalid_lengths_and_control_characters_quarantine_only_their_file(bille
     assert ledger() == {}  # nothing of them posted
     assert post(write(tmp_path, "good.835", good)).status == "posted"  # the run goes on
     assert ledger(billed["A"])["payment"] == D("65.86")
+
+
+def test_editing_a_remittance_status_cannot_post_its_money_twice(billed, tmp_path):
+    # Duplicate detection reads remittance.status; the unique money key refuses the second posting even
+    # if someone edits that status (issue 11 item 10).
+    import pytest
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    text = interchange([remittance([medicare_paid_a(billed["A"])], trace="T-ONCE")])
+    assert post(write(tmp_path, "first.835", text)).status == "posted"
+    with session_scope() as s:
+        s.execute(update(models.Remittance).values(status="held"))
+    # another interchange number (ISA13 and IEA02): another file hash, the same money
+    copy = text.replace("*000000001*", "*000000002*").replace("IEA*1*000000001", "IEA*1*000000002")
+    with pytest.raises(IntegrityError):
+        post(write(tmp_path, "copy.835", copy))
+    assert ledger(billed["A"])["payment"] == D("65.86")  # once

@@ -21,8 +21,9 @@ posted (without a claim) and listed in `remit_exception` for a biller.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -154,6 +155,7 @@ class _Poster:
         self.pending_rows: list = []
         self.pending_entries: list[dict] = []
         self.claims_since_flush = 0
+        self.occurrences: Counter[str] = Counter()
 
     def feed(self, item) -> None:
         if isinstance(item, x835.RemittanceHeader):
@@ -210,6 +212,7 @@ class _Poster:
             payer_claim_number=clp.payer_claim_control_number or None,
             crossover_payer=(clp.crossover_carrier.name[:60] if clp.crossover_carrier else None),
             remark_codes=":".join(clp.remark_codes) or None,
+            money_key=self._money_key(clp),
         )
         self._added(payment, claim)
         if claim is None:
@@ -263,6 +266,15 @@ class _Poster:
         self.claims_since_flush += 1
         if self.claims_since_flush >= FLUSH_EVERY:
             self.flush()
+
+    def _money_key(self, clp: x835.ClaimPayment) -> str:
+        """The payment's identity: payer, trace and the CLP's figures, with its occurrence in this remittance
+        (a claim can legitimately appear twice in one, e.g. reversed and corrected)."""
+        base = "|".join(str(v) for v in (self.remittance.payer_key, self.remittance.trace_number,
+                                          clp.patient_control_number, clp.status, clp.charge, clp.paid,
+                                          clp.payer_claim_control_number or ""))
+        self.occurrences[base] += 1
+        return hashlib.sha256(f"{base}|{self.occurrences[base]}".encode()).hexdigest()
 
     def _added(self, *rows) -> None:
         rows = [r for r in rows if r is not None]

@@ -271,6 +271,7 @@ class ClaimPayment(Base):
     """One CLP loop of a posted remittance, matched to our claim when we can."""
 
     __tablename__ = "claim_payment"
+    __table_args__ = (UniqueConstraint("money_key", name="uq_claim_payment_money_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     remittance_id: Mapped[int] = mapped_column(ForeignKey("remittance.id"), index=True)
@@ -283,6 +284,9 @@ class ClaimPayment(Base):
     payer_claim_number: Mapped[str | None] = mapped_column(String(50))  # CLP07
     crossover_payer: Mapped[str | None] = mapped_column(String(60))  # NM1*TT
     remark_codes: Mapped[str | None] = mapped_column(Text)  # MIA/MOA remarks, ':'-joined
+    # The money itself, once: sha256 of payer, trace, CLP01, CLP02, CLP03, CLP04, CLP07 and its occurrence in
+    # the remittance. Unique, so a payment cannot post twice even if a remittance's status is edited.
+    money_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class LedgerEntry(Base):
