@@ -15,7 +15,7 @@ from otedi.charges.load import LoadResult, load_extract
 from otedi.claims.batch import FileResult, write_ready_claims
 from otedi.claims.build import BuildResult, build_claims
 from otedi.issues import Issue
-from otedi.warehouse.db import session_scope
+from otedi.warehouse.db import in_own_transaction, session_scope
 
 
 @dataclass
@@ -52,11 +52,12 @@ def run_outbound(extract: str | Path | None, out_dir: str | Path, *, mapping: st
     """Load `extract` (when given), code every pending charge, and write ready claims to out_dir."""
     today = today or date.today()
     loaded = None
+    # A concurrent twin loading the same file or coding the same charges makes this attempt lose on a
+    # unique key; the retry then finds the work done (already loaded, nothing left to code).
     if extract is not None:
-        with session_scope() as session:
-            loaded = load_extract(session, extract, mapping, today=today)
-    with session_scope() as session:
-        built = build_claims(session, today=today)
+        loaded = in_own_transaction(lambda session: load_extract(session, extract, mapping, today=today),
+                                    what=Path(extract).name)
+    built = in_own_transaction(lambda session: build_claims(session, today=today), what="build claims")
     with session_scope() as session:
         files = write_ready_claims(session, out_dir)
     return OutboundResult(load=loaded, build=built, files=files)

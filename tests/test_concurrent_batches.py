@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -62,3 +62,23 @@ def test_two_batch_runs_at_once_write_each_claim_once(warehouse, tmp_path):
         assert s.scalar(select(func.count()).select_from(models.Claim).where(models.Claim.status == "ready")) == 0
         in_files = s.scalar(select(func.sum(models.ClaimFile.claims)))
     assert in_files == len(ready)
+
+
+def test_two_claims_builds_at_once_bill_each_charge_once(warehouse, tmp_path):
+    # Two `otedi claims build` of the same extract at once (issue 11 item 1): one loads and codes, the other
+    # finds the file loaded and nothing left to code; no charge is on two claims, no claim in two files.
+    extract = tmp_path / "charges.csv"
+    synth_charges(900, 5, extract, start=date.today() - timedelta(days=70), days=56)  # the CLI codes as of today
+    outs = [tmp_path / f"out{n}" for n in (1, 2)]
+    command = [sys.executable, "-m", "otedi.cli", "claims", "build", str(extract), "--json", "--out"]
+    procs = [subprocess.Popen([*command, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for out in outs]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err.decode()[-800:] for _, err in results]
+    written = Counter(clm01s(outs[0]) + clm01s(outs[1]))
+    assert written and max(written.values()) == 1
+    with session_scope() as s:
+        per_charge = Counter(s.scalars(select(models.ClaimLine.charge_id)))
+        batched = set(s.scalars(select(models.Claim.claim_id).where(models.Claim.status == "batched")))
+        extracts = s.scalar(select(func.count()).select_from(models.ExtractFile))
+    assert max(per_charge.values()) == 1 and set(written) == batched and extracts == 1

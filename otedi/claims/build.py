@@ -31,7 +31,7 @@ from otedi.coding.payers import kind_for_filing_code
 from otedi.coding.result import CodedLine
 from otedi.coding.scrub import scrub_visit
 from otedi.issues import Issue, Severity
-from otedi.warehouse import models
+from otedi.warehouse import db, models
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
     pending = [models.Charge.status == "new", models.Charge.payer_sequence == "P"]
     if practice_id is not None:
         pending.append(models.Charge.practice_id == practice_id)
+    # A concurrent twin waits for this build (SQLite's write lock) or skips the charges it holds (row locks
+    # on PostgreSQL), so no charge is coded onto two claims.
+    db.begin_exclusive(session)
     patients = session.scalars(
         select(models.Charge.patient_id).where(*pending).distinct().order_by(models.Charge.patient_id)).all()
     result = BuildResult()
@@ -103,7 +106,8 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
     for start in range(0, len(patients), PATIENTS_PER_CHUNK):
         chunk = patients[start:start + PATIENTS_PER_CHUNK]
         rows = session.scalars(select(models.Charge).where(*pending, models.Charge.patient_id.in_(chunk)).order_by(
-            models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)).all()
+            models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
+            .with_for_update(skip_locked=True)).all()
         _build_chunk(session, rows, today, result, warned)
         session.flush()
         session.expunge_all()  # this chunk's rows are stored; let them go
