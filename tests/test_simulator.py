@@ -109,6 +109,15 @@ def lines_by_control(paths) -> dict[str, dict]:
     return {ln["ref6r"]: {**ln, "clp": c["clp"]} for p in paths for c in remit(p)["claims"] for ln in c["lines"]}
 
 
+
+def adjudicated_lines(drop, tmp_path):
+    """Simulate the drop's 837Ps (seed 3, no random events); each 835 pyx12-valid and balanced; lines by 6R."""
+    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
+    for path in result.remittances:
+        assert_valid(path)
+        assert_balanced(path)
+    return lines_by_control(result.remittances)
+
 def assert_valid(path: Path) -> None:
     report = validate_file(path)
     assert report.ok, report.to_text(with_details=True)
@@ -255,11 +264,7 @@ def test_each_denial_has_its_group_and_reason(tmp_path):
                                            member_id="9900112233", **MEDICAID)),
              claim("AUTH2", coded(units=1, cpt="97530", amount="80.00", service_date=day, member_id="9900112244",
                                   prior_auth_number="PA12345", **MEDICAID)))
-    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
-    for path in result.remittances:
-        assert_valid(path)
-        assert_balanced(path)
-    lines = lines_by_control(result.remittances)
+    lines = adjudicated_lines(drop, tmp_path)
 
     def reasons(control):
         return [(g, c) for g, c, _ in lines[control]["cas"]]
@@ -611,11 +616,7 @@ def test_dmepos_on_part_b_and_uncovered_assistants_are_denied(tmp_path, monkeypa
              claim("PTA2", replace(coded(units=1, cpt="97110", amount="65.00", service_date=day,
                                          member_id="ACME0005", modifiers=("CQ", "GP"), **commercial),
                                    rendering=pta)))
-    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
-    for path in result.remittances:
-        assert_valid(path)
-        assert_balanced(path)
-    lines = lines_by_control(result.remittances)
+    lines = adjudicated_lines(drop, tmp_path)
 
     def reasons(control):
         return [(g, c) for g, c, _ in lines[control]["cas"]]
