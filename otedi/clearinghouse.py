@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from otedi.acks.load import load_ack_file, transaction_set_of
 from otedi.charges.load import file_sha256
 from otedi.remit.post import post_remittance_file
-from otedi.transport import Drop, SendResult, TransportError
+from otedi.transport import Drop, TransportError
 from otedi.warehouse import models
 
 log = logging.getLogger(__name__)

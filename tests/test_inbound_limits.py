@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from otedi.warehouse import models
 from otedi.warehouse.db import session_scope
-from tests.remit_builder import Clp, Svc, interchange, remittance
+from tests.remit_builder import interchange, remittance
 from tests.test_remit_post import billed, ledger, medicare_paid_a, post, write  # noqa: F401 (fixture)
 
 TWENTY_REMARKS = tuple(f"N{n:03d}" for n in range(100, 120))  # 20 LQ*HE segments on one line

@@ -4,7 +4,6 @@ again (issue 11 item 9)."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from alembic import command
