@@ -150,7 +150,8 @@ def _build_chunk(session: Session, rows: list[models.Charge], today: date, resul
                     held_charges.add(issue.charge_id)
 
     for claim in group_into_claims(coded):
-        held = any(line.charge.charge_id in held_charges for line in claim.lines)
+        held = any(charge_id in held_charges for line in claim.lines
+                   for charge_id in (line.charge.charge_id, *line.coded.merged_charge_ids))
         _store_claim(session, claim, held)
         result.claims += 1
         result.held += held
