@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from sqlalchemy import select
 
 from otedi.warehouse import models
@@ -58,3 +61,28 @@ def test_editing_a_remittance_status_cannot_post_its_money_twice(billed, tmp_pat
     with pytest.raises(IntegrityError):
         post(write(tmp_path, "copy.835", copy))
     assert ledger(billed["A"])["payment"] == D("65.86")  # once
+
+MUTATIONS = st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from([
+    "\x00", "*", "~", ":", "^", "X" * 60, "9" * 20, "Ä", "\r\n", "", "*" * 5, "LQ*HE*" + "N1" * 20 + "~",
+])), min_size=1, max_size=4)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutations=MUTATIONS)
+def test_hostile_835s_never_crash_posting_and_never_post_half(billed, tmp_path, mutations):
+    # Fuzzing the reader and the poster against both databases (issue 11): whatever bytes arrive, the file is
+    # posted, held or quarantined with a message - never an exception - and a quarantined file posts nothing.
+    import uuid
+
+    trace = f"F{uuid.uuid4().hex[:10]}"
+    text = interchange([remittance([medicare_paid_a(billed["A"])], trace=trace)])
+    for at, insert in mutations:
+        at %= len(text)
+        text = text[:at] + insert + text[at:]
+    before = ledger()
+    path = tmp_path / f"{trace}.835"
+    path.write_bytes(text.encode("utf-8"))
+    result = post(path)
+    assert result.status in ("posted", "held", "partly_held", "quarantined", "already_posted")
+    if result.status == "quarantined":
+        assert result.message and ledger() == before
