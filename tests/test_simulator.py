@@ -110,9 +110,10 @@ def lines_by_control(paths) -> dict[str, dict]:
 
 
 
-def adjudicated_lines(drop, tmp_path):
-    """Simulate the drop's 837Ps (seed 3, no random events); each 835 pyx12-valid and balanced; lines by 6R."""
-    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=quiet())
+def adjudicated_lines(drop, tmp_path, settings=None):
+    """Simulate the drop's 837Ps (seed 3, no random events unless `settings` says); each 835 pyx12-valid and
+    balanced; the lines by 6R."""
+    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=settings or quiet())
     for path in result.remittances:
         assert_valid(path)
         assert_balanced(path)
@@ -462,11 +463,7 @@ def test_medicare_is_priced_at_the_billing_practice_locality(tmp_path):
     drop_837(drop, 2, claim("NATL1", medicare(2, "97530", "160.00", day, "P2"),
                             medicare(1, "97535", "72.00", day, "P2")),
              practice=replace(config.practice("BRIGHTHANDS"), npi=NATIONAL_NPI))
-    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=deductible_met())
-    for path in result.remittances:
-        assert_valid(path)
-        assert_balanced(path)
-    lines = lines_by_control(result.remittances)
+    lines = adjudicated_lines(drop, tmp_path, deductible_met())
     locality = config.practice("BRIGHTHANDS").medicare_locality
     assert locality
     local = expected_fees([("97530", 2, False), ("97535", 1, False)], day, locality)
@@ -485,11 +482,7 @@ def test_cq_lines_are_priced_as_assistant_lines_like_co(tmp_path):
              claim("PT1", medicare(2, "97110", "130.00", day, "P1", modifiers=("GP",))),
              claim("PTA1", medicare(2, "97110", "130.00", day, "P2", modifiers=("CQ", "GP"))),
              claim("OTA1", medicare(2, "97110", "130.00", day, "P3", modifiers=("CO", "GO"))))
-    result = simulate(drop, tmp_path / "state", seed=3, today=TODAY, settings=deductible_met())
-    for path in result.remittances:
-        assert_valid(path)
-        assert_balanced(path)
-    lines = lines_by_control(result.remittances)
+    lines = adjudicated_lines(drop, tmp_path, deductible_met())
     locality = config.practice("BRIGHTHANDS").medicare_locality
     (full,) = expected_fees([("97110", 2, False)], day, locality)
     (assistant,) = expected_fees([("97110", 2, True)], day, locality)
