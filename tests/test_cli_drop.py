@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import stat
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
@@ -281,12 +286,16 @@ def test_drop_send_sends_only_what_the_warehouse_holds_as_ready(built, tmp_path,
     assert submissions() == len(built)
 
 
+def _dead_pid() -> int:
+    """The pid of a process of this host that has ended."""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    return finished.pid
+
+
 def test_a_fetched_file_left_in_inbound_is_moved_by_the_next_fetch(built, tmp_path, capsys, monkeypatch):
     # A crash (or a failed move) between recording a fetched file and moving it left it in inbound/ for ever
     # (issue 11 item 7): the next fetch finishes the move; a stale partial download is cleaned, a live one kept.
-    import os
-    import time
-
     from otedi.transport.local import LocalDrop
 
     drop, archive = tmp_path / "drop", tmp_path / "archive"
@@ -302,16 +311,20 @@ def test_a_fetched_file_left_in_inbound_is_moved_by_the_next_fetch(built, tmp_pa
         cli.main(["drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--json"])
     assert (drop / "inbound" / "era_0007.835").exists()
     monkeypatch.setattr(LocalDrop, "mark_processed", real_move)
-    stale, live = archive / ".fetch-dead.tmp", archive / ".fetch-live.tmp"
-    stale.write_bytes(b"half a file")
-    live.write_bytes(b"being written")
+    # Left by a killed download: old, or fresh but its process is gone. Kept: a live process's (a twin's).
+    host = socket.gethostname()
+    stale = archive / ".fetch-dead.tmp"
+    killed = archive / f".fetch-{_dead_pid()}@{host}-k1.tmp"
+    live = archive / f".fetch-{os.getpid()}@{host}-l1.tmp"
+    for path in (stale, killed, live):
+        path.write_bytes(b"half a file")
     old = time.time() - 3600
     os.utime(stale, (old, old))
 
     got = run(capsys, "drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--json")
     assert got["fetched"] == []  # recorded the first time: not fetched again
     assert list((drop / "inbound").iterdir()) == [] and (drop / "processed" / "era_0007.835").exists()
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and not killed.exists() and live.exists()
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(models.FetchedFile)) == 1
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -384,7 +385,7 @@ class Drop(ABC):
         expected = self._size(remote)
         if expected is None:
             return None
-        fd, tmp_name = tempfile.mkstemp(dir=archive, prefix=".fetch-", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=archive, prefix=_download_prefix(), suffix=".tmp")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -442,13 +443,34 @@ class Drop(ABC):
         log.info("move %s: inbound -> %s", name, processed)
 
 
+def _download_prefix() -> str:
+    """.fetch-<pid>@<host>-: names the process downloading, so a re-run can tell a dead one's file."""
+    return f".fetch-{os.getpid()}@{socket.gethostname()}-"
+
+
+def _owner_is_dead(name: str) -> bool:
+    """True when the .fetch-*.tmp was started by a process of this host that no longer runs."""
+    pid, at, rest = name.removeprefix(".fetch-").partition("@")
+    if not at or not pid.isdigit() or rest.rsplit("-", 1)[0] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def _clean_stale_downloads(archive: Path) -> None:
-    """Remove .fetch-*.tmp files a killed download left behind; a live download keeps its file's mtime fresh."""
+    """Remove the .fetch-*.tmp files of downloads that died: started by a process of this host that is gone
+    (killed mid-download), or untouched for STALE_DOWNLOAD_SECONDS (another host's, or an older name); a live
+    download, also a concurrent twin's, keeps its file."""
     cutoff = time.time() - STALE_DOWNLOAD_SECONDS
     for tmp in archive.glob(".fetch-*.tmp"):
         try:
-            if tmp.stat().st_mtime < cutoff:
+            if _owner_is_dead(tmp.name) or tmp.stat().st_mtime < cutoff:
                 tmp.unlink()
-                log.info("removed a stale partial download %s", tmp.name)
+                log.info("removed a partial download left by a dead process: %s", tmp.name)
         except FileNotFoundError:
             continue
