@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from otedi.acks.load import load_ack_file, transaction_set_of
@@ -28,6 +28,7 @@ from otedi.charges.load import file_sha256
 from otedi.remit.post import post_remittance_file
 from otedi.transport import Drop, TransportError
 from otedi.warehouse import models
+from otedi.warehouse.db import work_lock
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,22 @@ def deliver(session: Session, claim_file: models.ClaimFile, drop: Drop,
     before the rename that lets the clearinghouse take it (publishing). A re-run reads the record and the
     drop: after uploading nothing could have been delivered, so it sends again; after publishing, the file
     found renamed into outbound/ or gone from it (the clearinghouse took it) was delivered and is only
-    recorded, and a .part still there means the rename never happened. Returns the submission, or None when
-    nothing was sent (never: a ready file is always resolved)."""
+    recorded, and a .part still there means the rename never happened.
+
+    One run at a time per file: a concurrent twin sending the same file holds its work lock, so this one
+    skips it (None); one that finds the file sent meanwhile returns None too."""
+    with work_lock(session, f"deliver:{claim_file.id}") as mine:
+        if not mine:
+            log.info("%s is being sent by a concurrent run: skipped", claim_file.file_name)
+            return None
+        session.refresh(claim_file)
+        if claim_file.status != "ready":
+            return None
+        return _deliver(session, claim_file, drop, path)
+
+
+def _deliver(session: Session, claim_file: models.ClaimFile, drop: Drop,
+             path: str | Path | None) -> models.Submission:
     submission = session.scalar(select(models.Submission).where(models.Submission.claim_file_id == claim_file.id))
     if submission is None:
         submission = models.Submission(
@@ -133,6 +148,9 @@ def send_files(session: Session, drop: Drop, paths: list[Path]) -> list[SendOutc
             out.append(SendOutcome(str(path), f"skipped ({claim_file.status})"))
             continue
         submission = deliver(session, claim_file, drop, path)
+        if submission is None:
+            out.append(SendOutcome(str(path), "skipped (sent by a concurrent run)"))
+            continue
         out.append(SendOutcome(str(path), submission.status, submission.remote_name, submission.size,
                                submission.sha256))
     return out
@@ -163,7 +181,12 @@ def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list
         row = models.FetchedFile(drop=where, remote_name=fetched.remote_name, size=fetched.size,
                                  sha256=fetched.sha256, kind=fetched.kind, archive_path=str(fetched.local_path))
         session.add(row)
-        session.commit()  # recorded before the remote copy moves
+        try:
+            session.commit()  # recorded before the remote copy moves
+        except IntegrityError:  # a concurrent fetch recorded the same file first: it is that run's
+            session.rollback()
+            log.info("fetch %s: recorded by a concurrent run", fetched.remote_name)
+            continue
         drop.mark_processed(fetched.remote_name, fetched.sha256)
         recorded.append(row)
         log.info("fetched %s (%s, %d bytes)", fetched.remote_name, fetched.kind, fetched.size)
@@ -196,10 +219,22 @@ def ingest_fetched(session: Session) -> IngestResult:
         except SQLAlchemyError as exc:
             # Rolled back, so not recorded as processed: the next ingest loads it; the other files go on.
             session.rollback()
+            if _loaded_by_twin(session, fetched.sha256):
+                log.info("ingest %s: loaded by a concurrent run", fetched.remote_name)
+                continue
             result.failed.append(fetched.remote_name)
             log.warning("ingest %s: database %s; rolled back, the next run loads it", fetched.remote_name,
                         type(getattr(exc, "orig", None) or exc).__name__)
     return result
+
+
+def _loaded_by_twin(session: Session, sha256: str) -> bool:
+    """After a failed load: whether another run committed this content meanwhile (its unique key won)."""
+    try:
+        return session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == sha256)) is not None
+    except SQLAlchemyError:
+        session.rollback()
+        return False
 
 
 def _loader_kind(fetched: models.FetchedFile) -> str:

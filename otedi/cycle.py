@@ -23,7 +23,7 @@ from otedi.clearinghouse import IngestResult, fetch_inbound, ingest_fetched, sen
 from otedi.outbound import OutboundResult, run_outbound
 from otedi.transport import open_drop
 from otedi.warehouse import models
-from otedi.warehouse.db import session_scope
+from otedi.warehouse.db import in_own_transaction, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,11 @@ def run_cycle(extract: str | Path | None, *, drop_url: str, out_dir: str | Path,
     with session_scope() as session:
         result.ingest = ingest_fetched(session)
     progress("building the secondary claims the primary payers' 835s made due")
-    with session_scope() as session:
-        result.secondary_built = len(resubmit(session, today=today, claim_ids=(), secondary=True).built)
+    # A concurrent twin building the same secondary claims makes this attempt lose on the claim id; the
+    # retry then finds them built.
+    result.secondary_built = len(in_own_transaction(
+        lambda session: resubmit(session, today=today, claim_ids=(), secondary=True),
+        what="secondary claims").built)
     result.totals = cycle_totals()
     return result
 

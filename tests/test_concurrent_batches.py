@@ -82,3 +82,31 @@ def test_two_claims_builds_at_once_bill_each_charge_once(warehouse, tmp_path):
         batched = set(s.scalars(select(models.Claim.claim_id).where(models.Claim.status == "batched")))
         extracts = s.scalar(select(func.count()).select_from(models.ExtractFile))
     assert max(per_charge.values()) == 1 and set(written) == batched and extracts == 1
+
+
+HOLDER = """
+import sys, time
+from otedi.warehouse.db import session_scope, work_lock
+with session_scope() as session, work_lock(session, "deliver:7") as mine:
+    session.commit()  # held across the work's commits
+    print("taken" if mine else "busy", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_work_lock_excludes_a_twin_across_commits_and_dies_with_its_holder(warehouse):
+    from otedi.warehouse.db import work_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "taken"
+        with session_scope() as s:
+            with work_lock(s, "deliver:7") as mine:
+                assert mine is False
+            with work_lock(s, "deliver:8") as other:
+                assert other is True  # another piece of work is free
+    finally:
+        holder.kill()
+        holder.wait()
+    with session_scope() as s, work_lock(s, "deliver:7") as mine:
+        assert mine is True  # the killed holder's lock went with it

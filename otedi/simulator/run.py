@@ -17,6 +17,7 @@ sometimes split over several 835 files.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 from collections import defaultdict
@@ -100,7 +101,17 @@ def _simulate_over_sftp(url: str, seed: int, today: date, key_file: str | None, 
 
 def simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
              settings: Settings | None = None) -> SimulationResult:
+    """Answer the new 837P files and make today's payments. One simulator at a time per state: a second
+    one started meanwhile (two `otedi run` at once) waits, then finds the files answered."""
     drop_dir, state_dir = Path(drop_dir), Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or by the kernel if killed
+        return _simulate(drop_dir, state_dir, seed=seed, today=today, settings=settings)
+
+
+def _simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
+              settings: Settings | None) -> SimulationResult:
     run = _Run(load_state(state_dir), settings or load_settings(), seed, today, drop_dir / "inbound")
     run.inbound.mkdir(parents=True, exist_ok=True)
     outbound = drop_dir / "outbound"

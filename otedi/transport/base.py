@@ -439,7 +439,13 @@ class Drop(ABC):
                 self._remove(src)
                 log.info("move %s: identical content already in %s; removed from inbound", name, processed)
                 return
-        self._rename(src, dst)
+        try:
+            self._rename(src, dst)
+        except OSError:
+            if self._size(src) is None:
+                log.info("move %s: moved by a concurrent fetch", name)
+                return
+            raise
         log.info("move %s: inbound -> %s", name, processed)
 
 

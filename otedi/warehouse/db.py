@@ -6,6 +6,7 @@ embedded default, PostgreSQL the production target.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import time
 from contextlib import contextmanager
@@ -84,6 +85,40 @@ def begin_exclusive(session: Session) -> None:
     if session.in_transaction():
         session.commit()
     session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def work_lock(session: Session, key: str) -> Iterator[bool]:
+    """An exclusive claim on one piece of work (`key`, e.g. "deliver:<file id>") that lasts across the
+    work's commits: yields True when taken, False when a concurrent twin holds it (skip the work; the twin
+    does it). Released on exit, and by the operating system or the server when the process dies, so a
+    crashed run never leaves work claimed. PostgreSQL: a session advisory lock on a connection of its own;
+    SQLite (one machine): flock on a file in a folder beside the database."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        with bind.connect() as conn:
+            lock_id = conn.exec_driver_sql("select hashtextextended(%s, 0)", (key,)).scalar()
+            taken = conn.exec_driver_sql("select pg_try_advisory_lock(%s)", (lock_id,)).scalar()
+            conn.commit()
+            try:
+                yield bool(taken)
+            finally:
+                if taken:
+                    conn.exec_driver_sql("select pg_advisory_unlock(%s)", (lock_id,))
+                    conn.commit()
+        return
+    database = Path(bind.url.database) if bind.url.database else config.home() / "memory"
+    folder = private_dir(database.with_name(database.name + ".locks"))
+    with open_private(folder / f"{key.replace(':', '-').replace('/', '_')}.lock") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 RETRIES = 3

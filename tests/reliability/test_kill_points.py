@@ -8,23 +8,16 @@ clean run's. The killed run must really die there (exit -9): a step the cycle ne
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.reliability.invariants import violations, warehouse_snapshot
+from tests.reliability.runs import RUN, drop_listing, otedi
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "sample_edi" / "charges_sample.csv"
-RUN = ["run", "--extract", str(SAMPLE)]
 
 # step:N = killed at the N-th call: the first file, claim or posting, and a later one
 KILL_POINTS = [
@@ -33,37 +26,6 @@ KILL_POINTS = [
     "mid_download:5", "after_fetch_record", "after_fetch_record:9", "after_ack_load:2", "mid_posting:20",
     "mid_posting:120", "after_posting", "after_posting:6", "before_secondaries",
 ]
-
-
-def otedi(args: list[str], kill_at: str | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    prefix = ["-m", "tests.reliability.killpoint", kill_at, "--"] if kill_at else ["-m", "otedi.cli"]
-    return subprocess.run([sys.executable, *prefix, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def drop_listing(home: Path) -> dict[str, list[str]]:
-    """What the clearinghouse side holds: 837Ps delivered, answers taken from the inbox."""
-    drop = home / "drop"
-    return {folder: sorted(p.name for p in (drop / folder).iterdir())
-            for folder in ("outbound", "inbound", "processed") if (drop / folder).is_dir()}
-
-
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory, sqlite_template) -> dict:
-    """One clean cycle on a SQLite warehouse: what every killed-and-re-run cycle must end as."""
-    home = tmp_path_factory.mktemp("clean") / "home"
-    home.mkdir()
-    url = f"sqlite:///{home / 'otedi.db'}"
-    shutil.copy(sqlite_template, home / "otedi.db")
-    env_run = subprocess.run([sys.executable, "-m", "otedi.cli", *RUN], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300, env={**_base_env(), "OTEDI_HOME": str(home), "OTEDI_DATABASE_URL": url})
-    assert env_run.returncode == 0, env_run.stderr[-2000:]
-    assert violations(url, home) == []
-    return {"home": home, "url": url, "snapshot": warehouse_snapshot(url), "drop": drop_listing(home)}
-
-
-def _base_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("OTEDI_")}
 
 
 def test_a_clean_cycle_is_the_same_on_postgresql(warehouse, tmp_path, clean):
