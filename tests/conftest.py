@@ -6,6 +6,11 @@ comes from OTEDI_TEST_POSTGRES_URL (default: the local server on
 and drops it afterwards. Without a server the PostgreSQL variant is skipped
 with the reason printed, unless OTEDI_REQUIRE_POSTGRES=1 (set in CI), where
 it fails instead.
+
+Every test that uses `warehouse` and passes is also searched for PHI (issue 11 item 4): the charges it
+left in the warehouse give the names, birth dates, member ids and addresses to look for, in what the test
+printed and logged, the warehouse's messages and the files otedi wrote for people under tmp_path. The
+totals are printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -20,11 +25,48 @@ from sqlalchemy import create_engine, make_url, text
 
 from otedi.warehouse import db
 from otedi.warehouse.models import Base
+from tests.phi import leaks, output_files, phi_in_warehouse, stored_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get(
     "OTEDI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+CALL_REPORT = pytest.StashKey()
+PHI_SCAN = {"tests": 0, "values": 0, "texts": 0}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.stash[CALL_REPORT] = report
+
+
+def pytest_terminal_summary(terminalreporter):
+    if PHI_SCAN["tests"]:
+        terminalreporter.write_line(
+            f"PHI scan: {PHI_SCAN['tests']} passing warehouse tests, {PHI_SCAN['values']} PHI values searched "
+            f"in {PHI_SCAN['texts']} outputs (printed, logged, stored messages, files): none found")
+
+
+def assert_no_phi(request, url: str, folder: Path) -> None:
+    """Fail the test when its output carries PHI of the charges it loaded (skipped when it failed anyway)."""
+    report = request.node.stash.get(CALL_REPORT, None)
+    if report is None or not report.passed:
+        return
+    phi = phi_in_warehouse(url)
+    if not phi:
+        return
+    texts = {"stdout": report.capstdout, "stderr": report.capstderr, "log": report.caplog,
+             "stored messages": stored_messages(url), **output_files(folder)}
+    found = leaks(texts, phi)
+    assert found == {}, f"PHI found in the test's output: {found}"
+    PHI_SCAN["tests"] += 1
+    PHI_SCAN["values"] += len(phi)
+    PHI_SCAN["texts"] += len(texts)
 
 
 def _postgres_unavailable() -> str | None:
@@ -109,5 +151,6 @@ def warehouse(request, tmp_path, monkeypatch, sqlite_template) -> str:
     monkeypatch.setenv("OTEDI_DATABASE_URL", url)
     monkeypatch.setenv("OTEDI_HOME", str(tmp_path / "home"))
     yield url
+    assert_no_phi(request, url, tmp_path)
     if request.param == "sqlite":
         db.engine(url).dispose()
