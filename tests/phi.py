@@ -75,7 +75,9 @@ def stored_messages(url: str) -> str:
 
 
 def output_files(folder: Path) -> dict[str, str]:
-    """What otedi writes for people to read under `folder`: quarantine notes, manifests, reports, exports."""
+    """What otedi writes for people to read under `folder`: quarantine notes, manifests, reports, exports.
+    Not the payer simulator's records (drop/.simulator/: the payer's side keeps its members' ids)."""
     paths = [*folder.rglob("*.errors.txt"), *folder.rglob("*.json"), *folder.rglob("*.html"),
              *(p for p in folder.rglob("*.csv") if {"exports", "reports"} & set(p.parts))]
-    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8", errors="replace") for p in paths if p.is_file()}
+    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8", errors="replace") for p in paths
+            if p.is_file() and ".simulator" not in p.parts}

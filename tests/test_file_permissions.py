@@ -79,3 +79,24 @@ def test_formula_cells_are_neutralised_and_numbers_stay_numbers():
     assert pd.isna(out["text"][7])
     assert out["money"].tolist() == table["money"].tolist() and out["count"].tolist() == table["count"].tolist()
     assert table["text"][0].startswith("=")  # the caller's frame is not changed
+
+
+def test_the_simulators_answers_and_state_are_private_too(open_umask, tmp_path, monkeypatch):
+    """The payer simulator's 999/277CA/835 answers and its state (member ids, KX totals) name patients."""
+    from otedi.cycle import run_cycle
+    from otedi.simulator import simulate_once
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("OTEDI_HOME", str(home))
+    monkeypatch.setenv("OTEDI_DATABASE_URL", f"sqlite:///{home / 'otedi.db'}")
+    extract = tmp_path / "charges.csv"
+    synth_charges(120, 11, extract, start=date(2026, 1, 5), days=56)
+    db.upgrade()
+    drop = home / "drop"
+    run_cycle(extract, drop_url=f"file://{drop}", out_dir=home / "outbound", archive_dir=home / "archive",
+              today=date(2026, 3, 5), answer=lambda: simulate_once(drop, seed=3, today=date(2026, 3, 5)))
+    answers = [p for p in (drop / "processed").iterdir()]
+    assert {p.suffix for p in answers} >= {".999", ".277", ".835"}
+    files = [*answers, drop / ".simulator" / "state.json"]
+    assert {p.name: oct(mode(p)) for p in files if mode(p) != 0o600} == {}
+    assert oct(mode(drop / ".simulator")) == oct(0o700)

@@ -44,3 +44,22 @@ def test_no_phi_in_any_message_or_log_of_a_full_cycle(tmp_path, monkeypatch, cap
     claims = "".join(p.read_text() for p in (home / "outbound").glob("*.837"))
     assert sum(v in claims for v in phi) > 50  # the claims themselves carry PHI: the search finds it there
     assert leaks(texts, phi) == {}
+
+
+def test_the_scan_of_every_warehouse_test_finds_a_leaked_value(warehouse, tmp_path, caplog):
+    """The per-test scan (tests/conftest.py) is not vacuous: what it searches for comes from the warehouse,
+    and a patient's value in a log line is found."""
+    from datetime import date
+
+    from otedi.charges.load import load_extract
+    from otedi.charges.synth import synth_charges
+    from tests.phi import phi_in_warehouse
+
+    extract = tmp_path / "charges.csv"
+    synth_charges(20, 1, extract, start=date(2026, 1, 5), days=28)
+    with session_scope() as s:
+        load_extract(s, extract, today=date(2026, 3, 1))
+    phi = phi_in_warehouse(warehouse)
+    value = sorted(phi_values(extract) & phi)[0]
+    assert leaks({"log": f"payment for {value} posted"}, phi) == {"log": [value]}
+    assert leaks({"log": caplog.text}, phi) == {}

@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from otedi import config
 from otedi.coding.payers import payer_rules
 from otedi.errors import X12Error
+from otedi.files import private_dir
 from otedi.simulator.adjudicate import Adjudicator, ClaimAck, front_end, readjudicate, seeded
 from otedi.simulator.envelope import Interchange, Parties
 from otedi.simulator.model import ZERO, ClaimPayment, cents
@@ -104,7 +105,7 @@ def simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
     """Answer the new 837P files and make today's payments. One simulator at a time per state: a second
     one started meanwhile (two `otedi run` at once) waits, then finds the files answered."""
     drop_dir, state_dir = Path(drop_dir), Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     with open(state_dir / "lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or by the kernel if killed
         return _simulate(drop_dir, state_dir, seed=seed, today=today, settings=settings)
@@ -113,7 +114,7 @@ def simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
 def _simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
               settings: Settings | None) -> SimulationResult:
     run = _Run(load_state(state_dir), settings or load_settings(), seed, today, drop_dir / "inbound")
-    run.inbound.mkdir(parents=True, exist_ok=True)
+    private_dir(run.inbound)
     outbound = drop_dir / "outbound"
     names = sorted(p.name for p in outbound.iterdir()) if outbound.is_dir() else []
     for name in names:

@@ -25,6 +25,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from otedi.files import open_private, private_dir
 from otedi.simulator.model import ClaimPayment, from_json, to_json
 
 STATE_FILE = "state.json"
@@ -79,7 +80,7 @@ def _kx_key(key: str) -> str:
 
 
 def save_state(state: SimulatorState, state_dir: Path) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     d = {
         "format": FORMAT,
         "files": state.files,
@@ -97,7 +98,7 @@ def save_state(state: SimulatorState, state_dir: Path) -> None:
 def write_atomically(path: Path, text: str) -> None:
     """Write `<path>.part`, flush it to disk, then rename it to `path`."""
     partial = path.with_name(path.name + ".part")
-    with open(partial, "w", encoding="ascii", newline="") as fh:
+    with open_private(partial, "w", encoding="ascii", newline="") as fh:  # answers and state name patients
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())

@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _truncate_all
+from tests.phi import leaks, phi_values
 from tests.reliability.invariants import violations, warehouse_snapshot
-from tests.reliability.runs import ROOT, RUN, TODAY, command, drop_listing, otedi, otedi_env
+from tests.reliability.runs import ROOT, RUN, SAMPLE, TODAY, command, drop_listing, otedi, otedi_env
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 OFFSETS = (0.0, 1.0, 2.5)  # seconds between the two starts, one round each
+SAMPLE_PHI = phi_values(SAMPLE)
 
 
 def fresh(warehouse: str, sqlite_template: Path, home: Path) -> str:
@@ -40,7 +42,7 @@ def fresh(warehouse: str, sqlite_template: Path, home: Path) -> str:
 
 def at_once(first: list[list[str]], second: list[list[str]], env: dict, offset: float) -> list[str]:
     """Run two sequences of commands side by side, the second starting `offset` seconds later; return the
-    stderr of any command that failed."""
+    stderr of any that failed, and where an output carried PHI."""
     def start(cmds):
         script = " && ".join(subprocess.list2cmdline(c) for c in cmds)
         return subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -54,6 +56,7 @@ def at_once(first: list[list[str]], second: list[list[str]], env: dict, offset: 
         out, err = proc.communicate(timeout=600)
         if proc.returncode != 0:
             failed.append(f"exit {proc.returncode}: {err[-1500:]}")
+        failed += [f"PHI in the output: {where}" for where in leaks({"stdout": out, "stderr": err}, SAMPLE_PHI)]
     return failed
 
 

@@ -14,8 +14,9 @@ import signal
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.phi import leaks, phi_values
 from tests.reliability.invariants import violations, warehouse_snapshot
-from tests.reliability.runs import RUN, drop_listing, otedi
+from tests.reliability.runs import RUN, SAMPLE, drop_listing, otedi
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -26,6 +27,8 @@ KILL_POINTS = [
     "mid_download:5", "after_fetch_record", "after_fetch_record:9", "after_ack_load:2", "mid_posting:20",
     "mid_posting:120", "after_posting", "after_posting:6", "before_secondaries",
 ]
+
+SAMPLE_PHI = phi_values(SAMPLE)
 
 
 def test_a_clean_cycle_is_the_same_on_postgresql(warehouse, tmp_path, clean):
@@ -46,6 +49,8 @@ def test_killed_at_a_step_then_rerun_ends_as_one_clean_cycle(warehouse, tmp_path
 
     rerun = otedi(RUN)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert leaks({"killed run": killed.stdout + killed.stderr, "re-run": rerun.stdout + rerun.stderr},
+                 SAMPLE_PHI) == {}
     assert violations(warehouse, home) == []
     snapshot = warehouse_snapshot(warehouse)
     assert {k: v for k, v in snapshot.items() if v != clean["snapshot"][k]} == {}
