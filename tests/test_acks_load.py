@@ -360,6 +360,34 @@ def test_999_addressed_to_another_submitter_or_from_a_stranger_is_unmatched_and_
         assert not any(text in u for u in first["unmatched"] + second["unmatched"] + third["unmatched"])
 
 
+def test_999_matches_the_envelope_the_file_was_sent_with_not_todays_configuration(two_clearinghouses, tmp_path,
+                                                                                   monkeypatch):
+    """OTHERCH changes its ISA/GS ids after our files went out: its 999 for the file sent under the old ids
+    still rejects that file's claims, and a 999 from the new ids for the old file matches nothing."""
+    kids = two_clearinghouses["OTHERCH"]
+    root = tmp_path / "mappings-now"
+    shutil.copytree(config.mappings_dir(), root)
+
+    def new_ids(data):
+        [other] = [c for c in data["clearinghouses"] if c["clearinghouse_id"] == "OTHERCH"]
+        other.update(isa_receiver_id="OTHERCH02", gs_receiver_code="OTHERCHG2")
+    _edit_yaml(root / "clearinghouses.yaml", new_ids)
+    monkeypatch.setenv("OTEDI_MAPPINGS", str(root))
+    with session_scope() as s:
+        stored = s.scalar(select(models.ClaimFile).where(models.ClaimFile.file_name == kids.file_name))
+        assert (stored.isa_receiver_id, stored.gs_receiver_code, stored.isa_sender_id) == \
+            ("OTHERCH01", "OTHERCHGS", "KIDSTH01")
+
+    new_sender = write(tmp_path, "new.999", ack_999([(kids.st02, [], "IK5*R*5")], kids.gs06, sender="OTHERCH02",
+                                                    gs_sender="OTHERCHG2", receiver="KIDSTH01", control=75))
+    old_sender = write(tmp_path, "old.999", _reply_from("OTHERCH", [(kids.st02, [], "IK5*R*5")], kids.gs06,
+                                                        control=76))
+    assert load(new_sender).summary()["claims_rejected"] == 0
+    assert load(old_sender).summary()["claims_rejected"] == len(kids.claim_ids)
+    assert statuses() == {**{cid: "batched" for cid in two_clearinghouses["DEMOCH"].claim_ids},
+                          **{cid: "rejected" for cid in kids.claim_ids}}
+
+
 # -- the wrong file -------------------------------------------------------------------------------------------
 
 def test_an_835_is_refused_unrecorded_so_remit_post_still_posts_it(sent, tmp_path):

@@ -225,7 +225,8 @@ def test_self_subscriber_claim_layout():
         "IEA*1*000004711~",
     ]
     assert stats == BatchStats(segments=36, transaction_segments=32, claims=1, lines=2,
-                               total_charge=Decimal("175.50"))
+                               total_charge=Decimal("175.50"), envelope=stats.envelope)
+    assert (stats.envelope.sender_id, stats.envelope.receiver_id) == (PRACTICE.submitter_id, CLEARINGHOUSE.isa_receiver_id)
 
 
 def test_isa_is_106_characters_and_control_numbers_match():

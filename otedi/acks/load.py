@@ -162,9 +162,10 @@ def _acknowledged_file(session: Session, envelope: TransactionEnvelope, group: x
                        response: x999.TransactionSetResponse) -> tuple[models.ClaimFile | None, str]:
     """Our 837P file this AK2 answers, or None and why not.
 
-    Ours when its GS06/ST02 are AK102/AK202 (ours are numbers; anything else is not ours), it went to
-    the clearinghouse that sent the 999 (ISA06 / GS02 = its isa_receiver_id / gs_receiver_code) and the
-    999 is addressed to the practice that sent it (ISA08 = GS03 = its submitter_id)."""
+    Ours when its GS06/ST02 are AK102/AK202 (ours are numbers; anything else is not ours), the 999 comes
+    from the receiver the file was sent to (999 ISA06 / GS02 = the file's ISA08 / GS03) and is addressed
+    to its sender (999 ISA08 / GS03 = the file's ISA06 / GS02). Files written before their envelope was
+    stored are compared with the configured clearinghouse and practice instead."""
     for element, sent, ours in (("AK101", group.functional_id, "HC"), ("AK103", group.version, x837p.VERSION),
                                 ("AK201", response.transaction_set_id, "837"),
                                 ("AK203", response.convention, x837p.VERSION)):
@@ -181,24 +182,26 @@ def _acknowledged_file(session: Session, envelope: TransactionEnvelope, group: x
     isa, gs = envelope.interchange, envelope.group
     sender, receiver = (isa.sender_id.strip(), gs.application_sender.strip()), \
         (isa.receiver_id.strip(), gs.application_receiver.strip())
-    clearinghouses, practices = config.clearinghouses(), config.practices()
-    mine = []
-    for claim_file in candidates:
-        clearinghouse = clearinghouses.get(claim_file.clearinghouse_id)
-        practice = practices.get(claim_file.practice_id)
-        if clearinghouse is None or practice is None:
-            continue  # no longer configured: we cannot tell who it went to
-        if (clearinghouse.isa_receiver_id, clearinghouse.gs_receiver_code) != sender:
-            continue  # another clearinghouse's file with the same numbers
-        if (practice.submitter_id, practice.submitter_id) != receiver:
-            continue
-        mine.append(claim_file)
+    mine = [f for f in candidates if _sent_envelope(f) == (receiver, sender)]
     if len(mine) == 1:
         return mine[0], ""
     if mine:
         return None, f"{len(mine)} of our files match ({', '.join(f.file_name for f in mine)}); not guessed"
     went_to = ", ".join(sorted({f"{f.clearinghouse_id} from {f.practice_id}" for f in candidates}))
     return None, f"our file(s) with these control numbers went elsewhere ({went_to})"
+
+
+def _sent_envelope(claim_file: models.ClaimFile) -> tuple[tuple[str, str], tuple[str, str]] | None:
+    """((ISA06, GS02), (ISA08, GS03)) of the file as sent; None when that can no longer be told."""
+    if claim_file.isa_sender_id is not None:
+        return ((claim_file.isa_sender_id.strip(), claim_file.gs_sender_code.strip()),
+                (claim_file.isa_receiver_id.strip(), claim_file.gs_receiver_code.strip()))
+    clearinghouse = config.clearinghouses().get(claim_file.clearinghouse_id)
+    practice = config.practices().get(claim_file.practice_id)
+    if clearinghouse is None or practice is None:
+        return None  # written before envelopes were stored, and no longer configured
+    return ((practice.submitter_id, practice.submitter_id),
+            (clearinghouse.isa_receiver_id, clearinghouse.gs_receiver_code))
 
 
 def _describe_999(response: x999.TransactionSetResponse, claim_file: models.ClaimFile | None) -> list[str]:

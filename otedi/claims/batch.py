@@ -136,7 +136,9 @@ def _write_one(session: Session, rows: list[models.Claim], practice: config.Prac
         file_name=name, path=str(path), sha256=hashlib.sha256(data).hexdigest(), size=len(data),
         practice_id=practice.practice_id, clearinghouse_id=house.clearinghouse_id,
         interchange_control_number=control.interchange, group_control_number=control.group,
-        transaction_control_number=control.transaction, claims=stats.claims, lines=stats.lines,
+        transaction_control_number=control.transaction, isa_sender_id=stats.envelope.sender_id,
+        isa_receiver_id=stats.envelope.receiver_id, gs_sender_code=stats.envelope.application_sender,
+        gs_receiver_code=stats.envelope.application_receiver, claims=stats.claims, lines=stats.lines,
         total_charge=stats.total_charge, status=status, errors=errors,
     )
     session.add(record)

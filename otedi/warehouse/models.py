@@ -133,6 +133,11 @@ class ClaimFile(Base):
     interchange_control_number: Mapped[int] = mapped_column(Integer)
     group_control_number: Mapped[int] = mapped_column(Integer)
     transaction_control_number: Mapped[int] = mapped_column(Integer)
+    # the envelope it was sent with (ISA06, ISA08, GS02, GS03): what a 999 for it is matched on
+    isa_sender_id: Mapped[str | None] = mapped_column(String(15))
+    isa_receiver_id: Mapped[str | None] = mapped_column(String(15))
+    gs_sender_code: Mapped[str | None] = mapped_column(String(15))
+    gs_receiver_code: Mapped[str | None] = mapped_column(String(15))
     claims: Mapped[int] = mapped_column(Integer)
     lines: Mapped[int] = mapped_column(Integer)
     total_charge: Mapped[Decimal] = mapped_column(Money)

@@ -60,6 +60,7 @@ class BatchStats:
     claims: int
     lines: int
     total_charge: Decimal
+    envelope: Envelope  # who the interchange says sent it to whom (ISA06/08, GS02/03)
 
 
 def write_837p(
@@ -99,6 +100,7 @@ def write_837p(
         claims=len(claims),
         lines=lines,
         total_charge=total,
+        envelope=envelope,
     )
 
 
