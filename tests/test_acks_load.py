@@ -405,6 +405,32 @@ def test_an_835_is_refused_unrecorded_so_remit_post_still_posts_it(sent, tmp_pat
     assert (posted["status"], posted["claims_matched"]) == ("posted", 1)
 
 
+def test_files_an_older_otedi_recorded_under_the_wrong_command_load_with_the_right_one(sent, tmp_path):
+    """Before the refusal above, `remit post` given a 999 recorded it as a quarantined 835 and `acks load`
+    given an 835 recorded it quarantined, so the right command later said "already loaded". A quarantined
+    file loaded nothing: the right command now loads it, once."""
+    from otedi.charges.load import file_sha256
+
+    reject = write(tmp_path, "reject.999", ack_999([(sent.st02, [], "IK5*R*5")], sent.gs06))
+    era = write(tmp_path, "era.835", interchange([remittance([Clp(sent.claim_ids[0], services=[
+        Svc("97530", D("120.00"), D("90.00"), [("CO", "45", D("30.00"))], units=2)])])], control=81))
+    with session_scope() as s:  # the rows an older otedi wrote
+        s.add(models.InboundFile(file_name="reject.999", sha256=file_sha256(reject), size=1, kind="835",
+                                 status="quarantined", message="not an 835"))
+        s.add(models.InboundFile(file_name="era.835", sha256=file_sha256(era), size=1, kind="835",
+                                 status="quarantined", message="not a 999 or 277CA (transaction set 835)"))
+
+    assert load(reject).summary()["claims_rejected"] == len(sent.claim_ids)
+    with session_scope() as s:
+        posted = post_remittance_file(s, era).summary()
+    assert (posted["status"], posted["claims_matched"]) == ("posted", 1)
+    assert load(reject).status == "already_loaded"
+    with session_scope() as s:
+        assert post_remittance_file(s, era).status == "already_posted"
+        rows = {f.file_name: (f.kind, f.status, f.message) for f in s.scalars(select(models.InboundFile))}
+    assert rows == {"reject.999": ("999", "loaded", None), "era.835": ("835", "posted", None)}
+
+
 # -- 277CA ----------------------------------------------------------------------------------------------------
 
 def test_277ca_accepts_one_claim_rejects_another_and_lists_an_unknown_claim(sent, tmp_path):

@@ -34,6 +34,7 @@ from otedi import config
 from otedi.charges.load import file_sha256
 from otedi.errors import X12Error
 from otedi.warehouse import models
+from otedi.warehouse.inbound import inbound_record
 from otedi.x12 import x277ca, x837p, x999
 from otedi.x12.reader import TransactionEnvelope, read_segments
 
@@ -87,13 +88,10 @@ def load_ack_file(session: Session, path: str | Path, name: str | None = None) -
         result.status, result.message = "refused", refusal
         log.warning("%s", refusal)
         return result
-    if session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == digest)) is not None:
+    inbound = inbound_record(session, name, digest, path.stat().st_size, kind, "loaded")
+    if inbound is None:
         result.status = "already_loaded"
         return result
-    inbound = models.InboundFile(file_name=name, sha256=digest, size=path.stat().st_size, kind=kind,
-                                 status="loaded")
-    session.add(inbound)
-    session.flush()
     try:
         with session.begin_nested():
             if kind == "999":

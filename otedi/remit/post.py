@@ -36,6 +36,7 @@ from otedi import config
 from otedi.charges.load import file_sha256
 from otedi.errors import X12Error
 from otedi.warehouse import models
+from otedi.warehouse.inbound import inbound_record
 from otedi.x12 import x835
 
 log = logging.getLogger(__name__)
@@ -112,12 +113,10 @@ def post_remittance_file(session: Session, path: str | Path, name: str | None = 
     name = name or path.name
     digest = file_sha256(path)
     result = RemitFileResult(file=name, sha256=digest, status="posted")
-    if session.scalar(select(models.InboundFile.id).where(models.InboundFile.sha256 == digest)) is not None:
+    inbound = inbound_record(session, name, digest, path.stat().st_size, "835", "posted")
+    if inbound is None:
         result.status = "already_posted"
         return result
-    inbound = models.InboundFile(file_name=name, sha256=digest, size=path.stat().st_size, kind="835",
-                                 status="posted")
-    session.add(inbound)
     try:
         scan = x835.scan_835(path)
     except X12Error as exc:
