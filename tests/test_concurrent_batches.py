@@ -110,3 +110,36 @@ def test_a_work_lock_excludes_a_twin_across_commits_and_dies_with_its_holder(war
         holder.wait()
     with session_scope() as s, work_lock(s, "deliver:7") as mine:
         assert mine is True  # the killed holder's lock went with it
+
+
+LOCK_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def test_a_sqlite_twin_waits_for_the_write_lock_longer_than_one_busy_timeout(tmp_path, sqlite_template, monkeypatch):
+    """A batch run on SQLite holds the write lock while its file is written and gated, which can outlast
+    SQLite's busy timeout: the twin keeps waiting (bounded) instead of failing with "database is locked"."""
+    import shutil
+    import time
+
+    from otedi.warehouse import db
+
+    path = tmp_path / "otedi.db"
+    shutil.copy(sqlite_template, path)
+    monkeypatch.setattr(db, "SQLITE_BUSY_MS", 100)  # stands for the 30 s; the holder keeps it 1.5 s
+    url = f"sqlite:///{path}"
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(path), "1.5"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    started = time.monotonic()
+    with db.session_scope(url) as s:
+        db.begin_exclusive(s)
+        waited = time.monotonic() - started
+    holder.wait(timeout=10)
+    db.engine(url).dispose()
+    assert waited > 1.0  # it waited for the holder, through many busy timeouts

@@ -26,13 +26,15 @@ from otedi.files import open_private, private_dir
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SQLITE_BUSY_MS = 30_000  # how long one SQLite statement waits for another connection's write lock
+EXCLUSIVE_WAIT_SECONDS = 900  # how long begin_exclusive waits for a concurrent twin's file to be written
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
 
 
@@ -78,13 +80,24 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 def begin_exclusive(session: Session) -> None:
     """Start the session's next transaction holding the database's write lock on SQLite (BEGIN IMMEDIATE),
-    so a concurrent twin waits until it commits instead of working from the same snapshot. On PostgreSQL
-    this is a no-op: callers lock the rows they take (SELECT ... FOR UPDATE SKIP LOCKED)."""
+    so a concurrent twin waits until it commits (up to EXCLUSIVE_WAIT_SECONDS) instead of working from the
+    same snapshot. On PostgreSQL this is a no-op: callers lock the rows they take (FOR UPDATE SKIP LOCKED)."""
     if session.get_bind().dialect.name != "sqlite":
         return
-    if session.in_transaction():
-        session.commit()
-    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    # A twin can hold the lock for as long as its file takes to write and validate (the pyx12 gate on a
+    # large file takes longer than one busy timeout): wait for it, bounded, rather than fail.
+    deadline = time.monotonic() + EXCLUSIVE_WAIT_SECONDS
+    while True:
+        if session.in_transaction():
+            session.commit()
+        try:
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            session.rollback()
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+            log.info("waiting for a concurrent run to release the warehouse's write lock")
 
 
 @contextmanager
