@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lock clean
+.PHONY: demo test reliability bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# Only the reliability proofs (kill points, concurrent runs, fuzzing, PHI, Airflow on Celery); `make test` runs them too.
+reliability: $(STAMP)
+	$(BIN)/pytest -q -m reliability $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

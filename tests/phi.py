@@ -11,6 +11,8 @@ from typing import Iterable, Mapping
 import pandas as pd
 from sqlalchemy import create_engine, text
 
+from otedi.simulator.state import STATE_FILE
+
 NAME_PAIRS = (("patient_last_name", "patient_first_name"), ("subscriber_last_name", "subscriber_first_name"))
 DATES = ("patient_dob", "subscriber_dob")
 IDS = ("member_id", "patient_address1")
@@ -76,8 +78,8 @@ def stored_messages(url: str) -> str:
 
 def output_files(folder: Path) -> dict[str, str]:
     """What otedi writes for people to read under `folder`: quarantine notes, manifests, reports, exports.
-    Not the payer simulator's records (drop/.simulator/: the payer's side keeps its members' ids)."""
+    Not the payer simulator's state (the payer's side keeps its members' ids)."""
     paths = [*folder.rglob("*.errors.txt"), *folder.rglob("*.json"), *folder.rglob("*.html"),
              *(p for p in folder.rglob("*.csv") if {"exports", "reports"} & set(p.parts))]
     return {str(p.relative_to(folder)): p.read_text(encoding="utf-8", errors="replace") for p in paths
-            if p.is_file() and ".simulator" not in p.parts}
+            if p.is_file() and p.name != STATE_FILE}
