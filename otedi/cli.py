@@ -4,6 +4,7 @@
   otedi charges load FILE [--mapping NAME] [--json]
   otedi charges therapy-usage FILE [--json]     (therapy used at other providers this year, for KX)
   otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
+  otedi claims review ID | release ID --note N [--add-modifier LINE:MOD] [--units LINE:N] | void ID --note N
   otedi remit post FILE... [--json]
   otedi acks load FILE... [--json]
   otedi report export --format csv|parquet --out DIR
@@ -31,7 +32,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from otedi import config
+from otedi import cli_claims, config
 from otedi.errors import OtediError
 
 log = logging.getLogger("otedi")
@@ -449,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_claims_build)
+    cli_claims.register(p_cl)
 
     p_re = sub.add_parser("remit", help="835 remittances").add_subparsers(dest="action", required=True)
     p = p_re.add_parser("post", help="post 835 files to the ledger")

@@ -28,7 +28,7 @@ from otedi.warehouse.db import in_own_transaction, session_scope
 log = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
-UNSENT = ("held", "ready", "batched", "quarantined")
+UNSENT = ("held", "ready", "batched", "quarantined", "voided")
 
 
 @dataclass

@@ -40,7 +40,7 @@ ENTRY_COLUMNS = {"payment": "paid", "contractual": "contractual", "patient_respo
                  "other_adjustment": "other_adjustments", "denial": "denied"}
 POSTED = list(ENTRY_COLUMNS.values())
 MONEY = ["billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance"]
-NOT_SUBMITTED = ("held", "ready", "quarantined")  # never left for the payer: not in AR
+NOT_SUBMITTED = ("held", "ready", "quarantined", "voided")  # never left for the payer: not in AR
 SEQUESTRATION = "253"
 CLP_STATUS = {"1": "processed as primary", "2": "processed as secondary", "3": "processed as tertiary",
               "4": "denied", "19": "primary, forwarded", "20": "secondary, forwarded",

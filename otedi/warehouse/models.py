@@ -458,3 +458,17 @@ class ExternalTherapyUsage(Base):
     file_name: Mapped[str] = mapped_column(String(255))
     row_number: Mapped[int] = mapped_column(Integer)
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """One action a person took (release, void, write-off, accept, match ...): append-only (migration 0010)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))  # who: --by, else OTEDI_USER, else the login name
+    action: Mapped[str] = mapped_column(String(32))  # claim_release, claim_void, ...
+    subject: Mapped[str] = mapped_column(String(80), index=True)  # what: "claim:<claim id>", "file:<name>" ...
+    note: Mapped[str] = mapped_column(Text)  # why, in the person's words
+    changes: Mapped[str] = mapped_column(Text)  # JSON: what it changed (ids, codes, statuses, amounts)
