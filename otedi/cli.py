@@ -5,6 +5,9 @@
   otedi charges therapy-usage FILE [--json]     (therapy used at other providers this year, for KX)
   otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
   otedi claims review ID | release ID --note N [--add-modifier LINE:MOD] [--units LINE:N] | void ID --note N
+  otedi patient pay|refund --practice P --patient ID --amount A --method M --reference R [--date D]
+  otedi patient balance --practice P --patient ID
+  otedi ar adjust --claim ID --amount A --reason KEY --note N | approve|decline ADJ-ID --note N
   otedi remit post FILE... [--json]
   otedi acks load FILE... [--json]
   otedi report export --format csv|parquet --out DIR
@@ -32,7 +35,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from otedi import cli_claims, config
+from otedi import cli_accounts, cli_claims, config
 from otedi.errors import OtediError
 
 log = logging.getLogger("otedi")
@@ -443,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_charges_therapy_usage)
 
+    cli_accounts.register_patient(sub)
+
     p_cl = sub.add_parser("claims", help="claims").add_subparsers(dest="action", required=True)
     p = p_cl.add_parser("build", help="load, scrub, build and validate 837P files")
     p.add_argument("extract")
@@ -477,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report_html)
 
     p_ar = sub.add_parser("ar", help="AR follow-up").add_subparsers(dest="action", required=True)
+    cli_accounts.register_ar(p_ar)
     p = p_ar.add_parser("worklist", help="claims needing action, with the next step")
     p.add_argument("--json", action="store_true")
     p.add_argument("--today")

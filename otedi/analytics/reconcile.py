@@ -4,19 +4,23 @@ Every amount comes from the append-only ledger (reversal entries included, so
 a reversed payment nets to zero); only `billed` and `expected_allowed` come
 from the claim as built.
 
-The identity, for every claim and every line:
+The identities, for every claim (lines: the first, without written_off):
 
-    billed = paid + contractual + patient_responsibility + other_adjustments + open_balance
-    open_balance = denied + awaiting_payer
+    billed = paid + contractual + patient_responsibility + other_adjustments + written_off + open_balance
+    open_balance = denied_open + awaiting_payer
+    patient_responsibility = patient_paid + patient_written_off + to_secondary + patient_balance
 
-Denied amounts stay in the open balance: a denial is still money the payer
-may pay once the claim is corrected, resubmitted or appealed, and nothing in
-the ledger writes it off. `denied` shows how much of the open balance the
-payer has refused; `awaiting_payer` is the part no 835 has accounted for yet
-(not adjudicated, or reversed and not re-adjudicated). `open_balance` is the
-insurance balance; `patient_responsibility` is the patient balance (owed by
-the patient or their secondary payer; patient payments are collected outside
-the ledger).
+Denied amounts stay in the open balance until a person writes them off
+(`written_off`: insurance-side write-offs, e.g. CO-29 timely filing, from
+the account ledger of the practice's actions): a denial is still money the
+payer may pay once the claim is corrected, resubmitted or appealed.
+`denied` shows how much the payer refused, `denied_open` how much of that is
+still open; `awaiting_payer` is the part no 835 has accounted for yet (not
+adjudicated, or reversed and not re-adjudicated). `open_balance` is the
+insurance balance. What the payer left to the patient is paid by the patient
+(`patient_paid`), written off (`patient_written_off`), billed to a secondary
+payer when a secondary claim was built from this one (`to_secondary`), or
+still owed (`patient_balance`).
 
 Lines carry what the 835 posted against them (SVC loops). Claim-level
 adjustments and payments (CLP/CAS without a service line) and services the
@@ -40,6 +44,9 @@ ENTRY_COLUMNS = {"payment": "paid", "contractual": "contractual", "patient_respo
                  "other_adjustment": "other_adjustments", "denial": "denied"}
 POSTED = list(ENTRY_COLUMNS.values())
 MONEY = ["billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance"]
+ACCOUNT = ["written_off", "denied_open", "patient_paid", "patient_written_off", "to_secondary", "patient_balance"]
+ACCOUNT_COLUMNS = {("write_off", "insurance"): "written_off", ("patient_payment", "patient"): "patient_paid",
+                   ("write_off", "patient"): "patient_written_off"}
 NOT_SUBMITTED = ("held", "ready", "quarantined", "voided")  # never left for the payer: not in AR
 SEQUESTRATION = "253"
 CLP_STATUS = {"1": "processed as primary", "2": "processed as secondary", "3": "processed as tertiary",
@@ -51,7 +58,8 @@ CLAIM_COLUMNS = [
     "claim_id", "practice_id", "payer_id", "payer_name", "payer_kind", "payer_sequence", "patient_id",
     "rendering_npi", "service_date_from", "service_date_to", "frequency_code", "status", "payer_icn",
     "submitted_on", "billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance",
-    "claim_level", "adjudicated", "remittances", "days_outstanding", "last_event", "last_event_at", "superseded_by",
+    *ACCOUNT, "claim_level", "adjudicated", "remittances", "days_outstanding", "last_event", "last_event_at",
+    "superseded_by",
 ]
 LINE_COLUMNS = [
     "claim_id", "line_number", "charge_id", "line_control_number", "practice_id", "payer_id", "patient_id",
@@ -87,6 +95,25 @@ def _with_posted(frame: pd.DataFrame, posted: pd.DataFrame, key: str) -> pd.Data
     frame["allowed_835"] = pd.array([a if adj else None for a, adj in zip(allowed, frame["adjudicated"])],
                                     dtype="Int64")
     return frame
+
+
+def _with_account(c: pd.DataFrame, snap: Snapshot) -> pd.DataFrame:
+    """The practice's own postings on each claim: write-offs, patient payments, and what is left."""
+    rows = snap.account[snap.account["claim_pk"].notna()]
+    rows = rows.assign(column=[ACCOUNT_COLUMNS.get(k) for k in zip(rows["entry_type"], rows["side"])])
+    table = rows.dropna(subset=["column"]).groupby(["claim_pk", "column"])["amount_c"].sum().unstack("column")
+    table = table.reindex(columns=list(ACCOUNT_COLUMNS.values())).fillna(0).astype("int64")
+    table.index = table.index.astype("int64")
+    for col in table.columns:
+        c[col] = table[col].reindex(c["claim_pk"], fill_value=0).to_numpy()
+    c["open_balance"] = c["open_balance"] - c["written_off"]
+    c["denied_open"] = (c["denied"] - c["written_off"]).clip(lower=0)
+    c["awaiting_payer"] = c["open_balance"] - c["denied_open"]
+    left = c["patient_responsibility"] - c["patient_paid"] - c["patient_written_off"]
+    forwarded = c["claim_pk"].isin(snap.forwarded)
+    c["to_secondary"] = left.where(forwarded, 0).astype("int64")
+    c["patient_balance"] = left.where(~forwarded, 0).astype("int64")
+    return c
 
 
 def _adjudication(snap: Snapshot) -> pd.DataFrame:
@@ -150,8 +177,10 @@ def claim_frame(snap: Snapshot, today: date) -> pd.DataFrame:
     c["adjudicated"] = c["adjudicated"].astype("boolean").fillna(False).astype(bool)
     c["remittances"] = c["remittances"].fillna(0).astype("int64")
     c = _with_posted(c, _posted_by(snap.ledger, "claim_pk"), "claim_pk")
+    c = _with_account(c, snap)
     on_lines = snap.ledger[snap.ledger["claim_pk"].notna() & snap.ledger["claim_line_pk"].isna()]
-    c["claim_level"] = on_lines.groupby("claim_pk")["amount_c"].sum().reindex(c["claim_pk"], fill_value=0).to_numpy()
+    c["claim_level"] = on_lines.groupby("claim_pk")["amount_c"].sum().reindex(c["claim_pk"], fill_value=0).to_numpy() \
+        + c["written_off"].to_numpy()  # write-offs are the claim's, not a line's
     submitted = c["file_created_at"].notna() & ~c["status"].isin(NOT_SUBMITTED)
     c["in_ar"] = submitted
     c["submitted_on"] = [t.date() if ok else None for t, ok in zip(c["file_created_at"], submitted)]
@@ -178,7 +207,7 @@ def claim_reconciliation(snap: Snapshot | None = None, *, today: date | None = N
     """One row per claim (columns: see CLAIM_COLUMNS; money as Decimal)."""
     snap = snap or load_snapshot()
     frame = claim_frame(snap, today or date.today())
-    return money_out(frame[CLAIM_COLUMNS], [*MONEY, "claim_level"]).reset_index(drop=True)
+    return money_out(frame[CLAIM_COLUMNS], [*MONEY, *ACCOUNT, "claim_level"]).reset_index(drop=True)
 
 
 def line_reconciliation(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:

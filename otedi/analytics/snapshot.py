@@ -105,6 +105,8 @@ class Snapshot:
     acks: pd.DataFrame  # 999 verdicts per claim file
     hold_issues: pd.DataFrame  # claim ids that had a HOLD edit when built
     secondary_patients: pd.DataFrame  # (practice_id, patient_id) with a secondary payer on a charge
+    account: pd.DataFrame  # account entries of the practice's actions (patient payments, credits, write-offs)
+    forwarded: frozenset[int]  # claims whose patient responsibility went to a secondary claim built from them
 
 
 def _frame(session: Session, stmt, money: tuple[str, ...] = (), times: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -214,5 +216,12 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     secondary_patients = _frame(session, select(m.Charge.practice_id, m.Charge.patient_id).where(
         m.Charge.payer_sequence.in_(("S", "T"))).distinct())
 
+    account = _frame(session, select(
+        m.AccountEntry.id.label("entry_id"), m.AccountEntry.practice_id, m.AccountEntry.patient_id,
+        m.AccountEntry.claim_pk, m.AccountEntry.entry_type, m.AccountEntry.side, m.AccountEntry.reason,
+        m.AccountEntry.amount.label("amount_c"), m.AccountEntry.posted_at,
+    ).order_by(m.AccountEntry.id), money=("amount_c",), times=("posted_at",))
+    forwarded = frozenset(session.scalars(select(m.ClaimLink.original_claim_pk).where(m.ClaimLink.kind == "secondary")))
+
     return Snapshot(claims, lines, ledger, claim_payments, remittances, provider_adjustments, exceptions,
-                    status_events, acks, hold_issues, secondary_patients)
+                    status_events, acks, hold_issues, secondary_patients, account, forwarded)

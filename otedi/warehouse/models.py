@@ -472,3 +472,63 @@ class AuditEvent(Base):
     subject: Mapped[str] = mapped_column(String(80), index=True)  # what: "claim:<claim id>", "file:<name>" ...
     note: Mapped[str] = mapped_column(Text)  # why, in the person's words
     changes: Mapped[str] = mapped_column(Text)  # JSON: what it changed (ids, codes, statuses, amounts)
+
+
+class PatientPayment(Base):
+    """Money a patient paid, or was refunded (kind). One reference, amount and date per patient is one payment."""
+
+    __tablename__ = "patient_payment"
+    __table_args__ = (UniqueConstraint("practice_id", "patient_id", "kind", "reference", "amount", "received_on",
+                                       name="uq_patient_payment_identity"),
+                      Index("ix_patient_payment_patient", "practice_id", "patient_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[str] = mapped_column(String(32))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # payment | refund
+    method: Mapped[str] = mapped_column(String(8))  # cash | check | card | eft
+    reference: Mapped[str] = mapped_column(String(50))  # check number, card authorisation, EFT trace
+    amount: Mapped[Decimal] = mapped_column(Money)  # positive
+    received_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(80))  # cli | import:<file name>
+    audit_event_id: Mapped[int | None] = mapped_column(ForeignKey("audit_event.id"))
+
+
+class AccountAdjustment(Base):
+    """A write-off a person asked for; above its reason's limit it waits for a second person (status)."""
+
+    __tablename__ = "account_adjustment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_pk: Mapped[int] = mapped_column(ForeignKey("claim.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(24))  # a key of mappings/ar/adjustment_reasons.yaml
+    side: Mapped[str] = mapped_column(String(9))  # insurance | patient: which balance it writes off
+    amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16))  # posted | pending | declined
+    requested_by: Mapped[str] = mapped_column(String(64))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AccountEntry(Base):
+    """What the practice's own actions post, append-only (migration 0011); ledger_entry holds what payers said.
+
+    entry_type: patient_payment (applied to a claim's patient balance), unapplied_credit (+ overpaid,
+    - applied later or refunded; no claim), write_off (side insurance: of the open balance; side patient:
+    of the patient balance)."""
+
+    __tablename__ = "account_entry"
+    __table_args__ = (Index("ix_account_entry_patient", "practice_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[str] = mapped_column(String(32))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    claim_pk: Mapped[int | None] = mapped_column(ForeignKey("claim.id"), index=True)
+    entry_type: Mapped[str] = mapped_column(String(24))
+    side: Mapped[str] = mapped_column(String(9))  # patient | insurance
+    reason: Mapped[str | None] = mapped_column(String(24))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    patient_payment_id: Mapped[int | None] = mapped_column(ForeignKey("patient_payment.id"))
+    account_adjustment_id: Mapped[int | None] = mapped_column(ForeignKey("account_adjustment.id"))
+    audit_event_id: Mapped[int] = mapped_column(ForeignKey("audit_event.id"))
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,189 @@
+"""Patient payments, refunds, credits and write-offs (issue 12), on SQLite and PostgreSQL: the money goes
+to the account ledger as new entries, every action is audited, and the reconciliation identities hold
+for every claim after every action."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DatabaseError
+
+from otedi import cli
+from otedi.accounts.balances import claim_balances, patient_claims, unapplied_credit
+from otedi.actions.adjustments import adjust, approve
+from otedi.actions.audit import ActionError
+from otedi.actions.patient_payments import pay, refund
+from otedi.analytics.reconcile import claim_reconciliation
+from otedi.outbound import run_outbound
+from otedi.remit.post import post_remittance_file
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
+from tests.factories import charge, write_charges_csv
+from tests.remit_builder import Clp, Svc, interchange, remittance
+
+PRACTICE, PATIENT = "BRIGHTHANDS", "P100"
+PAID_ON = date(2026, 4, 2)
+
+
+@pytest.fixture
+def owed(warehouse, tmp_path) -> dict[str, str]:
+    """Two claims of one patient, each adjudicated with coinsurance left to the patient: the older one
+    (A, 03-02) owes 16.80, the newer (C, 03-05) 12.00; a third (D, 03-06) was denied CO-29."""
+    write_charges_csv(tmp_path / "charges.csv", [
+        charge(charge_id="A-1", cpt="97530", minutes=30, units=2, charge_amount=D("160.00")),
+        charge(charge_id="C-1", cpt="97110", minutes=15, units=1, charge_amount=D("65.00"),
+               service_date=date(2026, 3, 5)),
+        charge(charge_id="D-1", cpt="97110", minutes=15, units=1, charge_amount=D("65.00"),
+               service_date=date(2026, 3, 6)),
+    ])
+    run_outbound(tmp_path / "charges.csv", tmp_path / "out", today=date(2026, 3, 10))
+    with session_scope() as s:
+        ids = dict(s.execute(select(models.ClaimLine.charge_id, models.Claim.claim_id)
+                             .join(models.ClaimLine.claim)).all())
+    a, c, d = ids["A-1"], ids["C-1"], ids["D-1"]
+    era = interchange([remittance([
+        Clp(a, icn="ICN-A", services=[Svc("97530", D("160.00"), D("67.20"),
+                                          [("CO", "45", D("76.00")), ("PR", "2", D("16.80"))], lcn="A-1", units=2)]),
+        Clp(c, icn="ICN-C", services=[Svc("97110", D("65.00"), D("48.00"),
+                                          [("CO", "45", D("5.00")), ("PR", "2", D("12.00"))], lcn="C-1")]),
+        Clp(d, status="4", icn="ICN-D", services=[Svc("97110", D("65.00"), D("0.00"), [("CO", "29", D("65.00"))],
+                                                      lcn="D-1")]),
+    ])])
+    path = tmp_path / "era.835"
+    path.write_text(era)
+    with session_scope() as s:
+        assert post_remittance_file(s, path).status == "posted"
+    return {"A": a, "C": c, "D": d}
+
+
+def owes() -> dict[str, D]:
+    with session_scope() as s:
+        claims = patient_claims(s, PRACTICE, PATIENT)
+        return {b.claim_id: b.patient_owes for b in claim_balances(s, claims).values()}
+
+
+def assert_identities() -> None:
+    recon = claim_reconciliation()
+    for r in recon.itertuples():
+        assert r.billed == r.paid + r.contractual + r.patient_responsibility + r.other_adjustments + \
+            r.written_off + r.open_balance, r.claim_id
+        assert r.patient_responsibility == r.patient_paid + r.patient_written_off + r.to_secondary + \
+            r.patient_balance, r.claim_id
+        assert r.open_balance == r.denied_open + r.awaiting_payer, r.claim_id
+
+
+def payment(amount: str, reference: str = "CHK1001", **kw):
+    with session_scope() as s:
+        return pay(s, practice_id=PRACTICE, patient_id=PATIENT, amount=amount, method="check",
+                   reference=reference, received_on=PAID_ON, who="frontdesk", **kw)
+
+
+def test_a_payment_applies_to_the_oldest_balance_first_once(owed):
+    assert owes() == {owed["A"]: D("16.80"), owed["C"]: D("12.00"), owed["D"]: D("0.00")}
+    result = payment("20.00")
+    assert result.status == "posted" and result.applied == {owed["A"]: D("16.80"), owed["C"]: D("3.20")}
+    assert owes() == {owed["A"]: D("0.00"), owed["C"]: D("8.80"), owed["D"]: D("0.00")}
+    assert payment("20.00").status == "already_posted"  # the same check entered twice
+    assert owes()[owed["C"]] == D("8.80")
+    recon = claim_reconciliation().set_index("claim_id")
+    assert (recon.loc[owed["A"], "patient_paid"], recon.loc[owed["C"], "patient_balance"]) == (D("16.80"), D("8.80"))
+    assert_identities()
+    with session_scope() as s:
+        [event] = s.scalars(select(models.AuditEvent))
+        assert (event.action, event.actor, json.loads(event.changes)["reference"]) == \
+            ("patient_payment", "frontdesk", "CHK1001")
+
+
+def test_an_overpayment_becomes_credit_that_pays_later_balances_or_is_refunded(owed):
+    assert payment("40.00").credit == D("11.20")  # 16.80 + 12.00 owed
+    with pytest.raises(ActionError, match="would exceed it"):
+        with session_scope() as s:
+            refund(s, practice_id=PRACTICE, patient_id=PATIENT, amount=D("11.21"), method="check",
+                   reference="RF1", paid_on=PAID_ON, who="billing", note="overpaid")
+    with session_scope() as s:
+        done = refund(s, practice_id=PRACTICE, patient_id=PATIENT, amount=D("5.00"), method="check",
+                      reference="RF1", paid_on=PAID_ON, who="billing", note="patient asked for part back")
+    assert done.credit == D("6.20")
+    with session_scope() as s:
+        assert unapplied_credit(s, PRACTICE, PATIENT) == D("6.20")
+    assert_identities()
+
+
+def test_an_older_credit_is_used_on_a_balance_the_new_payment_did_not_reach(owed):
+    payment("16.80", reference="CARD-1", claim_id=owed["A"])  # exactly claim A
+    assert payment("30.00", reference="CARD-2").credit == D("18.00")  # C's 12.00 paid, 18.00 over
+    assert owes()[owed["C"]] == D("0.00")
+    assert_identities()
+
+
+def test_small_write_offs_post_large_ones_wait_for_a_second_person(owed):
+    with session_scope() as s:
+        small = adjust(s, owed["C"], amount=D("2.00"), reason="small_balance", who="biller1", note="under $10")
+        big = adjust(s, owed["A"], amount=D("16.80"), reason="bad_debt", who="biller1", note="returned mail x3")
+    assert small["status"] == "posted" and big["status"] == "pending"
+    assert owes() == {owed["A"]: D("16.80"), owed["C"]: D("10.00"), owed["D"]: D("0.00")}
+    with pytest.raises(ActionError, match="another person approves it"):
+        with session_scope() as s:
+            approve(s, big["adjustment"], who="biller1", note="ok")
+    with session_scope() as s:
+        approve(s, big["adjustment"], who="manager", note="collection effort documented")
+    assert owes()[owed["A"]] == D("0.00")
+    with pytest.raises(ActionError, match="not pending"):
+        with session_scope() as s:
+            approve(s, big["adjustment"], who="manager2", note="again")
+    with session_scope() as s:
+        actions = [e.action for e in s.scalars(select(models.AuditEvent).order_by(models.AuditEvent.id))]
+    assert actions == ["write_off", "write_off_request", "write_off_approve"]
+    assert_identities()
+
+
+def test_a_timely_filing_denial_is_written_off_the_insurance_balance_never_past_it(owed):
+    with pytest.raises(ActionError, match="would exceed it"):
+        with session_scope() as s:
+            adjust(s, owed["D"], amount=D("65.01"), reason="timely_filing", who="biller1", note="CO-29")
+    with session_scope() as s:
+        adjust(s, owed["D"], amount=D("65.00"), reason="timely_filing", who="biller1", note="CO-29 past filing")
+    with session_scope() as s:
+        approve(s, 1, who="manager", note="filing limit passed: confirmed")
+    row = claim_reconciliation().set_index("claim_id").loc[owed["D"]]
+    assert (row.denied, row.written_off, row.open_balance, row.denied_open) == (D("65.00"), D("65.00"), 0, 0)
+    assert_identities()
+
+
+def test_bad_input_and_unknown_reasons_are_refused(owed):
+    for amount in ("0", "-5", "1.005", "abc"):
+        with pytest.raises(ActionError, match="amount"):
+            payment(amount)
+    with pytest.raises(ActionError, match="method"):
+        with session_scope() as s:
+            pay(s, practice_id=PRACTICE, patient_id=PATIENT, amount=D("5"), method="bitcoin", reference="X",
+                received_on=PAID_ON, who="a")
+    with pytest.raises(ActionError, match="reason 'goodwill' is not one of"):
+        with session_scope() as s:
+            adjust(s, owed["A"], amount=D("1.00"), reason="goodwill", who="a", note="n")
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.AccountEntry)) == 0
+
+
+def test_the_account_ledger_is_append_only(owed):
+    payment("5.00")
+    for statement in ("update account_entry set amount = 0", "delete from account_entry"):
+        with pytest.raises(DatabaseError, match="append-only"):
+            with session_scope() as s:
+                s.execute(text(statement))
+
+
+def test_the_cli_posts_a_payment_and_shows_the_balances(owed, capsys):
+    args = ["patient", "pay", "--practice", PRACTICE, "--patient", PATIENT, "--amount", "10.00", "--method", "card",
+            "--reference", "AUTH77", "--date", "2026-04-03", "--by", "frontdesk"]
+    assert cli.main(args) == 0 and cli.main(args) == 0  # the second is recognised
+    assert cli.main(["patient", "balance", "--practice", PRACTICE, "--patient", PATIENT, "--json"]) == 0
+    out = capsys.readouterr().out
+    shown = json.loads(out[out.index("{\n  \"claims\""):])
+    assert {c["claim_id"]: c["patient_owes"] for c in shown["claims"]}[owed["A"]] == "6.80"
+    assert cli.main(["ar", "adjust", "--claim", owed["C"], "--amount", "99", "--reason", "small_balance",
+                     "--note", "x"]) == 2  # more than is owed
