@@ -1,4 +1,4 @@
-"""`otedi patient pay|refund|balance` and `otedi ar adjust|approve|decline` (wiring only: otedi.actions)."""
+"""`otedi patient pay|refund|balance` and `otedi ar adjust|approve|decline|item` (wiring only: otedi.actions)."""
 
 from __future__ import annotations
 
@@ -95,6 +95,14 @@ def cmd_decide(args) -> int:
     return _show(r, f"write-off {r['adjustment']} {r['status']}", args.json)
 
 
+def cmd_item(args) -> int:
+    from otedi.actions.audit import actor
+    from otedi.actions.work_items import set_state
+
+    r = _in_session(lambda s: set_state(s, args.item_id, args.state, who=actor(args.by), note=args.note))
+    return _show(r, f"{r['item_id']}: {r['was']} -> {r['state']}", args.json)
+
+
 def _common(p: argparse.ArgumentParser, note_required: bool) -> None:
     p.add_argument("--note", required=note_required, help="why (recorded in the audit trail)")
     p.add_argument("--by", help="who acts (default: OTEDI_USER, else the login name)")
@@ -126,7 +134,7 @@ def register_patient(sub: argparse._SubParsersAction) -> None:
 
 
 def register_ar(ar: argparse._SubParsersAction) -> None:
-    """`otedi ar adjust|approve|decline`."""
+    """`otedi ar adjust|approve|decline|item`."""
     p = ar.add_parser("adjust", help="write off part of a claim's balance (reason from mappings/ar/)")
     p.add_argument("--claim", dest="claim_id", required=True)
     p.add_argument("--amount", required=True)
@@ -140,3 +148,8 @@ def register_ar(ar: argparse._SubParsersAction) -> None:
         p.add_argument("adjustment_id", type=int)
         _common(p, note_required=True)
         p.set_defaults(func=cmd_decide)
+    p = ar.add_parser("item", help="set a work item's state: open, in_progress, waiting, done")
+    p.add_argument("item_id", help="<claim id>:<reason>, as `otedi ar worklist` lists it")
+    p.add_argument("--state", required=True, choices=("open", "in_progress", "waiting", "done"))
+    _common(p, note_required=True)
+    p.set_defaults(func=cmd_item)

@@ -3,6 +3,8 @@
 from datetime import date
 from decimal import Decimal as D
 
+import pytest
+
 from otedi.analytics import ar_aging, work_queue, work_queue_summary
 from otedi.analytics.aging import bucket
 from tests.remit_builder import Clp, Svc, interchange, remittance
@@ -38,6 +40,8 @@ def test_one_item_per_claim_with_reason_and_next_step(finance):
     assert c["category"] == "authorization" and c["reasons"] == "denied, patient_balance_due"
     assert "authorization" in c["next_step"]
     assert d["category"] == "timely_filing" and "write the charge off" in d["next_step"]
+    assert f"otedi ar adjust --claim {finance['D']} --amount 65.00 --reason timely_filing" in d["next_step"]
+    assert "ar adjust" not in b["next_step"]  # a bundling denial is corrected (modifier), not written off
     f = queue[finance["F"]]
     assert "no 835 41 days after submission" in f["detail"] and "ICN-" in f["next_step"]
     assert "Claim status inquiry" in f["next_step"]
@@ -75,3 +79,34 @@ def test_approaching_timely_filing_comes_first(finance):
     assert queue.iloc[0].name == finance["G"]
     past = work_queue(today=date(2026, 6, 1)).set_index("claim_id").loc[finance["G"]]
     assert past["reason"] == "rejected" and past["next_step"].startswith("Filing limit ended 2026-05-24")
+
+
+def test_a_biller_sets_an_items_state_and_done_items_leave_the_default_worklist(finance, capsys):
+    from otedi import cli
+
+    item = f"{finance['F']}:no_835"
+    assert cli.main(["ar", "item", item, "--state", "waiting", "--note", "called the payer, ref 88", "--by", "b1"]) == 0
+    row = work_queue(today=TODAY).set_index("item_id").loc[item]
+    assert (row["state"], row["state_by"], row["state_note"]) == ("waiting", "b1", "called the payer, ref 88")
+    assert cli.main(["ar", "item", item, "--state", "done", "--note", "payer says paid, 835 next week"]) == 0
+    capsys.readouterr()
+    assert cli.main(["ar", "worklist", "--today", TODAY.isoformat()]) == 0
+    assert finance["F"] not in capsys.readouterr().out
+    assert cli.main(["ar", "worklist", "--today", TODAY.isoformat(), "--all"]) == 0
+    assert "[done - " in capsys.readouterr().out
+    assert cli.main(["ar", "item", f"{finance['F']}:lost", "--state", "done", "--note", "x"]) == 2
+    with pytest.raises(SystemExit):  # not a state: argparse refuses it
+        cli.main(["ar", "item", item, "--state", "later", "--note", "x"])
+
+
+def test_an_unrecoverable_denial_written_off_leaves_the_queue(finance):
+    from otedi.actions.adjustments import adjust, approve
+    from otedi.warehouse.db import session_scope
+
+    d = finance["D"]  # CO-29 timely filing
+    assert d in set(work_queue(today=TODAY)["claim_id"])
+    with session_scope() as s:
+        adjust(s, d, amount=D("65.00"), reason="timely_filing", who="b1", note="CO-29, no proof of timely filing")
+    with session_scope() as s:
+        approve(s, 1, who="manager", note="confirmed")
+    assert d not in set(work_queue(today=TODAY)["claim_id"])

@@ -31,6 +31,7 @@ class Reason:
     side: str
     label: str
     approval_above: Decimal
+    offered_for: tuple[str, ...] = ()  # CARCs of unrecoverable denials this write-off is offered for
 
 
 @lru_cache(maxsize=4)
@@ -40,12 +41,18 @@ def _reasons(root: str) -> dict[str, Reason]:
     for key, r in data["reasons"].items():
         if r["side"] not in SIDES:
             raise config.ConfigError(f"{REASONS}: reason {key} has side {r['side']!r}, not one of {SIDES}")
-        out[key] = Reason(key, r["side"], r["label"], Decimal(str(r["approval_above"])))
+        out[key] = Reason(key, r["side"], r["label"], Decimal(str(r["approval_above"])),
+                          tuple(str(c) for c in r.get("offered_for", ())))
     return out
 
 
 def reasons() -> dict[str, Reason]:
     return _reasons(str(config.mappings_dir()))
+
+
+def write_off_for(carc: str) -> Reason | None:
+    """The write-off offered for an unrecoverable denial with this CARC (CO-29, CO-18, CO-97), if any."""
+    return next((r for r in reasons().values() if carc in r.offered_for), None)
 
 
 def adjust(session: Session, claim_id: str, *, amount: Decimal, reason: str, who: str, note: str) -> dict:

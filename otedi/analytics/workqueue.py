@@ -20,7 +20,9 @@ Reasons, most urgent first (a claim with several shows the first as
   secondary_claim_due        primary adjudicated with patient responsibility, the patient has a
                              secondary payer (a charge with payer_sequence S/T) and no
                              secondary claim covers these dates yet
-  patient_balance_due        patient responsibility to bill the patient (no secondary to bill first)
+  patient_balance_due        what the patient still owes (no secondary to bill first)
+
+Each item carries the state a biller set on it (`otedi ar item`: open, in_progress, waiting, done).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ REASONS = ("approaching_timely_filing", "rejected", "denied", "reversed", "no_83
            "secondary_claim_due", "patient_balance_due")
 COLUMNS = ["item_id", "claim_id", "practice_id", "payer_id", "payer_name", "patient_id", "service_date_from",
            "status", "reason", "reasons", "category", "amount", "detail", "next_step", "filing_deadline",
-           "days_to_deadline", "days_outstanding", "priority"]
+           "days_to_deadline", "days_outstanding", "priority", "state", "state_note", "state_by"]
 
 
 def _underpaid(lines: pd.DataFrame) -> pd.Series:
@@ -81,12 +83,13 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
             found["rejected"] = (c.open_balance, why, "Fix what the rejection names and send the claim again "
                                  "(a rejected claim was never filed, so send it as a new claim, frequency 1).", None)
         mine = denied_by_claim.get(c.claim_pk)
-        if c.denied > 0 and mine is not None:
+        if c.denied_open > 0 and mine is not None:
             by_cat = mine.groupby("category")["denied"].sum().sort_values(ascending=False)
             top = mine[mine["category"] == by_cat.index[0]].iloc[0]
             codes = ", ".join(f"{g}-{k}{' (' + r + ')' if r else ''} {cpt} {money_text(a)}" for g, k, r, cpt, a in
                               zip(mine["group_code"], mine["carc"], mine["rarc"], mine["cpt"], mine["denied"]))
-            found["denied"] = (c.denied, f"{top.category_label}: {codes}", top.fix, top.category)
+            found["denied"] = (c.denied_open, f"{top.category_label}: {codes}",
+                               " ".join(filter(None, (top.fix, _write_off_step(c, mine)))), top.category)
         if c.status == "reversed" and not c.adjudicated:
             found["reversed"] = (c.open_balance, f"payer reversed its payment (ICN {c.payer_icn or 'n/a'})",
                                  "Ask the payer why the claim was reversed and when the corrected adjudication "
@@ -118,10 +121,11 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
                 c.patient_responsibility, f"primary left {money_text(c.patient_responsibility)} patient responsibility",
                 "Bill the secondary payer: a secondary claim with the primary's adjudication (2320/2330/2430: CAS, "
                 "AMT*D paid) for the remaining balance.", None)
-        elif c.adjudicated and c.patient_responsibility > 0 and c.status != "forwarded" and not needs_secondary:
+        elif c.adjudicated and c.patient_balance > 0 and c.status != "forwarded" and not needs_secondary:
             found["patient_balance_due"] = (
-                c.patient_responsibility, f"patient responsibility {money_text(c.patient_responsibility)} "
-                "(deductible, coinsurance, copay)", "Send the patient a statement for the balance.", None)
+                c.patient_balance, f"patient owes {money_text(c.patient_balance)} of "
+                f"{money_text(c.patient_responsibility)} patient responsibility (deductible, coinsurance, copay)",
+                "Send the patient a statement for the balance.", None)
         # a claim counts as filed once the payer accepted it (277CA) or answered it on an 835 (§2.8)
         not_filed = c.status == "rejected" or (c.remittances == 0 and c.claim_pk not in accepted_277)
         rework = "denied" in found and bool(mine["correctable"].any())
@@ -149,9 +153,34 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
             "reasons": ", ".join(ordered), "category": category, "amount": int(amount), "detail": detail,
             "next_step": step, "filing_deadline": deadline, "days_to_deadline": days_left,
             "days_outstanding": c.days_outstanding, "priority": REASONS.index(ordered[0]) + 1,
+            **_state(snap.item_states.get(f"{c.claim_id}:{ordered[0]}")),
         })
     queue = pd.DataFrame(items, columns=COLUMNS)
     return queue.sort_values(["priority", "days_to_deadline", "claim_id"], ignore_index=True)
+
+
+def _state(latest: dict | None) -> dict:
+    """The biller's state on the item (open unless someone set another)."""
+    if latest is None:
+        return {"state": "open", "state_note": None, "state_by": None}
+    return {"state": latest["state"], "state_note": latest["note"], "state_by": latest["by"]}
+
+
+def _write_off_step(c, denials: pd.DataFrame) -> str | None:
+    """For a denial no correction recovers (CO-29 timely filing, CO-18 duplicate, CO-97 bundled): the
+    write-off to make, as a command, so it does not stay open in AR for ever. None when some denied part
+    of the claim is still recoverable."""
+    from otedi.actions.adjustments import write_off_for
+
+    lost = denials[~denials["correctable"].astype(bool)]
+    offers = [(write_off_for(str(k)), a) for k, a in zip(lost["carc"], lost["denied"])]
+    offers = [(r, a) for r, a in offers if r is not None]
+    if not offers or len(offers) < len(denials):
+        return None
+    reason = offers[0][0]
+    amount = min(sum(a for _, a in offers), int(c.denied_open))
+    return (f"To write it off: otedi ar adjust --claim {c.claim_id} "
+            f"--amount {money_text(amount).lstrip('$').replace(',', '')} --reason {reason.key} --note ...")
 
 
 def work_queue(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:
