@@ -1,9 +1,10 @@
-"""`otedi patient pay|refund|balance` and `otedi ar adjust|approve|decline|item` (wiring only: otedi.actions)."""
+"""`otedi patient pay|refund|import|balance` and `otedi ar adjust|approve|decline|item` (wiring only: otedi.actions)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date
 
 from otedi.actions.audit import ActionError
@@ -50,6 +51,18 @@ def cmd_refund(args) -> int:
                                      method=args.method, reference=args.reference, paid_on=_day(args.date),
                                      who=actor(args.by), note=args.note))
     return _show(r.__dict__, f"refund {r.payment_id} {r.status}; credit left {r.credit}", args.json)
+
+
+def cmd_import(args) -> int:
+    from otedi.actions.audit import actor
+    from otedi.actions.payment_import import import_payments
+
+    r = _in_session(lambda s: import_payments(s, args.file, who=actor(args.by), mapping=args.mapping))
+    for bad in r.rejected:
+        print(f"otedi: {r.file} row {bad['row']}: {bad['reason']}", file=sys.stderr)
+    _show(r.__dict__, f"{r.file}: {r.posted} posted, {r.already_posted} already posted, {len(r.rejected)} rejected",
+          args.json)
+    return 1 if r.rejected else 0
 
 
 def cmd_balance(args) -> int:
@@ -126,6 +139,12 @@ def register_patient(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--claim", help="apply to this claim only")
         _common(p, note_required=name == "refund")
         p.set_defaults(func=func)
+    p = p_pt.add_parser("import", help="post the patient payments of a CSV export (card processor, EHR)")
+    p.add_argument("file")
+    p.add_argument("--mapping", help="column mapping under mappings/payments/ (without .yaml)")
+    p.add_argument("--by", help="who imports (default: OTEDI_USER, else the login name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_import)
     p = p_pt.add_parser("balance", help="what each claim of a patient has open, and the patient's credit")
     p.add_argument("--practice", required=True)
     p.add_argument("--patient", required=True)

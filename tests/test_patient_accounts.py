@@ -187,3 +187,28 @@ def test_the_cli_posts_a_payment_and_shows_the_balances(owed, capsys):
     assert {c["claim_id"]: c["patient_owes"] for c in shown["claims"]}[owed["A"]] == "6.80"
     assert cli.main(["ar", "adjust", "--claim", owed["C"], "--amount", "99", "--reason", "small_balance",
                      "--note", "x"]) == 2  # more than is owed
+
+
+def test_an_import_posts_each_row_once_and_rejects_bad_rows_by_number(owed, tmp_path, capsys):
+    from otedi.actions.payment_import import import_payments
+
+    export = tmp_path / "settlement.csv"
+    export.write_text("Location ID,Customer Reference,Amount,Authorization Code,Settlement Date\n"
+                      f"{PRACTICE},{PATIENT},10.00,AUTH1,04/01/2026\n"
+                      f"{PRACTICE},{PATIENT},abc,AUTH2,04/01/2026\n"
+                      f"{PRACTICE},NOSUCH,5.00,AUTH3,04/01/2026\n"
+                      f"{PRACTICE},{PATIENT},2.00,AUTH4,2026-04-01\n"
+                      f"{PRACTICE},{PATIENT},5.00,AUTH5,04/02/2026\n")
+    with session_scope() as s:
+        first = import_payments(s, export, who="importer", mapping="card_processor_style")
+    assert (first.posted, first.already_posted) == (2, 0)
+    assert [(r["row"], r["reason"].split(" ")[0]) for r in first.rejected] == \
+        [(3, "amount"), (4, "no"), (5, "received_on")]
+    assert owes()[owed["A"]] == D("1.80")  # 16.80 - 10.00 - 5.00
+    with session_scope() as s:
+        again = import_payments(s, export, who="importer", mapping="card_processor_style")
+    assert (again.posted, again.already_posted) == (0, 2)
+    assert owes()[owed["A"]] == D("1.80")
+    assert cli.main(["patient", "import", str(export), "--mapping", "card_processor_style", "--by", "x"]) == 1
+    assert "row 3: amount" in capsys.readouterr().err
+    assert_identities()

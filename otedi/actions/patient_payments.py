@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from otedi import config
 from otedi.accounts.balances import ZERO, claim_balances, patient_claims, unapplied_credit
 from otedi.actions.audit import ActionError, record
 from otedi.warehouse import models
@@ -58,6 +59,7 @@ def pay(session: Session, *, practice_id: str, patient_id: str, amount: Decimal 
     """Post a patient payment (idempotent by patient, reference, amount and date). The caller commits."""
     amount = parse_amount(amount)
     method, reference = _check(method, reference)
+    _known_patient(session, practice_id, patient_id)
     same = session.scalar(select(models.PatientPayment).where(
         models.PatientPayment.practice_id == practice_id, models.PatientPayment.patient_id == patient_id,
         models.PatientPayment.kind == "payment", models.PatientPayment.reference == reference,
@@ -119,6 +121,16 @@ def refund(session: Session, *, practice_id: str, patient_id: str, amount: Decim
     session.flush()
     _entry(session, practice_id, patient_id, None, "unapplied_credit", -amount, event, payment)
     return PaymentResult("posted", payment.id, credit=credit - amount)
+
+
+def _known_patient(session: Session, practice_id: str, patient_id: str) -> None:
+    """Money is only taken for a practice otedi bills and a patient it has charges for (a typo would
+    otherwise open a credit on an account nobody has)."""
+    if practice_id not in config.practices():
+        raise ActionError(f"practice {practice_id!r} is not configured")
+    if session.scalar(select(models.Charge.id).where(models.Charge.practice_id == practice_id,
+                                                     models.Charge.patient_id == patient_id).limit(1)) is None:
+        raise ActionError(f"no charges for patient {patient_id} at {practice_id}")
 
 
 def _apply(session: Session, claims: list[models.Claim], money: Decimal, event: models.AuditEvent,
