@@ -3,11 +3,12 @@
 Age is counted in days from the claim's first submission (the day its 837P
 file was written), to `today`, for both kinds of balance:
 
-- insurance: the claim's open balance (denied + awaiting the payer, see
-  otedi.analytics.reconcile), for claims submitted and not superseded by a
-  replacement or void;
-- patient: the patient responsibility the 835s posted (deductible,
-  coinsurance, copay), owed by the patient or their secondary payer.
+- insurance: the claim's open balance (denied + awaiting the payer, less
+  write-offs, see otedi.analytics.reconcile), for claims submitted and not
+  superseded by a replacement or void;
+- patient: what the patient still owes of the patient responsibility the
+  835s posted (deductible, coinsurance, copay), after patient payments and
+  write-offs; a claim whose secondary claim was built is the secondary's.
 
 Buckets: 0-30, 31-60, 61-90, 91-120 and over 120 days.
 """
@@ -37,7 +38,7 @@ def balances(claims: pd.DataFrame, today: date) -> pd.DataFrame:
     """One row per claim and balance type with a balance (cents), its age and bucket."""
     live = claims[claims["in_ar"] & claims["superseded_by"].isna()]
     parts = []
-    for kind, column in (("insurance", "open_balance"), ("patient", "patient_responsibility")):
+    for kind, column in (("insurance", "open_balance"), ("patient", "patient_balance")):
         rows = live[live[column] != 0]
         parts.append(pd.DataFrame({
             "balance_type": kind, "claim_id": rows["claim_id"], "practice_id": rows["practice_id"],
