@@ -1,4 +1,4 @@
-"""`otedi patient pay|refund|import|balance` and `otedi ar adjust|approve|decline|item` (wiring only: otedi.actions)."""
+"""`otedi patient pay|refund|import|statements|balance` and `otedi ar adjust|approve|decline|item` (wiring only: otedi.actions)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,15 @@ def cmd_import(args) -> int:
     _show(r.__dict__, f"{r.file}: {r.posted} posted, {r.already_posted} already posted, {len(r.rejected)} rejected",
           args.json)
     return 1 if r.rejected else 0
+
+
+def cmd_statements(args) -> int:
+    from otedi.accounts.statements import write_statements
+    from otedi.actions.audit import actor
+
+    r = _in_session(lambda s: write_statements(s, _day(args.as_of), args.out, who=actor(args.by)))
+    return _show(r.__dict__, f"{len(r.written)} statement(s) in {args.out}; {r.skipped_below_minimum} below the "
+                 f"minimum, {r.skipped_this_cycle} already sent this cycle", args.json)
 
 
 def cmd_balance(args) -> int:
@@ -145,6 +154,12 @@ def register_patient(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--by", help="who imports (default: OTEDI_USER, else the login name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
+    p = p_pt.add_parser("statements", help="a PDF statement per patient who owes (and a CSV/JSON for mail vendors)")
+    p.add_argument("--as-of", help="statement date, YYYY-MM-DD; default today")
+    p.add_argument("--out", required=True, help="folder for the statements")
+    p.add_argument("--by", help="who runs it (default: OTEDI_USER, else the login name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_statements)
     p = p_pt.add_parser("balance", help="what each claim of a patient has open, and the patient's credit")
     p.add_argument("--practice", required=True)
     p.add_argument("--patient", required=True)

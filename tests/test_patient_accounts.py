@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from decimal import Decimal as D
 
 import pytest
@@ -212,3 +213,38 @@ def test_an_import_posts_each_row_once_and_rejects_bad_rows_by_number(owed, tmp_
     assert cli.main(["patient", "import", str(export), "--mapping", "card_processor_style", "--by", "x"]) == 1
     assert "row 3: amount" in capsys.readouterr().err
     assert_identities()
+
+
+def _pdf_text(path) -> str:
+    """The text drawn in a PDF's (deflated) content streams."""
+    import re
+    import zlib
+
+    data = path.read_bytes()
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S)
+    return b"".join(zlib.decompress(s) for s in streams if s[:1] == b"x").decode("latin-1")
+
+
+def test_statements_go_to_patients_who_owe_once_per_cycle(owed, tmp_path, capsys):
+    import stat
+
+    from otedi.accounts.statements import write_statements
+
+    payment("10.00")
+    with session_scope() as s:
+        run = write_statements(s, date(2026, 4, 10), tmp_path / "stmts", who="billing")
+    [pdf] = map(Path, run.written)
+    assert pdf.read_bytes().startswith(b"%PDF") and stat.S_IMODE(pdf.stat().st_mode) == 0o600
+    text = _pdf_text(pdf)
+    assert "Amount due $18.80" in text and "BRIGHT HANDS" in text  # 16.80 + 12.00 - 10.00
+    vendor = [json.loads(x) for x in (tmp_path / "stmts" / "statements.jsonl").read_text().splitlines()]
+    assert [(v["patient_id"], v["total_due"], len(v["lines"])) for v in vendor] == [(PATIENT, "18.80", 2)]
+    assert {ln["claim_id"]: ln["you_owe"] for ln in vendor[0]["lines"]} == {owed["A"]: "6.80", owed["C"]: "12.00"}
+    assert "statement_" in (tmp_path / "stmts" / "statements.csv").read_text()
+    with session_scope() as s:  # ten days later: within the 30-day cycle
+        again = write_statements(s, date(2026, 4, 20), tmp_path / "stmts2", who="billing")
+    assert (again.written, again.skipped_this_cycle) == ([], 1)
+    payment("17.00", reference="CHK2")  # 1.80 left: below the 5.00 minimum
+    assert cli.main(["patient", "statements", "--as-of", "2026-05-20", "--out", str(tmp_path / "s3"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["written"], shown["skipped_below_minimum"]) == ([], 1)

@@ -29,6 +29,8 @@ class ClaimBalance:
     claim_pk: int
     claim_id: str
     billed: Decimal
+    insurance_paid: Decimal
+    insurance_adjusted: Decimal  # contractual, other adjustments and insurance write-offs
     insurance_open: Decimal
     patient_responsibility: Decimal
     patient_paid: Decimal
@@ -64,6 +66,8 @@ def claim_balances(session: Session, claims: list[models.Claim]) -> dict[int, Cl
         paid, patient_off = done[("patient_payment", "patient")], done[("write_off", "patient")]
         out[claim.id] = ClaimBalance(
             claim_pk=claim.id, claim_id=claim.claim_id, billed=_money(claim.total_charge),
+            insurance_paid=posted["payment"],
+            insurance_adjusted=posted["contractual"] + posted["other_adjustment"] + insurance_off,
             insurance_open=_money(claim.total_charge) - sum((posted[k] for k in INSURER_POSTED), ZERO) - insurance_off,
             patient_responsibility=responsibility, patient_paid=paid, patient_written_off=patient_off,
             insurance_written_off=insurance_off,
