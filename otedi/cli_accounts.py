@@ -1,4 +1,4 @@
-"""`otedi patient pay|refund|import|statements|balance` and `otedi ar adjust|approve|decline|item` (wiring only: otedi.actions)."""
+"""`otedi patient pay|refund|import|statements|balance`, `otedi ar adjust|approve|decline|item` (wiring only)."""
 
 from __future__ import annotations
 
