@@ -248,3 +248,18 @@ def test_statements_go_to_patients_who_owe_once_per_cycle(owed, tmp_path, capsys
     assert cli.main(["patient", "statements", "--as-of", "2026-05-20", "--out", str(tmp_path / "s3"), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["written"], shown["skipped_below_minimum"]) == ([], 1)
+
+
+def test_the_kpis_count_patient_payments_write_offs_and_credit(owed):
+    from otedi.analytics.kpis import kpi_table
+
+    payment("30.00")  # 28.80 applied, 1.20 credit
+    with session_scope() as s:
+        adjust(s, owed["D"], amount=D("65.00"), reason="timely_filing", who="b1", note="CO-29")
+    with session_scope() as s:
+        approve(s, 1, who="manager", note="ok")
+    kpis = kpi_table(today=date(2026, 4, 10)).set_index("kpi")
+    assert kpis.loc["patient_collection_rate", "numerator"] == "28.80"
+    assert kpis.loc["patient_collection_rate", "denominator"] == "28.80"
+    assert (kpis.loc["write_off_rate", "numerator"], kpis.loc["write_off_rate", "denominator"]) == ("65.00", "290.00")
+    assert kpis.loc["unapplied_credit", "value"] == D("1.20")

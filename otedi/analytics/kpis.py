@@ -17,14 +17,21 @@ days_in_ar
     Insurance AR (the open balance of submitted claims, denials included) /
     average daily charges over the last 90 days (billed amount of submitted
     claims whose first date of service is within the 90 days up to `today`,
-    divided by 90). Patient balances are left out: patient payments are not
-    posted to the ledger, so they would never age out.
+    divided by 90). Patient balances are left out (they are the patient's,
+    collected by statements, not the payers').
 net_collection_rate
     Payer payments / (charges - contractual adjustments), over adjudicated
     claims, net of reversals. PLB interest and recoveries are provider-level
-    and not counted; patient payments are collected outside the ledger, so
-    the rate measures what the payers paid of what they allowed to be
-    collected.
+    and not counted, nor are patient payments (patient_collection_rate): the
+    rate measures what the payers paid of what they allowed to be collected.
+patient_collection_rate
+    Patient payments applied / patient responsibility billable to patients
+    (adjudicated claims, less what went to a secondary payer), from the
+    account ledger.
+write_off_rate
+    Write-offs (insurance and patient side) / billed, adjudicated claims.
+unapplied_credit
+    Patient money on account that no balance has used yet (less refunds).
 """
 
 from __future__ import annotations
@@ -47,6 +54,10 @@ DEFINITIONS = {
     "denial_rate": "adjudicated claims with any denied amount / claims adjudicated",
     "days_in_ar": "insurance open balance / (billed with date of service in the last 90 days / 90)",
     "net_collection_rate": "payer payments / (billed - contractual adjustments), adjudicated claims",
+    "patient_collection_rate": "patient payments applied / patient responsibility not billed to a secondary, "
+                               "adjudicated claims",
+    "write_off_rate": "insurance and patient write-offs / billed, adjudicated claims",
+    "unapplied_credit": "patient payments on account not applied to a balance, less refunds",
 }
 
 
@@ -81,6 +92,11 @@ def kpi_values(snap: Snapshot, claims: pd.DataFrame, today: date) -> list[dict]:
     paid = int(adjudicated["paid"].sum())
     collectible = int(adjudicated["billed"].sum() - adjudicated["contractual"].sum())
 
+    patient_paid = int(adjudicated["patient_paid"].sum())
+    patient_billable = int((adjudicated["patient_responsibility"] - adjudicated["to_secondary"]).sum())
+    written_off = int((adjudicated["written_off"] + adjudicated["patient_written_off"]).sum())
+    credit = int(snap.account.loc[snap.account["entry_type"] == "unapplied_credit", "amount_c"].sum())
+
     def row(kpi, value, numerator, denominator, unit):
         return {"kpi": kpi, "value": value, "numerator": str(numerator), "denominator": str(denominator),
                 "unit": unit, "definition": DEFINITIONS[kpi]}
@@ -91,6 +107,11 @@ def kpi_values(snap: Snapshot, claims: pd.DataFrame, today: date) -> list[dict]:
         row("denial_rate", rates["claim_rate"], rates["denied_claims"], rates["adjudicated_claims"], "ratio"),
         row("days_in_ar", days, dollars(ar_total), f"{dollars(charges)}/{AR_WINDOW_DAYS}", "days"),
         row("net_collection_rate", ratio(paid, collectible), dollars(paid), dollars(collectible), "ratio"),
+        row("patient_collection_rate", ratio(patient_paid, patient_billable), dollars(patient_paid),
+            dollars(patient_billable), "ratio"),
+        row("write_off_rate", ratio(written_off, int(adjudicated["billed"].sum())), dollars(written_off),
+            dollars(int(adjudicated["billed"].sum())), "ratio"),
+        row("unapplied_credit", dollars(credit), dollars(credit), "", "dollars"),
     ]
 
 
