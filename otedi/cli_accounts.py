@@ -1,4 +1,4 @@
-"""`otedi patient pay|refund|import|statements|balance`, `otedi ar adjust|approve|decline|item` (wiring only)."""
+"""`otedi patient pay|refund|import|statements|balance`, `otedi ar adjust|approve|decline|appeal|item` (wiring)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,17 @@ def cmd_item(args) -> int:
     return _show(r, f"{r['item_id']}: {r['was']} -> {r['state']}", args.json)
 
 
+def cmd_appeal(args) -> int:
+    from otedi.actions.appeals import appeal
+    from otedi.actions.audit import actor
+
+    r = _in_session(lambda s: appeal(s, args.claim_id, args.out, who=actor(args.by), note=args.note,
+                                     today=_day(args.today)))
+    late = " (LATE: past the deadline; say why in the letter)" if r["late"] else ""
+    return _show(r, f"{r['letter']} for {r['claim_id']} ({r['denied']} denied): {r['file']}; due by "
+                    f"{r['deadline']}{late}", args.json)
+
+
 def _common(p: argparse.ArgumentParser, note_required: bool) -> None:
     p.add_argument("--note", required=note_required, help="why (recorded in the audit trail)")
     p.add_argument("--by", help="who acts (default: OTEDI_USER, else the login name)")
@@ -182,6 +193,12 @@ def register_ar(ar: argparse._SubParsersAction) -> None:
         p.add_argument("adjustment_id", type=int)
         _common(p, note_required=True)
         p.set_defaults(func=cmd_decide)
+    p = ar.add_parser("appeal", help="write a first-level appeal letter (PDF) for a denied claim")
+    p.add_argument("claim_id")
+    p.add_argument("--out", required=True, help="folder for the letter")
+    p.add_argument("--today", help="the letter's date (default today)")
+    _common(p, note_required=True)
+    p.set_defaults(func=cmd_appeal)
     p = ar.add_parser("item", help="set a work item's state: open, in_progress, waiting, done")
     p.add_argument("item_id", help="<claim id>:<reason>, as `otedi ar worklist` lists it")
     p.add_argument("--state", required=True, choices=("open", "in_progress", "waiting", "done"))

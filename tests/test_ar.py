@@ -110,3 +110,34 @@ def test_an_unrecoverable_denial_written_off_leaves_the_queue(finance):
     with session_scope() as s:
         approve(s, 1, who="manager", note="confirmed")
     assert d not in set(work_queue(today=TODAY)["claim_id"])
+
+
+def test_an_appeal_letter_waits_for_the_decision_and_a_late_filing_denial_cannot_be_appealed(finance, tmp_path):
+    from otedi import cli
+    from otedi.actions.appeals import appeal
+    from otedi.actions.audit import ActionError
+    from otedi.warehouse.db import session_scope
+    from tests.test_patient_accounts import _pdf_text
+
+    c, d = finance["C"], finance["D"]
+    with session_scope() as s:
+        done = appeal(s, c, tmp_path / "appeals", who="b1", note="Authorization 55-1 was on file for 03-04.",
+                      today=TODAY)
+    assert done["deadline"] == date(2026, 7, 23) and not done["late"]  # decision 03-20 + 5 days receipt + 120
+    text = _pdf_text(tmp_path / "appeals" / f"appeal_{c}_{TODAY}.pdf")
+    assert "Medicare redetermination request" in text and "CO-197" in text and "Authorization 55-1" in text
+    item = work_queue(today=TODAY).set_index("claim_id").loc[c]
+    assert item["reason"] == "denied" and "appealed on 2026-04-20" in item["detail"]
+    assert "follow up after 2026-06-19" in item["next_step"]
+    with pytest.raises(ActionError, match="has not answered yet"):
+        with session_scope() as s:
+            appeal(s, c, tmp_path / "appeals", who="b1", note="again", today=TODAY)
+    assert cli.main(["ar", "appeal", d, "--out", str(tmp_path / "appeals"), "--note", "x"]) == 2  # CO-29
+
+    paid = Clp(c, icn="ICN-C2", services=[Svc("97535", D("65.00"), D("52.00"), [("CO", "45", D("13.00"))],
+                                              lcn="C-2", date="20260304")])
+    reversal = Clp(c, status="22", icn="ICN-C", services=[
+        Svc("97535", D("-65.00"), D("0.00"), [("CO", "197", D("-65.00"))], lcn="C-2", date="20260304")])
+    post(write(tmp_path, "era9.835", interchange([remittance([reversal, paid], trace="T9")], control=9)))
+    queue = work_queue(today=TODAY).set_index("claim_id")
+    assert c not in queue.index or queue.loc[c, "reason"] != "denied"

@@ -108,6 +108,7 @@ class Snapshot:
     account: pd.DataFrame  # account entries of the practice's actions (patient payments, credits, write-offs)
     forwarded: frozenset[int]  # claims whose patient responsibility went to a secondary claim built from them
     item_states: dict[str, dict]  # work item id -> the latest state a biller set (otedi.actions.work_items)
+    appeals: dict[str, dict]  # claim id -> its latest appeal {on, deadline, file} (otedi.actions.appeals)
 
 
 def _frame(session: Session, stmt, money: tuple[str, ...] = (), times: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -224,7 +225,9 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     ).order_by(m.AccountEntry.id), money=("amount_c",), times=("posted_at",))
     forwarded = frozenset(session.scalars(select(m.ClaimLink.original_claim_pk).where(m.ClaimLink.kind == "secondary")))
 
+    from otedi.actions.appeals import appeals_filed
     from otedi.actions.work_items import states
 
     return Snapshot(claims, lines, ledger, claim_payments, remittances, provider_adjustments, exceptions,
-                    status_events, acks, hold_issues, secondary_patients, account, forwarded, states(session))
+                    status_events, acks, hold_issues, secondary_patients, account, forwarded, states(session),
+                    appeals_filed(session))

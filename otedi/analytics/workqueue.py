@@ -13,7 +13,9 @@ Reasons, most urgent first (a claim with several shows the first as
                              correctable category, and its filing limit ends within
                              `approaching_timely_filing_days` (mappings/ar_rules.yaml)
   rejected                   the 999 or 277CA rejected it: fix and send it again (it was never filed)
-  denied                     the 835 denied some of it: the root-cause category's fix
+  denied                     the 835 denied some of it: the root-cause category's fix (once appealed:
+                             wait for the decision, until an 835 after the appeal posts: paid, the item
+                             closes; still denied, it is a denial to work again)
   reversed                   the payer reversed its payment and has not re-adjudicated
   no_835                     no 835 after the payer kind's expected days: claim status inquiry
   underpaid                  allowed below the expected allowed amount beyond the tolerance
@@ -27,7 +29,7 @@ Each item carries the state a biller set on it (`otedi ar item`: open, in_progre
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -83,7 +85,15 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
             found["rejected"] = (c.open_balance, why, "Fix what the rejection names and send the claim again "
                                  "(a rejected claim was never filed, so send it as a new claim, frequency 1).", None)
         mine = denied_by_claim.get(c.claim_pk)
-        if c.denied_open > 0 and mine is not None:
+        appealed = snap.appeals.get(c.claim_id)
+        answered = appealed is not None and _answered_since(snap, c.claim_pk, appealed["at"])
+        if c.denied_open > 0 and mine is not None and appealed and not answered:
+            from otedi.actions.appeals import appeal_rules  # actions import analytics: not at module level
+
+            follow_up = appealed["on"] + timedelta(days=appeal_rules(c.payer_kind).decision_days)
+            found["denied"] = (c.denied_open, f"appealed on {appealed['on']} ({appealed['file']})",
+                               f"Wait for the payer's decision; follow up after {follow_up} if none came.", None)
+        elif c.denied_open > 0 and mine is not None:  # not appealed, or the appeal was answered and denied
             by_cat = mine.groupby("category")["denied"].sum().sort_values(ascending=False)
             top = mine[mine["category"] == by_cat.index[0]].iloc[0]
             codes = ", ".join(f"{g}-{k}{' (' + r + ')' if r else ''} {cpt} {money_text(a)}" for g, k, r, cpt, a in
@@ -157,6 +167,12 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
         })
     queue = pd.DataFrame(items, columns=COLUMNS)
     return queue.sort_values(["priority", "days_to_deadline", "claim_id"], ignore_index=True)
+
+
+def _answered_since(snap: Snapshot, claim_pk: int, appealed_at) -> bool:
+    """An 835 for the claim posted after the appeal was recorded: the payer decided it."""
+    cp = snap.claim_payments[snap.claim_payments["claim_pk"] == claim_pk]
+    return bool((cp["posted_at"] > appealed_at).any())
 
 
 def _state(latest: dict | None) -> dict:
