@@ -243,6 +243,30 @@ def test_999_for_another_implementation_guide_is_not_matched_to_our_837p(sent, t
     assert statuses() == {cid: "batched" for cid in sent.claim_ids}
 
 
+def test_999_rejecting_the_whole_group_without_set_responses_rejects_its_claims(sent, tmp_path):
+    """AK9*R with AK905 codes and no AK2 loop (a group-level rejection): today only IK501 was read, so the
+    claims stayed batched. Every claim of our file in that group is now rejected, naming the AK9 reason."""
+    body = [f"AK1*HC*{sent.gs06}*005010X222A1", "AK9*R*1*1*0*4"]  # AK905 4: group control number mismatch
+    st = ["ST*999*0001*005010X231A1", *body, f"SE*{len(body) + 2}*0001"]
+    path = write(tmp_path, "group.999", addressed(interchange([st], functional_id="FA", version="005010X231A1",
+                                                              control=77), "DEMOCH", "BRIGHT01", None))
+
+    summary = load(path).summary()
+
+    assert (summary["sets_rejected"], summary["claims_rejected"]) == (1, len(sent.claim_ids))
+    assert statuses() == {cid: "rejected" for cid in sent.claim_ids}
+    assert all("AK9 R" in e.message and "group control number" in e.message.lower() for e in events())
+
+
+def test_999_group_rejection_from_another_clearinghouse_rejects_nothing(sent, tmp_path):
+    body = [f"AK1*HC*{sent.gs06}*005010X222A1", "AK9*R*1*1*0"]
+    st = ["ST*999*0001*005010X231A1", *body, f"SE*{len(body) + 2}*0001"]
+    path = write(tmp_path, "other.999", addressed(interchange([st], functional_id="FA", version="005010X231A1",
+                                                              control=78), "STRANGER", "BRIGHT01", None))
+    assert load(path).summary()["claims_rejected"] == 0
+    assert statuses() == {cid: "batched" for cid in sent.claim_ids}
+
+
 # -- who sent the 999 -----------------------------------------------------------------------------------------
 
 # A second clearinghouse whose ISA and GS ids differ from each other (and from DEMOCH's).

@@ -45,6 +45,7 @@ ACK_UPDATABLE = {"batched", "submitted", "accepted", "rejected"}
 
 # Files another command loads (ST01 -> that command): refused here, not recorded as processed.
 REMIT_KINDS = {"835": "otedi remit post"}
+GROUP_REJECTED = ("R", "M", "W", "X")  # AK901: the whole functional group is rejected
 ACK_KINDS = {"999": "otedi acks load", "277": "otedi acks load"}
 
 
@@ -121,6 +122,7 @@ def transaction_set_of(path: Path) -> str:
 def _load_999(session: Session, path: Path, inbound: models.InboundFile, result: AckFileResult) -> None:
     for ack in x999.iter_999(path):
         for group in ack.groups:
+            rejected_files: set[int] = set()
             for response in group.transaction_sets:
                 result.transaction_sets += 1
                 claim_file, why_not = _acknowledged_file(session, ack.envelope, group, response)
@@ -145,6 +147,40 @@ def _load_999(session: Session, path: Path, inbound: models.InboundFile, result:
                            f"999 rejected transaction set {response.control_number} of {claim_file.file_name}: "
                            + "; ".join(mine or [response.status_text]))
                     result.claims_rejected += 1
+                rejected_files.add(claim_file.id)
+            if group.status in GROUP_REJECTED:
+                _reject_group(session, ack.envelope, group, inbound, result, rejected_files)
+
+
+def _reject_group(session: Session, envelope: TransactionEnvelope, group: x999.GroupResponse,
+                  inbound: models.InboundFile, result: AckFileResult, done: set[int]) -> None:
+    """AK9 rejected the whole functional group (R, M, W, X): every transaction set of ours in it is rejected,
+    also those the 999 lists as accepted or does not list at all (a group rejection often has no AK2)."""
+    why = "; ".join(group.error_texts) or group.status_text
+    for claim_file in _group_files(session, envelope, group):
+        if claim_file.id in done:
+            continue
+        done.add(claim_file.id)
+        result.sets_rejected += 1
+        for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
+            _event(session, inbound, claim, claim.claim_id, "999", None, group.status, False, None,
+                   f"999 rejected functional group {group.control_number} of {claim_file.file_name} "
+                   f"(AK9 {group.status}): {why}")
+            result.claims_rejected += 1
+
+
+def _group_files(session: Session, envelope: TransactionEnvelope, group: x999.GroupResponse) -> list[models.ClaimFile]:
+    """Our 837P files in the group a 999 answers: GS06 = AK102, sent to whom the 999 comes from."""
+    if group.functional_id not in ("", "HC") or group.version not in ("", x837p.VERSION):
+        return []  # not an answer to our 837P groups
+    if not (group.control_number.isascii() and group.control_number.isdigit()):
+        return []
+    isa, gs = envelope.interchange, envelope.group
+    answered_by = ((isa.receiver_id.strip(), gs.application_receiver.strip()),
+                   (isa.sender_id.strip(), gs.application_sender.strip()))
+    return [f for f in session.scalars(select(models.ClaimFile).where(
+        models.ClaimFile.group_control_number == int(group.control_number)).order_by(models.ClaimFile.id))
+        if _sent_envelope(f) == answered_by]
 
 
 def _unmatched_text(envelope: TransactionEnvelope, group: x999.GroupResponse, response: x999.TransactionSetResponse,
