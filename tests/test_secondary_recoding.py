@@ -117,5 +117,6 @@ def test_primary_that_denied_a_line_but_left_patient_responsibility_on_another(w
         assert s.scalar(select(models.Claim.status).where(models.Claim.claim_id == pcn)) == "partially_paid"
         [built] = resubmit(s, today=TODAY, claim_ids=(), secondary=True).built
     segs = _write_with_prior_payers(built.claim_id, tmp_path)
-    assert [(s[2], s[3]) for s in find(segs, "SVD")] == [("0", "HC:97530:GO"), ("40", "HC:97110:GO")]
-    assert ["CAS", "CO", "50", "80"] in segs
+    # the CO-50 line stays with the primary (corrected or appealed there); the coinsurance line goes
+    assert [(s[2], s[3]) for s in find(segs, "SVD")] == [("40", "HC:97110:GO")]
+    assert ["CAS", "CO", "50", "80"] not in segs
