@@ -36,6 +36,7 @@ from datetime import date
 from pathlib import Path
 
 from otedi import cli_accounts, cli_claims, config
+from otedi import cli_remit
 from otedi.errors import OtediError
 
 log = logging.getLogger("otedi")
@@ -243,6 +244,8 @@ def cmd_ar_worklist(args) -> int:
     from otedi.warehouse import db
     db.upgrade()
     queue = work_queue(today=_today(args))
+    if not args.all:
+        queue = queue[queue["state"] != "done"]
     if args.json:
         print(queue.to_json(orient="records", date_format="iso", default_handler=str, indent=2))
         return 0
@@ -250,34 +253,65 @@ def cmd_ar_worklist(args) -> int:
         print("nothing to work")
         return 0
     for item in queue.itertuples():
-        print(f"{item.reason:<26} {item.claim_id}  {item.payer_name[:24]:<24} ${item.amount:>9}  {item.next_step}")
+        state = "" if item.state == "open" else f"[{item.state} - {item.state_by}: {item.state_note}] "
+        print(f"{item.reason:<26} {item.claim_id}  {item.payer_name[:24]:<24} ${item.amount:>9}  {state}"
+              f"{item.next_step}")
     print(f"{len(queue)} item(s)")
     return 0
 
 
 def cmd_ar_resubmit(args) -> int:
+    """Without --yes: what would be built, why and for how much; nothing is built. With --yes: build exactly
+    that (one audit row per claim), then write the ready claims through the pyx12 gate."""
+    from otedi.actions.audit import ActionError, actor
     from otedi.claims.batch import write_ready_claims
-    from otedi.claims.resubmit import resubmit
+    from otedi.claims.resubmit import plan_resubmissions, resubmit
     from otedi.warehouse import db
-    db.upgrade()
     picked = args.claim or None
     if picked is None and (args.void or args.secondary):
         picked = ()  # only what was asked for
+    asked = dict(today=_today(args), claim_ids=picked, void_ids=args.void or (), secondary=args.secondary)
+    needs_note = bool(args.claim or args.void or not args.secondary)  # corrections or voids: a person's call
+
+    def show(summary: dict, verb: str, claims: list[dict]) -> None:
+        kinds = {"resubmission": "new claim", "replacement": "replacement", "void": "void", "secondary": "secondary"}
+        for c in claims:
+            print(f"{verb:<12} {c['original_claim_id']} -> {c['claim_id']}  {kinds[c['kind']]} (frequency "
+                  f"{c['frequency_code']})  payer {c['payer_id']}  {c.get('amount', '')}  {c.get('reason', '')}")
+        for b in summary["already_built"]:
+            print(f"{'already':<12} {b['original_claim_id']} -> {b['claim_id']}  {b['kind']}: built before")
+        for item in summary["work_items"]:
+            print(f"{'to do':<12} {item['claim_id']}: {item['reason']} - {item['next_step']}")
+
+    if not args.yes:
+        db.upgrade()
+        with db.session_scope() as session:
+            plan = plan_resubmissions(session, **asked)  # writes nothing
+        summary = {"dry_run": True, **plan.summary()}
+        if args.json:
+            print(json.dumps(summary, indent=2, default=str))
+            return 0
+        show(summary, "would build", summary["would_build"])
+        count = len(summary["would_build"])
+        print(f"nothing built: run again with --yes{' --note WHY' if needs_note else ''} to build the {count} "
+              f"claim(s) above" if count else "nothing to build")
+        return 0
+    who = actor(args.by)
+    if needs_note and not (args.note or "").strip():
+        raise ActionError("say why in --note: corrected and void claims are recorded with their reason "
+                          "(--secondary alone may go without)")
+    db.upgrade()
     with db.session_scope() as session:
-        result = resubmit(session, today=_today(args), claim_ids=picked, void_ids=args.void or (),
-                          secondary=args.secondary)
+        result = resubmit(session, **asked, who=who, note=args.note)
     out = Path(args.out) if args.out else config.home() / "outbound"
     with db.session_scope() as session:
         files = write_ready_claims(session, out)
-    summary = {**result.summary(), "files": [f.path for f in files if f.status == "ready"],
+    summary = {"dry_run": False, **result.summary(), "files": [f.path for f in files if f.status == "ready"],
                "quarantined": [f.path for f in files if f.status != "ready"]}
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
         return 0
-    for built in summary["built"]:
-        print(f"built   {built}")
-    for item in summary["work_items"]:
-        print(f"to do   {item}")
+    show(summary, "built", summary["built"])
     for path in summary["files"]:
         print(f"ready: {path}")
     return 1 if summary["quarantined"] else 0
@@ -462,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_remit_post)
+    cli_remit.register(p_re)
 
     p_ak = sub.add_parser("acks", help="999 and 277CA acknowledgments").add_subparsers(dest="action", required=True)
     p = p_ak.add_parser("load", help="load 999/277CA files and update claim status")
@@ -486,11 +521,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = p_ar.add_parser("worklist", help="claims needing action, with the next step")
     p.add_argument("--json", action="store_true")
     p.add_argument("--today")
+    p.add_argument("--all", action="store_true", help="also the items a biller marked done")
     p.set_defaults(func=cmd_ar_worklist)
     p = p_ar.add_parser("resubmit", help="corrected (7), void (8), new and secondary claims")
     p.add_argument("--claim", action="append", help="a corrected claim to resubmit (repeatable); default: all due")
     p.add_argument("--void", action="append", help="a claim to cancel (repeatable)")
     p.add_argument("--secondary", action="store_true", help="build the secondary claims that are due")
+    p.add_argument("--yes", action="store_true", help="build them (without it: show what would be built, and why)")
+    p.add_argument("--note", help="why (recorded in the audit trail; required with --yes unless --secondary alone)")
+    p.add_argument("--by", help="who acts (default: OTEDI_USER, else the login name)")
     p.add_argument("--out", help="folder for the 837P files (default $OTEDI_HOME/outbound)")
     p.add_argument("--today")
     p.add_argument("--json", action="store_true")

@@ -264,6 +264,9 @@ money = st.decimals(min_value=D("0.00"), max_value=D("999.99"), places=2)
 @given(data=st.data())
 def test_random_balanced_remittances_post_exactly_their_amounts(warehouse, tmp_path, data):
     claims, expected = [], {"payment": D(0), "contractual": D(0), "patient_responsibility": D(0), "denial": D(0)}
+    # examples share one warehouse: each payment has its own trace, and each claim its own payer claim
+    # number (the same CLP under another trace is a duplicate payment, not posted)
+    trace = f"T{uuid.uuid4().hex[:12]}"
     for n in range(data.draw(st.integers(1, 4))):
         services = []
         for _ in range(data.draw(st.integers(0, 3))):
@@ -275,7 +278,8 @@ def test_random_balanced_remittances_post_exactly_their_amounts(warehouse, tmp_p
             expected["patient_responsibility"] += pr
             expected["denial"] += deny
         claim_co = data.draw(money) if services and data.draw(st.booleans()) else D("0.00")
-        clp = Clp(f"RND{n}", services=services, claim_cas=[("CO", "45", claim_co)] if claim_co else [])
+        clp = Clp(f"RND{n}", services=services, claim_cas=[("CO", "45", claim_co)] if claim_co else [],
+                  icn=f"{trace}-{n}")
         if not services:  # claim-level only
             paid = data.draw(money)
             clp.charge, clp.paid, clp.claim_cas = paid + claim_co, paid, [("CO", "45", claim_co)] if claim_co else []
@@ -284,7 +288,6 @@ def test_random_balanced_remittances_post_exactly_their_amounts(warehouse, tmp_p
             expected["payment"] -= claim_co
         expected["contractual"] += claim_co
         claims.append(clp)
-    trace = f"T{uuid.uuid4().hex[:12]}"  # examples share one warehouse: each payment has its own trace
     path = tmp_path / f"{trace}.835"
     path.write_text(interchange([remittance(claims, trace=trace)]))
     with session_scope() as s:

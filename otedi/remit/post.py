@@ -11,7 +11,19 @@ malformed file is ever partly posted:
   it posted, while balanced transactions of the same file post;
 - the same file (content hash) posts nothing the second time, and the same
   trace number (TRN02) from the same payer in another file is kept as a
-  duplicate payment, not posted again.
+  duplicate payment, not posted again;
+- the same claim payment (CLP01, CLP02, CLP03, CLP04, CLP07) already posted
+  under another trace number is recorded with a `duplicate_payment`
+  exception naming that trace, and not posted (unless a reversal of it
+  posted since, so a reversal's correction with the same figures posts);
+- a predetermination (CLP02 25) is recorded with a `predetermination`
+  exception and not posted: it is no adjudication, so it neither pays nor
+  denies, and the claim's status and payer claim number stay as they were.
+
+Claim payments that are recorded but not posted (duplicates,
+predeterminations) carry no claim_pk: the analytics count every claim
+payment of a claim as an adjudication; the exception's reference (CLP01)
+and message name the claim.
 
 Claims match on CLP01 = our patient control number, lines on REF*6R = our
 line control number, falling back to procedure + date + charge when the
@@ -29,7 +41,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, exists, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from otedi import config
@@ -44,6 +56,9 @@ log = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
 FLUSH_EVERY = 500  # claims posted between flushes
 ENTRY_TYPES = ("payment", "contractual", "patient_responsibility", "other_adjustment", "denial")
+PREDETERMINATION = "25"  # CLP02: pricing only, no adjudication
+# remit_exception kinds of claim payments recorded but not posted (no ledger entries)
+NOT_POSTED_KINDS = ("duplicate_payment", "predetermination")
 
 
 @lru_cache(maxsize=4)
@@ -74,6 +89,8 @@ class TransactionOutcome:
     claims: int = 0
     matched: int = 0
     unmatched: int = 0
+    duplicates: int = 0  # claim payments already posted under another trace: recorded, not posted
+    predeterminations: int = 0  # CLP02 25: recorded, not posted
     totals: dict[str, Decimal] = field(default_factory=lambda: {t: ZERO for t in ENTRY_TYPES})
     provider_adjustments: Decimal = ZERO
 
@@ -94,6 +111,8 @@ class RemitFileResult:
             "transactions": len(self.transactions),
             "claims_matched": sum(t.matched for t in posted),
             "unmatched": sum(t.unmatched for t in posted),
+            "duplicate_claim_payments": sum(t.duplicates for t in posted),
+            "predeterminations": sum(t.predeterminations for t in posted),
             "held": [{"transaction": t.transaction_control_number, "trace_number": t.trace_number,
                       "status": t.status, "reason": t.reason} for t in self.transactions if t.status != "posted"],
             "totals": {
@@ -106,9 +125,11 @@ class RemitFileResult:
         }
 
 
-def post_remittance_file(session: Session, path: str | Path, name: str | None = None) -> RemitFileResult:
+def post_remittance_file(session: Session, path: str | Path, name: str | None = None, *,
+                         waive: frozenset[str] = frozenset()) -> RemitFileResult:
     """Post one 835 file (idempotent by content hash). `name`: how to call it (default: its file name).
-    The caller commits."""
+    `waive`: faults of `x835.WAIVABLE` a person accepted (`otedi.actions.remittances.accept_remittance`);
+    nothing else passes. The caller commits."""
     path = Path(path)
     name = name or path.name
     digest = file_sha256(path)
@@ -118,7 +139,7 @@ def post_remittance_file(session: Session, path: str | Path, name: str | None = 
         result.status = "already_posted"
         return result
     try:
-        scan = x835.scan_835(path)
+        scan = x835.scan_835(path, waive=waive)
     except X12Error as exc:
         inbound.status, inbound.message = "quarantined", str(exc)
         result.status, result.message = "quarantined", str(exc)
@@ -127,7 +148,7 @@ def post_remittance_file(session: Session, path: str | Path, name: str | None = 
     session.flush()
 
     poster = _Poster(session, inbound, scan.transactions)
-    for item in x835.iter_835(path):
+    for item in x835.iter_835(path, waive=waive):
         poster.feed(item)
     poster.flush()
     result.transactions = poster.outcomes
@@ -155,6 +176,12 @@ class _Poster:
         self.pending_entries: list[dict] = []
         self.claims_since_flush = 0
         self.occurrences: Counter[str] = Counter()
+        # claim payments posted since the last flush, per CLP01 (the duplicate check reads the rest from
+        # the database): (CLP02, CLP03, CLP04, CLP07, trace)
+        self.unflushed: dict[str, list[tuple]] = defaultdict(list)
+        # CLP01s not ours that have posted claim payments (claim_payment has no index on CLP01): read once,
+        # on the first such CLP01 of the file, so only those are looked up
+        self.foreign_pcns: set[str] | None = None
 
     def feed(self, item) -> None:
         if isinstance(item, x835.RemittanceHeader):
@@ -204,15 +231,27 @@ class _Poster:
             claim = self.session.scalar(
                 select(models.Claim).where(models.Claim.claim_id == clp.patient_control_number)
                 .options(selectinload(models.Claim.lines)))
-        payment = models.ClaimPayment(
-            remittance_id=self.remittance.id, claim_pk=claim.id if claim else None,
-            patient_control_number=clp.patient_control_number, status_code=clp.status, charge_amount=clp.charge,
-            paid_amount=clp.paid, patient_responsibility=clp.patient_responsibility,
-            payer_claim_number=clp.payer_claim_control_number or None,
-            crossover_payer=(clp.crossover_carrier.name[:60] if clp.crossover_carrier else None),
-            remark_codes=":".join(clp.remark_codes) or None,
-            money_key=self._money_key(clp),
-        )
+            earlier = None if clp.status == PREDETERMINATION else self._posted_under_another_trace(clp, claim)
+        if clp.status == PREDETERMINATION or earlier is not None:
+            ours = f"claim {clp.patient_control_number}" if claim else \
+                f"CLP01 {clp.patient_control_number} (not one of our claims)"
+            figures = f"charge {clp.charge}, paid {clp.paid}, payer claim {clp.payer_claim_control_number or 'n/a'}"
+            if earlier is None:
+                self.outcome.predeterminations += 1
+                self._not_posted(clp, "predetermination",
+                                 f"predetermination (CLP02 25, pricing only) for {ours}: {figures}; recorded, not "
+                                 f"posted - no payment, no denial; the claim's status and payer claim number are "
+                                 f"unchanged")
+            else:
+                self.outcome.duplicates += 1
+                self._not_posted(clp, "duplicate_payment",
+                                 f"{ours} (CLP02 {clp.status}, {figures}) was already posted under trace {earlier}; "
+                                 f"this copy under trace {self.remittance.trace_number} is not posted (a duplicate "
+                                 f"payment: if the payer paid twice, arrange the refund or recoupment with it)")
+            return
+        self.unflushed[clp.patient_control_number].append(
+            (clp.status, clp.charge, clp.paid, clp.payer_claim_control_number or None, self.remittance.trace_number))
+        payment = self._claim_payment(clp, claim.id if claim else None)
         self._added(payment, claim)
         if claim is None:
             self.outcome.unmatched += 1
@@ -266,6 +305,46 @@ class _Poster:
         if self.claims_since_flush >= FLUSH_EVERY:
             self.flush()
 
+    def _not_posted(self, clp: x835.ClaimPayment, kind: str, message: str) -> None:
+        """Record a claim payment that posts nothing (no ledger entries, no claim_pk, claim untouched)."""
+        payment = self._claim_payment(clp, claim_pk=None)
+        self._added(payment)
+        self._exception(payment, kind, clp.patient_control_number, clp.charge, clp.paid, message)
+        self.claims_since_flush += 1
+        if self.claims_since_flush >= FLUSH_EVERY:
+            self.flush()
+
+    def _claim_payment(self, clp: x835.ClaimPayment, claim_pk: int | None) -> models.ClaimPayment:
+        return models.ClaimPayment(
+            remittance_id=self.remittance.id, claim_pk=claim_pk,
+            patient_control_number=clp.patient_control_number, status_code=clp.status, charge_amount=clp.charge,
+            paid_amount=clp.paid, patient_responsibility=clp.patient_responsibility,
+            payer_claim_number=clp.payer_claim_control_number or None,
+            crossover_payer=(clp.crossover_carrier.name[:60] if clp.crossover_carrier else None),
+            remark_codes=":".join(clp.remark_codes) or None,
+            money_key=self._money_key(clp),
+        )
+
+    def _posted_under_another_trace(self, clp: x835.ClaimPayment, claim: models.Claim | None) -> str | None:
+        """The trace an identical claim payment (CLP01, 02, 03, 04, 07) already posted under, when it is
+        another trace than this remittance's and that payment still stands (not reversed since)."""
+        params = {"pcn": clp.patient_control_number, "charge": clp.charge, "negated_charge": -clp.charge,
+                  "paid": clp.paid, "negated_paid": -clp.paid}
+        if claim is not None:
+            params["claim_pk"] = claim.id
+        else:
+            if self.foreign_pcns is None:
+                self.foreign_pcns = set(self.session.connection().execute(_FOREIGN_PCNS).scalars())
+            known = clp.patient_control_number in self.foreign_pcns
+            self.foreign_pcns.add(clp.patient_control_number)  # it posts now, or is a copy of what did
+            if not known:
+                return None
+        # on the session's connection: no autoflush (rows are flushed in batches), no ORM overhead per claim
+        found = self.session.connection().execute(_POSTED_BY_CLAIM if claim is not None else _POSTED_BY_PCN, params)
+        rows = [tuple(r) for r in found] + self.unflushed.get(clp.patient_control_number, [])
+        return earlier_trace(clp.status, clp.charge, clp.paid, clp.payer_claim_control_number or None,
+                             self.remittance.trace_number, rows)
+
     def _money_key(self, clp: x835.ClaimPayment) -> str:
         """The payment's identity: payer, trace and the CLP's figures, with its occurrence in this remittance
         (a claim can legitimately appear twice in one, e.g. reversed and corrected)."""
@@ -292,6 +371,7 @@ class _Poster:
             if row in self.session:  # a claim paid twice in one file (reversal, correction) is listed twice
                 self.session.expunge(row)
         self.pending_rows.clear()
+        self.unflushed.clear()
         self.claims_since_flush = 0
 
     def _entry(self, payment: models.ClaimPayment, entry_type: str, amount: Decimal, **values) -> dict:
@@ -315,6 +395,46 @@ class _Poster:
             self.outcome.provider_adjustments += item.amount
 
 
+def _posted_like(by_claim: bool):
+    """Posted claim payments of one CLP01 with the same or negated CLP03 and CLP04, oldest first, as
+    (CLP02, CLP03, CLP04, CLP07, trace); by claim_pk (indexed) when the claim is ours."""
+    cp, rem = models.ClaimPayment, models.Remittance
+    query = (select(cp.status_code, cp.charge_amount, cp.paid_amount, cp.payer_claim_number, rem.trace_number)
+             .join(rem, rem.id == cp.remittance_id)
+             .where(rem.status == "posted", cp.patient_control_number == bindparam("pcn"),
+                    or_(cp.charge_amount == bindparam("charge"), cp.charge_amount == bindparam("negated_charge")),
+                    or_(cp.paid_amount == bindparam("paid"), cp.paid_amount == bindparam("negated_paid")),
+                    ~exists().where(models.RemitException.claim_payment_id == cp.id,
+                                    models.RemitException.kind.in_(NOT_POSTED_KINDS)))
+             .order_by(cp.id))
+    return query.where(cp.claim_pk == bindparam("claim_pk")) if by_claim else query
+
+
+_POSTED_BY_CLAIM = _posted_like(by_claim=True)
+_POSTED_BY_PCN = _posted_like(by_claim=False)
+# CLP01s of claim payments posted without a claim, or linked by hand to a claim of another id
+_FOREIGN_PCNS = select(models.ClaimPayment.patient_control_number).distinct().where(or_(
+    models.ClaimPayment.claim_pk.is_(None),
+    ~exists().where(models.Claim.claim_id == models.ClaimPayment.patient_control_number)))
+
+
+def earlier_trace(status: str, charge: Decimal, paid: Decimal, payer_claim_number: str | None, trace: str,
+                  posted: list[tuple]) -> str | None:
+    """Is this claim payment a duplicate? `posted`: the claim payments of its CLP01 already posted, as
+    (CLP02, CLP03, CLP04, CLP07, trace). It is when an identical one was posted under another trace - unless
+    reversals (CLP02 22, the figures negated) took back every identical one posted: then this is the
+    payer's new adjudication after its reversal, and it posts. A reversal identical to one posted under
+    another trace is a copy (a reissued check repeats its reversals too). Returns that other trace."""
+    same = [r for r in posted if (r[0], r[1], r[2], r[3]) == (status, charge, paid, payer_claim_number)]
+    others = [r[4] for r in same if r[4] != trace]
+    if not others:
+        return None
+    if status == "22":
+        return others[-1]
+    reversals = sum(1 for r in posted if r[0] == "22" and r[1] == -charge and r[2] == -paid)
+    return others[-1] if len(same) > reversals else None
+
+
 def _match_line(service: x835.ServicePayment, lines: list[models.ClaimLine], used: set[int]):
     """Our claim line for a 2110 service: by REF*6R, else by procedure, date and charge."""
     free = [line for line in lines if line.id not in used]
@@ -331,16 +451,25 @@ def _match_line(service: x835.ServicePayment, lines: list[models.ClaimLine], use
 
 def _update_claim(claim: models.Claim, clp: x835.ClaimPayment, entries: list[dict]) -> None:
     """The claim's state after this adjudication (the ledger keeps every figure)."""
-    if clp.payer_claim_control_number and not clp.is_reversal:
-        claim.payer_icn = clp.payer_claim_control_number
+    apply_adjudication(claim, status=clp.status, payer_claim_number=clp.payer_claim_control_number or None,
+                       crossover=clp.is_crossover, entries=entries)
+
+
+def apply_adjudication(claim: models.Claim, *, status: str, payer_claim_number: str | None, crossover: bool,
+                       entries: list[dict]) -> None:
+    """Set the claim's status (and payer ICN) from one claim payment (CLP02, CLP07, NM1*TT) and the ledger
+    entries it posted to the claim (dicts with entry_type and amount)."""
+    reversal = status == "22"
+    if payer_claim_number and not reversal:
+        claim.payer_icn = payer_claim_number
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for entry in entries:
         totals[entry["entry_type"]] += entry["amount"]
-    if clp.is_reversal:
+    if reversal:
         claim.status = "reversed"
-    elif clp.is_crossover or clp.status in ("19", "20", "21"):
+    elif crossover or status in ("19", "20", "21"):
         claim.status = "forwarded"
-    elif clp.is_denial or (totals["payment"] <= 0 and totals["denial"] > 0):
+    elif status == "4" or (totals["payment"] <= 0 and totals["denial"] > 0):
         claim.status = "denied"
     elif totals["denial"] > 0:
         claim.status = "partially_paid"

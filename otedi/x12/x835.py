@@ -17,7 +17,7 @@ of `repr()`, and no error message quotes them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -49,6 +49,16 @@ CLAIM_STATUS = {
     "23": "not our claim, forwarded to additional payer(s)",
     "25": "predetermination pricing only, no payment",
 }
+# Faults a person may waive after looking at a file whose money balances (`otedi remit accept`), by the
+# element at fault. Nothing else is ever waived: not a count (SE01, GE01, IEA01: a lost segment or
+# transaction set can balance by itself), not a structural defect, not an amount.
+WAIVABLE = {
+    "IEA02": "IEA02 interchange control number differs from ISA13",
+    "GE02": "GE02 group control number differs from GS06",
+    "SE02": "SE02 transaction set control number differs from ST02",
+    "BPR16": "BPR16 payment date missing: the DTM*405 production date stands in for it",
+}
+_ENVELOPE_WAIVABLE = frozenset(code for code in WAIVABLE if code != "BPR16")
 # PLB03-1 provider adjustment reason codes most remits carry.
 PROVIDER_ADJUSTMENT_REASON = {
     "50": "late charge",
@@ -410,13 +420,21 @@ def _date(segment: Segment, position: int) -> date:
     raise _fail(segment, f"{segment.id}{position:02d} is not a valid CCYYMMDD date")
 
 
-def _payment_date(bpr: Segment, tolerant: bool) -> date:
+def _payment_date(bpr: Segment, tolerant: bool, production: date | None, waiver: _Waiver) -> date:
     """BPR16. Some senders drop one empty element of a check payment, which
-    puts the date in BPR15: reported, or with `tolerant` read from there."""
+    puts the date in BPR15: reported, or with `tolerant` read from there.
+    An empty BPR16 is refused unless the BPR16 waiver is given and DTM*405
+    (production date) was sent: then that date stands in for it."""
     if not bpr.element(16) and len(bpr.elements) == 15 and _DATE.fullmatch(bpr.element(15)):
         if tolerant and not any(bpr.elements[4:14]):
             return _date(bpr, 15)
         raise _fail(bpr, "BPR16 payment date is missing and BPR15 holds a date (one element separator too few)")
+    if not bpr.element(16) and "BPR16" in waiver.codes:
+        if production is None:
+            raise _fail(bpr, "BPR16 payment date is missing and there is no DTM*405 production date to stand in")
+        waiver.waived.append(_fail(bpr, "BPR16 payment date is missing; the DTM*405 production date "
+                                        f"{production.isoformat()} stands in for it"))
+        return production
     return _date(bpr, 16)
 
 
@@ -454,12 +472,44 @@ def _procedure(segment: Segment, position: int, tolerant: bool) -> tuple[str, st
 # -- the parser --------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Waiver:
+    """The faults a caller waives (codes of `WAIVABLE`) and those it met, each as the error it replaces."""
+
+    codes: frozenset[str] = frozenset()
+    waived: list[X12Error] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, codes: Collection[str]) -> _Waiver:
+        unknown = set(codes) - set(WAIVABLE)
+        if unknown:
+            raise ValueError(f"not a waivable 835 fault: {', '.join(sorted(unknown))} (see WAIVABLE)")
+        return cls(frozenset(codes))
+
+    def check(self, problem: X12Error) -> None:
+        """An envelope mismatch the reader kept (strict=False): waived when its element is, else raised."""
+        if fault_code(problem) not in (self.codes & _ENVELOPE_WAIVABLE):
+            raise problem
+        self.waived.append(problem)
+
+
+def fault_code(error: X12Error) -> str | None:
+    """The element a reader or parser error is about ("IEA02", "BPR16", ...), when its message starts
+    with one; `WAIVABLE` is keyed by these."""
+    text = str(error)
+    if error.segment_number is not None:
+        text = text.split(": ", 1)[-1]
+    code = text.split(" ", 1)[0]
+    return code if re.fullmatch(r"[A-Z][A-Z0-9]{1,2}[0-9]{2}", code) else None
+
+
 class _Transaction:
     """State while reading one 835 transaction set."""
 
-    def __init__(self, envelope: TransactionEnvelope, tolerant: bool):
+    def __init__(self, envelope: TransactionEnvelope, tolerant: bool, waiver: _Waiver):
         self.envelope = envelope
         self.tolerant = tolerant
+        self.waiver = waiver
         self.header_segments: list[Segment] | None = []  # None once the header was emitted
         self.payment_amount = ZERO
         self.header_number: str | None = None
@@ -553,7 +603,7 @@ class _Transaction:
             credit_debit=_required(bpr, 3),
             payment_method=_required(bpr, 4),
             payment_format=bpr.element(5),
-            payment_date=_payment_date(bpr, self.tolerant),
+            payment_date=_payment_date(bpr, self.tolerant, production, self.waiver),
             trace_number=_required(trn, 2),
             originating_company_id=trn.element(3),
             production_date=production,
@@ -664,9 +714,24 @@ class _Transaction:
         return adjustment
 
 
-def _items(reader: X12Reader, tolerant: bool) -> Iterator[Item]:
+def _reader(source: Source, strict: bool, waiver: _Waiver) -> X12Reader:
+    """The reader: envelope mismatches are kept rather than raised when some are waived, and `_items`
+    then raises every one that is not."""
+    return X12Reader(source, strict=strict and not (waiver.codes & _ENVELOPE_WAIVABLE))
+
+
+def _items(reader: X12Reader, tolerant: bool, waiver: _Waiver | None = None, *,
+           check_envelope: bool = False) -> Iterator[Item]:
+    """`check_envelope`: the mismatches a non-strict reader keeps are checked against `waiver` as they come
+    (raised unless waived)."""
+    waiver = waiver or _Waiver()
     transaction: _Transaction | None = None
+    checked = 0
     for segment in reader:
+        if check_envelope and len(reader.problems) > checked:
+            for problem in reader.problems[checked:]:
+                waiver.check(problem)
+            checked = len(reader.problems)
         if segment.id in _ENVELOPE:
             continue
         if segment.id == "ST":
@@ -674,20 +739,24 @@ def _items(reader: X12Reader, tolerant: bool) -> Iterator[Item]:
             assert envelope is not None
             if envelope.transaction_set_id != "835":
                 raise _fail(segment, f"transaction set {envelope.transaction_set_id!r} is not an 835")
-            transaction = _Transaction(envelope, tolerant)
+            transaction = _Transaction(envelope, tolerant, waiver)
             continue
         assert transaction is not None  # the reader refuses segments outside ST/SE
         yield from transaction.feed(segment)
 
 
-def iter_835(source: Source, *, strict: bool = True, tolerant: bool = False) -> Iterator[Item]:
+def iter_835(source: Source, *, strict: bool = True, tolerant: bool = False,
+             waive: Collection[str] = ()) -> Iterator[Item]:
     """Yield the header, claims, provider adjustments and end of every 835 in the file.
 
     `strict=False` keeps envelope count/control-number mismatches instead of
     raising (see `X12Reader`); `tolerant=True` accepts composites written with
-    another component separator than ISA16 (see `Segment.composite`).
+    another component separator than ISA16 (see `Segment.composite`);
+    `waive` names faults of `WAIVABLE` to let pass (a person looked at the
+    file: `otedi remit accept`), every other one still raises.
     """
-    return _items(X12Reader(source, strict=strict), tolerant)
+    waiver = _Waiver.of(waive)
+    return _items(_reader(source, strict, waiver), tolerant, waiver, check_envelope=strict)
 
 
 # -- first pass --------------------------------------------------------------
@@ -718,22 +787,30 @@ class TransactionSummary:
 class Scan835:
     transactions: list[TransactionSummary]
     envelope_problems: list[X12Error]  # only with strict=False
+    waived: list[X12Error] = field(default_factory=list)  # the faults `waive` let pass, where they were
+
+    @property
+    def waived_codes(self) -> frozenset[str]:
+        return frozenset(fault_code(e) for e in self.waived)
 
     @property
     def ok(self) -> bool:
         return not self.envelope_problems and all(t.balanced for t in self.transactions)
 
 
-def scan_835(source: Source, *, strict: bool = True, tolerant: bool = False) -> Scan835:
+def scan_835(source: Source, *, strict: bool = True, tolerant: bool = False,
+             waive: Collection[str] = ()) -> Scan835:
     """First pass: read the whole file (streaming), check structure and every balance.
 
     Raises `X12Error` for a structural defect (the file cannot be posted);
-    balancing failures are returned in each summary's `problems`.
+    balancing failures are returned in each summary's `problems`. `waive`:
+    as for `iter_835`; the faults it let pass are in `waived`.
     """
-    reader = X12Reader(source, strict=strict)
+    waiver = _Waiver.of(waive)
+    reader = _reader(source, strict, waiver)
     summaries: list[TransactionSummary] = []
     summary: TransactionSummary | None = None
-    for item in _items(reader, tolerant):
+    for item in _items(reader, tolerant, waiver, check_envelope=strict):
         if isinstance(item, RemittanceHeader):
             summary = TransactionSummary(item.envelope, item.trace_number, item.payer_id, item.amount,
                                          item.payment_date)
@@ -750,4 +827,4 @@ def scan_835(source: Source, *, strict: bool = True, tolerant: bool = False) -> 
             summary.provider_adjustment_total += item.total
         elif not item.balance.ok:
             summary.problems.append(item.balance)
-    return Scan835(summaries, reader.problems)
+    return Scan835(summaries, [] if strict else reader.problems, waiver.waived)
