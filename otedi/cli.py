@@ -1,4 +1,5 @@
-"""The `otedi` command.
+"""The `otedi` command. Area verbs live beside it: cli_claims (held claims), cli_accounts (patient
+accounts, write-offs, appeals, work items), cli_remit (remittance exceptions).
 
   otedi db upgrade
   otedi charges load FILE [--mapping NAME] [--json]
@@ -6,14 +7,17 @@
   otedi claims build EXTRACT --out DIR [--mapping NAME] [--json]
   otedi claims review ID | release ID --note N [--add-modifier LINE:MOD] [--units LINE:N] | void ID --note N
   otedi patient pay|refund --practice P --patient ID --amount A --method M --reference R [--date D]
-  otedi patient balance --practice P --patient ID
-  otedi ar adjust --claim ID --amount A --reason KEY --note N | approve|decline ADJ-ID --note N
+  otedi patient import FILE [--mapping NAME] | statements --as-of D --out DIR | balance --practice P --patient ID
   otedi remit post FILE... [--json]
+  otedi remit accept FILE --note N | match CLP01 --claim ID --note N
   otedi acks load FILE... [--json]
   otedi report export --format csv|parquet --out DIR
   otedi report html --out FILE
-  otedi ar worklist [--json]
-  otedi ar resubmit [--claim ID ...] [--void ID ...] [--secondary] [--out DIR] [--json]
+  otedi ar worklist [--all] [--json]
+  otedi ar item CLAIM:REASON --state open|in_progress|waiting|done --note N
+  otedi ar resubmit [--claim ID ...] [--void ID ...] [--secondary] [--yes --note N] [--out DIR] [--json]
+  otedi ar adjust --claim ID --amount A --reason KEY --note N | approve|decline ADJ-ID --note N
+  otedi ar appeal ID --out DIR --note N
   otedi validate FILE [--json]
   otedi synth charges --rows N --seed S --out FILE [--defect-rate R] [--start DATE] [--days N]
   otedi simulate --drop URL [--seed S] [--key-file KEY]
@@ -21,6 +25,7 @@
   otedi drop fetch --from URL [--archive DIR] [--ingest] [--json]
   otedi run [--extract FILE] [--drop URL] [--today DATE]
 
+Every biller's action takes --note (why) and --by (who; default OTEDI_USER, else the login name).
 Output names ids, codes, counts and amounts only: never patient names,
 birth dates or member ids.
 """

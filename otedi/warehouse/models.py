@@ -281,7 +281,7 @@ class ClaimPayment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     remittance_id: Mapped[int] = mapped_column(ForeignKey("remittance.id"), index=True)
     claim_pk: Mapped[int | None] = mapped_column(ForeignKey("claim.id"), index=True)
-    patient_control_number: Mapped[str] = mapped_column(String(38))  # CLP01
+    patient_control_number: Mapped[str] = mapped_column(String(38), index=True)  # CLP01
     status_code: Mapped[str] = mapped_column(String(2))  # CLP02: 1, 2, 3, 4, 19, 20, 21, 22, 23, 25
     charge_amount: Mapped[Decimal] = mapped_column(Money)  # CLP03
     paid_amount: Mapped[Decimal] = mapped_column(Money)  # CLP04

@@ -9,7 +9,8 @@ the reader cannot hide:
 - no claim in two delivered 837P files, no delivered file the warehouse has no submission for;
 - no interchange control number used twice by one sender, in the warehouse or in the delivered files;
 - one submission per file, none left half-way (uploading/publishing) once a run completed;
-- the ledger equals the 835s: per posted remittance, the payments posted equal the file's CLP04 total;
+- the ledger equals the 835s: per posted remittance, the payments posted equal the file's CLP04 total
+  (less predeterminations and payments recorded as duplicates of another trace's);
 - no temporary file left (.part, .tmp, .fetch-*), nothing recorded left in the inbox.
 
 `warehouse_snapshot(url)` is the business content of a warehouse without surrogate ids, timestamps or
@@ -170,6 +171,12 @@ def _ledger_matches_835s(conn) -> list[str]:
                 where r.inbound_file_id = {int(inbound_id)} and r.status = 'posted'"""):
             posted[control] += Decimal(_money(amount if amount is not None else 0))
         in_file = _clp04_by_transaction(Path(path))
+        # recorded, not posted: a payment repeated under another trace
+        for control, paid in _rows(conn, f"""
+                select r.transaction_control_number, p.paid_amount from remit_exception e
+                join claim_payment p on p.id = e.claim_payment_id join remittance r on r.id = e.remittance_id
+                where r.inbound_file_id = {int(inbound_id)} and e.kind = 'duplicate_payment'"""):
+            in_file[control] -= Decimal(_money(paid))
         for control, total in posted.items():
             if in_file.get(control) != total:
                 found.append(f"835 {name} ST {control}: ledger payments {total} != CLP04 total "
@@ -186,7 +193,7 @@ def _clp04_by_transaction(path: Path) -> dict[str, Decimal]:
         if seg[0] == "ST":
             control = seg[2]
             totals[control] = Decimal("0.00")
-        elif seg[0] == "CLP" and control is not None:
+        elif seg[0] == "CLP" and control is not None and seg[2] != "25":  # a predetermination pays nothing
             totals[control] += Decimal(seg[4])
     return totals
 
