@@ -255,12 +255,16 @@ def test_secondary_goes_without_a_secondary_charge_for_the_line_left_off(warehou
 
 
 def test_secondary_goes_when_the_primary_denied_a_line_for_a_reason_it_may_pay(warehouse, tmp_path):
+    from otedi.analytics import work_queue
+
     # no patient responsibility anywhere: line 1 paid (contractual only), line 2 not covered by the plan
     pcn, _ = _primary_with_secondary(tmp_path, [("97110", 22, "68.00"), ("97530", 22, "80.00")])
     post(tmp_path, "eghp.835", [Clp(pcn, icn="EGHP-9", services=[
         Svc("97110", D("68.00"), D("55.00"), [("CO", "45", D("13.00"))], lcn="E-1"),
         Svc("97530", D("80.00"), D("0"), [("CO", "204", D("80.00"))], lcn="E-2"),
     ])], "T-E9")
+    item = work_queue(today=TODAY).set_index("claim_id").loc[pcn]  # the work queue says so too
+    assert item["reasons"] == "denied, secondary_claim_due"  # no patient responsibility, yet due
     with session_scope() as s:
         result = resubmit(s, today=TODAY, claim_ids=(), secondary=True)
     [built] = result.built
@@ -293,7 +297,7 @@ def test_a_secondary_claim_built_under_an_earlier_payable_list_is_written_as_it_
     with session_scope() as s:
         [built] = resubmit(s, today=TODAY, claim_ids=(), secondary=True).built  # CO-96 payable: both lines
     # secondary_payable_denials.yaml loses 96 before the nightly batch writes the claim
-    monkeypatch.setattr("otedi.claims.resubmit._secondary_payable_reasons", lambda: frozenset({"35", "119", "204"}))
+    monkeypatch.setattr("otedi.claims.resubmit.secondary_payable_reasons", lambda: frozenset({"35", "119", "204"}))
     segs = _write_with_prior_payers(built.claim_id, tmp_path)
     assert [s[2] for s in find(segs, "SV1")] == ["68", "80"]  # not 80.00 re-apportioned to nothing
     assert [s[2] for s in find(segs, "SVD")] == ["40", "0"] and ["CAS", "CO", "96", "80"] in segs

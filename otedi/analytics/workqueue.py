@@ -75,6 +75,9 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
     accepted_277 = set(snap.status_events.loc[snap.status_events["accepted"].astype(bool), "claim_pk"])
     rejections = snap.status_events[~snap.status_events["accepted"].astype(bool)].groupby("claim_pk")["message"].last()
 
+    from otedi.claims.resubmit import secondary_payable_reasons
+
+    secondary_payable = secondary_payable_reasons()
     items = []
     live = claims[claims["in_ar"] & claims["superseded_by"].isna()]
     for c in live.itertuples(index=False):
@@ -124,11 +127,16 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
                                       f"{money_text(expected)} on paid lines",
                                       "Compare the allowed amounts with the contract / fee schedule; appeal the "
                                       "underpayment, or correct mappings/fees if the contract changed.", None)
-        needs_secondary = (c.adjudicated and c.payer_sequence == "P" and c.patient_responsibility > 0
+        # what a secondary payer may pay: the patient responsibility, and denials it may cover (resubmit.py)
+        payable = 0 if mine is None else int(mine.loc[mine["carc"].isin(secondary_payable), "denied"].sum())
+        needs_secondary = (c.adjudicated and c.payer_sequence == "P" and c.patient_responsibility + payable > 0
                            and c.status != "forwarded" and (c.practice_id, c.patient_id) in has_secondary)
         if needs_secondary and (c.practice_id, c.patient_id, c.service_date_from) not in secondary_billed:
+            left = ", ".join(part for part in (
+                f"{money_text(c.patient_responsibility)} patient responsibility" if c.patient_responsibility else "",
+                f"{money_text(payable)} denied for reasons a secondary may cover" if payable else "") if part)
             found["secondary_claim_due"] = (
-                c.patient_responsibility, f"primary left {money_text(c.patient_responsibility)} patient responsibility",
+                c.patient_responsibility + payable, f"primary left {left}",
                 "Bill the secondary payer: a secondary claim with the primary's adjudication (2320/2330/2430: CAS, "
                 "AMT*D paid) for the remaining balance.", None)
         elif c.adjudicated and c.patient_balance > 0 and c.status != "forwarded" and not needs_secondary:

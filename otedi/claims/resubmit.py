@@ -358,7 +358,7 @@ def _secondary_share(session: Session, row: models.Claim) -> _Share | None:
     nothing on it, and denied it for a reason outside secondary_payable_denials.yaml. The claim is due when
     a line that goes carries patient responsibility, or was denied only for such a reason (a claim-level
     denial for any other reason keeps the claim with the primary until it is corrected)."""
-    payable = _secondary_payable_reasons()
+    payable = secondary_payable_reasons()
     net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)  # (line pk or None, entry type, group, carc) -> amount
     for line_pk, kind, group, carc, amount in session.execute(select(
             models.LedgerEntry.claim_line_pk, models.LedgerEntry.entry_type, models.LedgerEntry.group_code,
@@ -500,7 +500,7 @@ def _recode(session: Session, original: models.Claim, rows: list[models.Charge],
     return _Recoded(claim, held, tuple(issues), visits=tuple(coded))
 
 
-def _secondary_payable_reasons() -> frozenset[str]:
+def secondary_payable_reasons() -> frozenset[str]:
     return frozenset(str(c) for c in config.load_yaml(SECONDARY_DENIALS)["carcs"])
 
 
