@@ -6,7 +6,10 @@ columns in contract order (optional ones filled with "") and `_row`, the row
 number a person sees in the file: header = row 1, first data row = row 2
 (for XLSX the sheet row). Parquet has no header row but is numbered the same
 way, so one extract has the same row numbers in every format. Blank rows are
-skipped; columns the canonical layout does not use are dropped.
+skipped; columns the canonical layout does not use are dropped. A row whose
+values cannot be where the header says (more values than the header, or fewer
+in a file whose rows otherwise have them all) is listed in
+`frame.attrs[RAGGED]` for row validation to reject whole.
 
 Another export layout is read through a column-mapping file,
 mappings/extracts/<name>.yaml:
@@ -57,7 +60,7 @@ from otedi.charges.record import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from otedi.errors import ConfigError, ExtractError
 
 ROW = "_row"
-RAGGED = "ragged_rows"  # frame.attrs: {row number: value count} of rows with more values than the header
+RAGGED = "ragged_rows"  # frame.attrs: {row number: (value count, header columns)} of rows with values out of place
 SUFFIXES = (".csv", ".xlsx", ".parquet")
 MAPPINGS = "extracts"
 _MAPPING_KEYS = {"source", "description", "sheet", "columns", "split", "join", "constants", "dates", "values"}
@@ -232,13 +235,17 @@ def _read_table(path: Path, *,
     width = len(header)
     body = [(number, values) for number, values in body if any(values)]  # blank lines are not charges
     # A row with more values than the header (and than the file's other rows: some exports end every row
-    # with an empty field) has a value split by an unquoted comma: its values are out of place, so it is
-    # rejected as a whole (read_extract marks it) and none of them is shown.
-    usual = max(width, Counter(len(values) for _, values in body).most_common(1)[0][0]) if body else width
+    # with an empty field) has a value split by an unquoted comma; a row with fewer, in a file whose other
+    # rows have them all, lost one. Either way its values are out of place, so it is rejected as a whole
+    # (read_extract marks it) and none of them is shown. (Exports that drop trailing empty fields have no
+    # usual full row: their short rows are read as they are.)
+    counts = Counter(len(values) for _, values in body)
+    common = max(counts, key=lambda n: (counts[n], n == width)) if body else width  # a tie goes to the header
+    usual = max(width, common)
     rows, numbers, ragged = [], [], {}
     for number, values in body:
-        if len(values) > usual or (len(values) > width and any(values[width:])):
-            ragged[number] = len(values)
+        if len(values) > usual or (len(values) > width and any(values[width:])) or len(values) < width <= common:
+            ragged[number] = (len(values), width)
         values = values[:width]
         rows.append(values + [""] * (width - len(values)))
         numbers.append(number)
@@ -246,15 +253,24 @@ def _read_table(path: Path, *,
 
 
 def _csv_records(path: Path) -> list[tuple[int, list[str]]]:
+    """Read strictly: a quoted value never closed would take every row after it into itself, and text after
+    a closing quote is a value cut in two, so either refuses the file, naming the line the row starts on."""
     file = str(path)
+    records: list[tuple[int, list[str]]] = []
+    line = 0  # the last line of the last row read
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            return [(n, [v.strip() for v in rec]) for n, rec in enumerate(csv.reader(fh), start=1)]
+            reader = csv.reader(fh, strict=True)
+            for n, rec in enumerate(reader, start=1):
+                records.append((n, [v.strip() for v in rec]))
+                line = reader.line_num
     except UnicodeDecodeError as exc:
         raise ExtractError(
             file, f"not UTF-8 text (undecodable byte at offset {exc.start}); save the CSV as UTF-8") from None
     except csv.Error as exc:
-        raise ExtractError(file, f"not a readable CSV file ({exc})") from None
+        raise ExtractError(file, f"not a readable CSV file: the row starting on line {line + 1} is malformed "
+                           f"({exc}); quote a value holding a quote whole and double its quotes") from None
+    return records
 
 
 def _xlsx_records(path: Path, sheet: str | None) -> list[tuple[int, list[str]]]:

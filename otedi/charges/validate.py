@@ -17,6 +17,12 @@ Decisions worth knowing:
   as "02", "01".
 - Codes (sex, state, role, cpt, modifiers, ...) are accepted in any case and
   stored upper-cased; patient_zip is stored as digits without the dash.
+- A value with a control character (a NUL byte, an escape; tabs and line
+  breaks are blanks) is damaged: its column is rejected naming the position
+  and checked no further, so the value is never repeated or stored.
+- Numbers are bounded by what a line can be: minutes by a day, units and
+  the charge amount by a limit no real line reaches (a typing error), so the
+  warehouse columns always hold them.
 """
 
 from __future__ import annotations
@@ -94,6 +100,10 @@ POS_CODES = {
 MAX_DX = 12
 MAX_MODIFIERS = 4
 MAX_AGE_YEARS = 120
+MAX_MINUTES = 1440  # a day
+MAX_UNITS = 999
+MAX_CHARGE = Decimal("99999.99")  # per line; 50 lines still fit a claim total
+SHOWN_MAX = 255  # the longest value a reject keeps (charge_reject.value); a longer one is only described
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
@@ -101,6 +111,7 @@ _MODIFIER = re.compile(r"[0-9A-Z]{2}")
 _AMOUNT = re.compile(r"\d+(\.\d{1,2})?")
 _ZIP = re.compile(r"\d{5}(-?\d{4})?")
 _INT = re.compile(r"\d+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab, LF and CR are blanks
 _SUBSCRIBER_COLUMNS = ("subscriber_last_name", "subscriber_first_name", "subscriber_dob", "subscriber_sex")
 
 X12_SOURCE = "X12 005010X222A1 element maximum lengths; X12 basic and extended character sets"
@@ -140,7 +151,11 @@ class _Row:
         self.values = values
         self.number = number
         self.file = file
-        self.charge_id = values.get("charge_id") or None
+        # column -> (1-based position, character) of the first control character in its value
+        self.damaged = {c: (m.start() + 1, m.group()) for c, v in values.items() if (m := _CONTROL.search(v))}
+        charge_id = values.get("charge_id") or None
+        storable = charge_id and "charge_id" not in self.damaged and len(charge_id) <= ID_LIMITS["charge_id"]
+        self.charge_id = charge_id if storable else None
         self.issues: list[Issue] = []  # rejects: the row is not loaded
         self.warnings: list[Issue] = []  # the row is loaded; the biller should know
 
@@ -152,12 +167,16 @@ class _Row:
 
     def _issue(self, severity: Severity, rule: str, column: str, reason: str, source: str) -> Issue:
         where = f"{self.file} row {self.number}" + (f" (charge_id {self.charge_id})" if self.charge_id else "")
+        value = self.values.get(column, "")
+        shown = column not in PHI_COLUMNS and column not in self.damaged and len(value) <= SHOWN_MAX
         return Issue(severity=severity, rule=rule, message=f"{where}: {reason}", source=source,
-                     charge_id=self.charge_id, row=self.number, column=column,
-                     value=None if column in PHI_COLUMNS else self.values.get(column, ""))
+                     charge_id=self.charge_id, row=self.number, column=column, value=value if shown else None)
 
     def text(self, column: str) -> str | None:
+        """The value, or None when it is empty (a reject when required) or damaged (rejected already)."""
         value = self.values.get(column, "")
+        if column in self.damaged:
+            return None
         if value:
             return value
         if column in REQUIRED_COLUMNS:
@@ -188,13 +207,17 @@ class _Row:
         self.reject("extract-date", column, f"{column}{shown} is not a valid date; write it as YYYY-MM-DD")
         return None
 
-    def count(self, column: str, rule: str, what: str) -> int | None:
+    def count(self, column: str, rule: str, what: str, *, maximum: int) -> int | None:
         value = self.text(column)
         if value is None:
             return None
-        if _INT.fullmatch(value) and int(value) > 0:
+        if not (_INT.fullmatch(value) and int(value) > 0):
+            self.reject(rule, column, f"{column} {value!r} is not a whole number above 0; {what}")
+        elif int(value) > maximum:
+            self.reject(rule, column, f"{column} {value!r} is more than {maximum} on one line; check it for a "
+                        "typing error")
+        else:
             return int(value)
-        self.reject(rule, column, f"{column} {value!r} is not a whole number above 0; {what}")
         return None
 
     def npi(self, column: str) -> str | None:
@@ -229,11 +252,14 @@ def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) 
     for number, *values in zip(numbers, *(frame[c].tolist() for c in columns)):
         cleaned = {c: (v.strip() if isinstance(v, str) else "") for c, v in zip(columns, values)}
         row = _Row(cleaned, int(number), name)
-        if (field_count := ragged.get(int(number))) is not None:
+        if (shape := ragged.get(int(number))) is not None:
             # Values out of place: checking them would repeat a ZIP or member id under another column's name.
-            row.reject("row-shape", "charge_id", f"row has {field_count} values, more than the header's columns: "
-                       "a value holds an unquoted comma; quote it and export again (none of this row's values "
-                       "is shown)")
+            count, width = shape
+            cause = ("more than the header's columns: a value holds an unquoted comma; quote it" if count > width
+                     else "fewer than the header's columns: a value is missing, so the ones after it are under "
+                     "the wrong columns; correct the row")
+            row.reject("row-shape", "charge_id", f"row has {count} values, {cause} and export again (none of this "
+                       "row's values is shown)")
             issues.extend(row.issues)
             continue
         charge = _check(row, practices, table, today)
@@ -255,6 +281,9 @@ def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) 
 def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: date) -> Charge | None:
     """Parse and check one row; returns the Charge when no Issue was raised."""
     v = row.text
+    for column, (position, character) in row.damaged.items():
+        row.reject("control-character", column, f"{column} has a control character (U+{ord(character):04X}) at "
+                   f"position {position}: the value is damaged; correct it in the EHR and export again")
     charge_id = v("charge_id")
     practice_id = v("practice_id")
     if practice_id is not None and practice_id not in practices:
@@ -296,12 +325,13 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
 
     cpt, info = _cpt(row, table, service_date)
     modifiers = _modifiers(row)
-    minutes = row.count("minutes", "minutes-invalid", "minutes are the treatment minutes for this code")
+    minutes = row.count("minutes", "minutes-invalid", "minutes are the treatment minutes for this code",
+                        maximum=MAX_MINUTES)
     if info is not None and info.timed and minutes is None and not row.values.get("minutes"):
         row.reject("minutes-required", "minutes",
                    f"minutes is empty; cpt {cpt} is a timed code ({info.unit_minutes}-minute units), "
                    "so the treatment minutes are needed to bill its units")
-    units = row.count("units", "units-invalid", "leave it empty to compute units from minutes")
+    units = row.count("units", "units-invalid", "leave it empty to compute units from minutes", maximum=MAX_UNITS)
     amount = _amount(row)
     dx = _dx_codes(row)
     # The remaining required columns are free text: they only need a value.
@@ -335,6 +365,8 @@ def _check_x12_text(row: _Row) -> None:
     from otedi.x12.x837p import x12_text  # the same folding the writer applies
 
     for column, limit in TEXT_LIMITS.items():
+        if column in row.damaged:
+            continue
         value = row.values.get(column) or ""
         if len(value) > limit:
             row.reject("field-length", column, f"{column} has {len(value)} characters; the 837P element holds "
@@ -343,6 +375,8 @@ def _check_x12_text(row: _Row) -> None:
             row.reject("x12-characters", column, f"{column} has no letter or digit of the X12 character set "
                        "(A-Z, 0-9) once accents are folded; enter the name in Latin letters", source=X12_SOURCE)
     for column, limit in ID_LIMITS.items():
+        if column in row.damaged:
+            continue
         value = row.values.get(column) or ""
         if len(value) > limit:
             row.reject("field-length", column, f"{column} has {len(value)} characters; at most {limit} are "
@@ -529,6 +563,10 @@ def _amount(row: _Row) -> Decimal | None:
     if amount is None or amount <= 0:
         row.reject("charge-amount", "charge_amount", f"charge_amount {value!r} is not an amount above 0 with at "
                    "most 2 decimal places; write digits only, e.g. 130.00")
+        return None
+    if amount > MAX_CHARGE:
+        row.reject("charge-amount", "charge_amount", f"charge_amount {value!r} is more than {MAX_CHARGE} for one "
+                   "line; check it for a typing error")
         return None
     return amount
 

@@ -25,6 +25,7 @@ values that could be PHI.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,17 +42,19 @@ _SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Maximum lengths (X12 data element dictionary, 005010) of the elements the warehouse stores from 999,
 # 277CA and 835 files: a longer value is not valid X12 and the file is refused naming the element, so
-# nothing reaches a column that would refuse it (PostgreSQL) or keep it silently (SQLite). Composites are
-# measured per component.
-ELEMENT_MAX = {
+# nothing reaches a column that would refuse it (PostgreSQL) or keep it silently (SQLite). A simple element is
+# measured whole (a component separator in it is data out of place); a composite, given as a tuple, per
+# component: each its own maximum, the last one for every further component.
+ELEMENT_MAX: dict[tuple[str, int], int | tuple[int, ...]] = {
     ("ST", 1): 3, ("ST", 2): 9, ("SE", 2): 9, ("GS", 6): 9, ("GE", 2): 9,
     ("BPR", 3): 1, ("BPR", 4): 3, ("TRN", 2): 50, ("TRN", 3): 10,
     ("N1", 2): 60, ("N1", 4): 80, ("NM1", 3): 60, ("NM1", 9): 80,
     ("CLP", 1): 38, ("CLP", 2): 2, ("CLP", 7): 50,
     ("CAS", 1): 2, ("CAS", 2): 5, ("CAS", 5): 5, ("CAS", 8): 5, ("CAS", 11): 5, ("CAS", 14): 5, ("CAS", 17): 5,
-    ("SVC", 1): 80, ("REF", 2): 50, ("LQ", 2): 30, ("MIA", 5): 50, ("MOA", 3): 50,
-    ("PLB", 1): 50, ("PLB", 3): 50, ("PLB", 5): 50, ("AK1", 2): 9, ("AK2", 2): 9, ("IK3", 1): 3,
-    ("STC", 1): 30,
+    ("SVC", 1): (80,), ("REF", 2): 50, ("LQ", 2): 30, ("MIA", 5): 50, ("MOA", 3): 50,
+    ("PLB", 1): 50, ("PLB", 3): (50,), ("PLB", 5): (50,), ("AK1", 2): 9, ("AK2", 2): 9, ("IK3", 1): 3,
+    ("IK5", 1): 1,
+    ("STC", 1): (2, 30, 3),  # C043: category, status, entity
 }
 _ST_FRAGMENT = re.compile(r"ST[^A-Za-z0-9\s]")
 # A composite written with another separator than ISA16: a 2-character
@@ -67,10 +70,14 @@ def _check_values(segment: "Segment") -> None:
                            f"0x{ord(_CONTROL.search(value).group()):02x}); the file is corrupt",
                            segment_number=segment.number, segment_id=segment.id)
         limit = ELEMENT_MAX.get((segment.id, position))
-        if limit is not None:
-            longest = max(len(part) for part in value.split(segment.delimiters.component)) if value else 0
-            if longest > limit:
-                raise X12Error(f"{segment.id}{position:02d} has {longest} characters; X12 allows at most {limit}",
+        if limit is None or not value:
+            continue
+        composite = isinstance(limit, tuple)
+        for component, part in enumerate(value.split(segment.delimiters.component) if composite else [value], 1):
+            most = limit[min(component, len(limit)) - 1] if composite else limit
+            if len(part) > most:
+                where = f"{segment.id}{position:02d}" + (f"-{component}" if composite else "")
+                raise X12Error(f"{where} has {len(part)} characters; X12 allows at most {most}",
                                segment_number=segment.number, segment_id=segment.id)
 
 
@@ -212,25 +219,24 @@ class X12Reader:
             decoder = codecs.getincrementaldecoder(self.encoding)()
         except LookupError as exc:
             raise X12Error(f"unknown text encoding {self.encoding!r}") from exc
-        first = True
-        offset = 0
-        while True:
-            data = stream.read(self.chunk_size)
-            if first and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8):]
-            first = False
+        bom = codecs.BOM_UTF8
+        head = b""
+        while len(head) < len(bom) and (data := stream.read(self.chunk_size)):
+            head += data  # however small the chunks, the byte-order mark is seen whole
+        offset = len(bom) if head.startswith(bom) else 0  # bytes of the file before `data`
+        chunks = itertools.chain([head[offset:]], iter(lambda: stream.read(self.chunk_size), b""), [None])
+        for data in chunks:
+            pending = len(decoder.getstate()[0])  # bytes of a character the last chunk cut in two
             try:
-                text = decoder.decode(data, final=not data)
-            except UnicodeDecodeError as exc:
+                text = decoder.decode(data or b"", final=data is None)
+            except UnicodeDecodeError as exc:  # exc.start counts from the first pending byte
                 raise X12Error(
-                    f"byte {offset + exc.start} is not valid {self.encoding} text",
+                    f"byte {offset - pending + exc.start} is not valid {self.encoding} text",
                     segment_number=self._count + 1,
                 ) from exc
-            offset += len(data)
+            offset += len(data or b"")
             if text:
                 yield text
-            if not data:
-                return
 
     def _raw_segments(self) -> Iterator[str]:
         """Segment texts, stripped of surrounding whitespace, empty ones skipped."""

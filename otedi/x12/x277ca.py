@@ -246,11 +246,13 @@ def iter_277ca(
         elif sid == "HL":
             yield from pending()
             level = seg.element(3)
+            if level == "19":
+                provider = None  # a new loop 2000C: its billing provider is its own NM1*85
         elif sid == "SE":
             yield from pending()
             provider = None
         elif level == "19":
-            if sid == "NM1":
+            if sid == "NM1" and seg.element(1) == "85":  # never another entity's NM109 (a member id)
                 assert reader.transaction is not None
                 provider = ProviderStatus(reader.transaction, seg.element(9))
                 provider_emitted = False
