@@ -225,6 +225,12 @@ def ingest_fetched(session: Session) -> IngestResult:
             result.failed.append(fetched.remote_name)
             log.warning("ingest %s: database %s; rolled back, the next run loads it", fetched.remote_name,
                         type(getattr(exc, "orig", None) or exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a loader bug on one file must not stop the others
+            # Its text may quote the file, so only its class is logged; the file stays unprocessed.
+            session.rollback()
+            result.failed.append(fetched.remote_name)
+            log.error("ingest %s: %s in the loader; rolled back, left for the next run", fetched.remote_name,
+                      type(exc).__name__)
     return result
 
 

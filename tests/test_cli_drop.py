@@ -458,3 +458,39 @@ def test_ingest_leaves_a_file_the_database_failed_on_for_the_next_run(built, tmp
     monkeypatch.setattr(clearinghouse, "post_remittance_file", real)
     again = run(capsys, *args)
     assert again["fetched"] == [] and [r["file"] for r in again["ingested"]["remittances"]] == ["era_1.835"]
+
+
+def test_a_loader_crashing_on_one_file_leaves_it_unprocessed_and_the_others_load(built, tmp_path, monkeypatch,
+                                                                                 caplog):
+    # One bad file never blocks the others (issue 11): whatever a loader raises on one file, the ingest rolls
+    # that file back, names it as failed without the exception's text, and loads the rest.
+    from otedi import clearinghouse
+    from otedi.clearinghouse import ingest_fetched
+
+    drop = tmp_path / "drop"
+    (drop / "inbound").mkdir(parents=True)
+    _, _, claim_of_line = _claim_file(next(p for p in built if p.name.startswith("BRIGHTHANDS")))
+
+    def era(line: str, trace: str, control: int) -> str:
+        return interchange([remittance([Clp(claim_of_line[line], icn=f"ICN-{line}", services=[
+            Svc("97530", D("120.00"), D("90.00"), [("CO", "45", D("30.00"))], lcn=line, units=2)])],
+            trace=trace)], control=control)
+    (drop / "inbound" / "era.835").write_text(era("A1", "TRACE1", 61))
+    (drop / "inbound" / "other.835").write_text(era("A2", "TRACE2", 62))
+    run_fetch = ["drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(tmp_path / "archive")]
+    assert cli.main(run_fetch) == 0
+    real = clearinghouse.post_remittance_file
+
+    def crash_on_era(session, path, name=None):
+        if name == "era.835":
+            raise ValueError("a bug quoting DOE*JANE")
+        return real(session, path, name)
+
+    monkeypatch.setattr(clearinghouse, "post_remittance_file", crash_on_era)
+    with session_scope() as s:
+        result = ingest_fetched(s)
+    assert result.failed == ["era.835"] and [r["file"] for r in result.remittances] == ["other.835"]
+    assert "ValueError" in caplog.text and "DOE" not in caplog.text
+    monkeypatch.setattr(clearinghouse, "post_remittance_file", real)
+    with session_scope() as s:
+        assert [r["file"] for r in ingest_fetched(s).remittances] == ["era.835"]  # the next run loads it
