@@ -60,10 +60,7 @@ def pay(session: Session, *, practice_id: str, patient_id: str, amount: Decimal 
     amount = parse_amount(amount)
     method, reference = _check(method, reference)
     _known_patient(session, practice_id, patient_id)
-    same = session.scalar(select(models.PatientPayment).where(
-        models.PatientPayment.practice_id == practice_id, models.PatientPayment.patient_id == patient_id,
-        models.PatientPayment.kind == "payment", models.PatientPayment.reference == reference,
-        models.PatientPayment.amount == amount, models.PatientPayment.received_on == received_on))
+    same = _same(session, practice_id, patient_id, "payment", reference, amount, received_on)
     if same is not None:
         return PaymentResult("already_posted", same.id, credit=unapplied_credit(session, practice_id, patient_id))
     claims = patient_claims(session, practice_id, patient_id)
@@ -99,10 +96,7 @@ def refund(session: Session, *, practice_id: str, patient_id: str, amount: Decim
     """Pay back part of the patient's unapplied credit (never more than the credit)."""
     amount = parse_amount(amount)
     method, reference = _check(method, reference)
-    same = session.scalar(select(models.PatientPayment).where(
-        models.PatientPayment.practice_id == practice_id, models.PatientPayment.patient_id == patient_id,
-        models.PatientPayment.kind == "refund", models.PatientPayment.reference == reference,
-        models.PatientPayment.amount == amount, models.PatientPayment.received_on == paid_on))
+    same = _same(session, practice_id, patient_id, "refund", reference, amount, paid_on)
     if same is not None:
         return PaymentResult("already_posted", same.id, credit=unapplied_credit(session, practice_id, patient_id))
     credit = unapplied_credit(session, practice_id, patient_id)
@@ -121,6 +115,14 @@ def refund(session: Session, *, practice_id: str, patient_id: str, amount: Decim
     session.flush()
     _entry(session, practice_id, patient_id, None, "unapplied_credit", -amount, event, payment)
     return PaymentResult("posted", payment.id, credit=credit - amount)
+
+
+def _same(session: Session, practice_id: str, patient_id: str, kind: str, reference: str, amount: Decimal,
+          day: date) -> models.PatientPayment | None:
+    """The payment (or refund) already posted with this identity, if any."""
+    p = models.PatientPayment
+    return session.scalar(select(p).where(p.practice_id == practice_id, p.patient_id == patient_id, p.kind == kind,
+                                          p.reference == reference, p.amount == amount, p.received_on == day))
 
 
 def _known_patient(session: Session, practice_id: str, patient_id: str) -> None:

@@ -12,6 +12,8 @@ Create Date: 2026-12-01 13:40:00
 from alembic import op
 import sqlalchemy as sa
 
+from otedi.warehouse.migrations.append_only import guard
+
 
 revision = '0010'
 down_revision = '0009'
@@ -35,19 +37,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_audit_event_subject', TABLE, ['subject'])
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
-                   f"FOR EACH ROW EXECUTE FUNCTION otedi_append_only()")
-        op.execute(f"CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION otedi_append_only()")
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {TABLE}_no_{action.lower()} BEFORE {action} ON {TABLE} BEGIN "
-                       f"SELECT RAISE(ABORT, '{REFUSAL}'); END")
-        op.execute(f"CREATE TRIGGER {TABLE}_no_replace BEFORE INSERT ON {TABLE} "
-                   f"WHEN EXISTS (SELECT 1 FROM {TABLE} WHERE id = NEW.id) BEGIN "
-                   f"SELECT RAISE(ABORT, '{REFUSAL}'); END")
-
+    guard(TABLE, REFUSAL)
 
 def downgrade() -> None:
     op.drop_index('ix_audit_event_subject', TABLE)

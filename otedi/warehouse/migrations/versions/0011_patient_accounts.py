@@ -16,6 +16,8 @@ Create Date: 2026-12-01 13:50:00
 from alembic import op
 import sqlalchemy as sa
 
+from otedi.warehouse.migrations.append_only import guard
+
 
 revision = '0011'
 down_revision = '0010'
@@ -77,19 +79,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_account_entry_claim_pk', APPEND_ONLY, ['claim_pk'])
     op.create_index('ix_account_entry_patient', APPEND_ONLY, ['practice_id', 'patient_id'])
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE TRIGGER {APPEND_ONLY}_append_only BEFORE UPDATE OR DELETE ON {APPEND_ONLY} "
-                   f"FOR EACH ROW EXECUTE FUNCTION otedi_append_only()")
-        op.execute(f"CREATE TRIGGER {APPEND_ONLY}_no_truncate BEFORE TRUNCATE ON {APPEND_ONLY} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION otedi_append_only()")
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {APPEND_ONLY}_no_{action.lower()} BEFORE {action} ON {APPEND_ONLY} BEGIN "
-                       f"SELECT RAISE(ABORT, '{REFUSAL}'); END")
-        op.execute(f"CREATE TRIGGER {APPEND_ONLY}_no_replace BEFORE INSERT ON {APPEND_ONLY} "
-                   f"WHEN EXISTS (SELECT 1 FROM {APPEND_ONLY} WHERE id = NEW.id) BEGIN "
-                   f"SELECT RAISE(ABORT, '{REFUSAL}'); END")
-
+    guard(APPEND_ONLY, REFUSAL)
 
 def downgrade() -> None:
     op.drop_table(APPEND_ONLY)
