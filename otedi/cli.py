@@ -99,8 +99,9 @@ def cmd_charges_load(args) -> int:
     from otedi.charges.load import load_extract
     from otedi.warehouse import db
     db.upgrade()
-    with db.session_scope() as session:
-        result = load_extract(session, args.file, args.mapping)
+    # a concurrent twin loading the same file loses on a lock or a key and retries, finding it loaded
+    result = db.in_own_transaction(lambda session: load_extract(session, args.file, args.mapping),
+                                   what=Path(args.file).name)
     issues = [i.as_dict() for i in result.issues]
     if args.json:
         print(json.dumps({"file": result.file, "sha256": result.sha256, "already_loaded": result.already_loaded,
@@ -119,8 +120,8 @@ def cmd_charges_therapy_usage(args) -> int:
     from otedi.charges.therapy_usage import load_therapy_usage
     from otedi.warehouse import db
     db.upgrade()
-    with db.session_scope() as session:
-        result = load_therapy_usage(session, args.file)
+    result = db.in_own_transaction(lambda session: load_therapy_usage(session, args.file),
+                                   what=Path(args.file).name)
     issues = [i.as_dict() for i in result.issues]
     if args.json:
         print(json.dumps({"file": result.file, "rows": result.rows, "loaded": result.loaded,
