@@ -196,6 +196,9 @@ def cmd_remit_post(args) -> int:
         if s["transactions"]:
             print(f"  transactions {s['transactions']}, claims matched {s['claims_matched']}, "
                   f"unmatched {s['unmatched']}")
+            if s["duplicate_claim_payments"] or s["predeterminations"]:
+                print(f"  not posted: {s['duplicate_claim_payments']} payment(s) already posted under another trace, "
+                      f"{s['predeterminations']} predetermination(s) (remittance exceptions: otedi report export)")
             print(f"  paid {t['paid']}  contractual {t['contractual']}  patient responsibility "
                   f"{t['patient_responsibility']}  other {t['other_adjustments']}  denied {t['denied']}  "
                   f"PLB {t['plb']}  BPR02 {t['bpr02']}")

@@ -417,3 +417,12 @@ def test_waivable_faults_are_named_by_their_element():
     assert set(x835.WAIVABLE) == {"IEA02", "GE02", "SE02", "BPR16"}
     with pytest.raises(ValueError, match="SE01"):
         x835.scan_835(Path(__file__), waive={"SE01"})
+
+
+def test_remit_post_says_what_it_did_not_post(billed, tmp_path, capsys):
+    from otedi import cli
+
+    path = write(tmp_path, "pre.835", interchange([remittance([predetermination(billed["B"])], trace="T-PRE")]))
+    assert cli.main(["remit", "post", str(path)]) == 0
+    assert "not posted: 0 payment(s) already posted under another trace, 1 predetermination(s)" in \
+        capsys.readouterr().out
