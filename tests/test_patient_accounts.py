@@ -263,3 +263,15 @@ def test_the_kpis_count_patient_payments_write_offs_and_credit(owed):
     assert kpis.loc["patient_collection_rate", "denominator"] == "28.80"
     assert (kpis.loc["write_off_rate", "numerator"], kpis.loc["write_off_rate", "denominator"]) == ("65.00", "290.00")
     assert kpis.loc["unapplied_credit", "value"] == D("1.20")
+
+
+def test_the_html_report_shows_patient_accounts_and_write_offs(owed, tmp_path):
+    from otedi.analytics import write_html_report
+
+    with session_scope() as s:
+        adjust(s, owed["C"], amount=D("1.00"), reason="small_balance", who="b1", note="under $10")
+    payment("30.00")  # 16.80 + 11.00 applied, 2.20 credit
+    html = write_html_report(tmp_path / "r.html", today=date(2026, 4, 10)).read_text()
+    section = html[html.index("<h2>Patient accounts</h2>"):html.index("<h2>AR aging</h2>")]
+    assert "$27.80" in section and "$2.20" in section  # paid by the patient, left as credit
+    assert "small_balance" in section and "$1.00" in section

@@ -1,4 +1,5 @@
-"""One self-contained HTML finance report: KPIs, AR aging, denial Pareto, payments, work queue.
+"""One self-contained HTML finance report: KPIs, reconciliation and patient accounts, AR aging, denial Pareto,
+payments, work queue.
 
 Inline CSS and inline SVG charts drawn here; no script, font or image is
 loaded from anywhere, so the file opens in a browser without a network.
@@ -128,8 +129,16 @@ def render_report(today: date | None = None) -> str:
     payments_svg = bar_chart(list(per_period.index), [("deposits (BPR02)", [int(v * 100) for v in per_period])],
                              "Payments by payment date") if len(per_period) else ""
 
-    totals = {col: int(claims[col].sum()) for col in ["billed", *reconcile.POSTED, "open_balance"]}
+    totals = {col: int(claims[col].sum()) for col in ["billed", *reconcile.POSTED, "written_off", "open_balance"]}
     totals_table = pd.DataFrame([{k: dollars(v) for k, v in totals.items()}])
+    patient_cols = ["patient_responsibility", "patient_paid", "patient_written_off", "to_secondary", "patient_balance"]
+    credit = int(snap.account.loc[snap.account["entry_type"] == "unapplied_credit", "amount_c"].sum())
+    patient_table = pd.DataFrame([{**{c: dollars(int(claims[c].sum())) for c in patient_cols},
+                                   "unapplied_credit": dollars(credit)}])
+    offs = snap.account[snap.account["entry_type"] == "write_off"]
+    write_offs = offs.groupby(["side", "reason"], as_index=False).agg(entries=("amount_c", "size"),
+                                                                      amount=("amount_c", "sum"))
+    write_offs["amount"] = [dollars(v) for v in write_offs["amount"]]
     deposit_ties = pd.DataFrame([{
         "payments": len(pays), "bpr02_total": sum(pays["bpr_amount"], Decimal("0.00")),
         "posted_payments": sum(pays["posted_payments"], Decimal("0.00")),
@@ -146,15 +155,19 @@ def render_report(today: date | None = None) -> str:
     summary = workqueue.work_queue_summary(queue)
 
     money_cols = ("billed", "paid", "contractual", "patient_responsibility", "other_adjustments", "denied",
-                  "open_balance", "bpr02_total", "posted_payments", "plb_total", "recoverable", "amount",
-                  "total", *aging.BUCKETS)
+                  "open_balance", "written_off", *patient_cols, "unapplied_credit", "bpr02_total", "posted_payments",
+                  "plb_total", "recoverable", "amount", "total", *aging.BUCKETS)
     body = [
         f"<h1>otedi finance report</h1><p class=\"muted\">as of {today.isoformat()}; "
         f"{len(claims)} claims, {len(pays)} posted payments. Figures come from the posting ledger.</p>",
         "<h2>Key figures</h2>", _kpi_tiles(kpi_rows),
         "<h2>Reconciliation totals</h2>", _table(totals_table, money_cols),
-        "<p class=\"muted\">billed = paid + contractual + patient responsibility + other adjustments + open "
-        "balance; the open balance includes denied amounts until they are corrected or written off.</p>",
+        "<p class=\"muted\">billed = paid + contractual + patient responsibility + other adjustments + written "
+        "off + open balance; the open balance includes denied amounts until they are corrected or written off.</p>",
+        "<h2>Patient accounts</h2>", _table(patient_table, money_cols),
+        "<p class=\"muted\">patient responsibility = patient paid + patient written off + billed to a secondary "
+        "+ patient balance.</p>",
+        "<h3>Write-offs by reason</h3>", _table(write_offs, money_cols),
         "<h2>AR aging</h2>", aging_svg, _table(aged_out, money_cols),
         "<h2>Denials by root cause</h2>", pareto_svg, _table(pareto_out, money_cols),
         "<h3>Recoverable (correctable and within the filing limit)</h3>", _table(recoverable, money_cols),
