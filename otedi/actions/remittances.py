@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 from otedi.actions.audit import ActionError, record, require_note
 from otedi.charges.load import file_sha256
 from otedi.errors import X12Error
-from otedi.remit.post import ZERO, _match_line, apply_adjudication, post_remittance_file
+from otedi.remit.post import ZERO, apply_adjudication, match_line, post_remittance_file
 from otedi.warehouse import models
 from otedi.x12 import x835
 
@@ -95,7 +95,7 @@ def accept_remittance(session: Session, path: str | Path, *, who: str, note: str
 @dataclass
 class _Service:
     """One 2110 service of a claim payment, rebuilt from the ledger entries posting wrote for it (in order:
-    its payment, then its adjustments), in the shape `_match_line` reads."""
+    its payment, then its adjustments), in the shape `match_line` reads."""
 
     procedure: str
     service_date: date | None
@@ -211,7 +211,7 @@ def _lines_for(entries: list[models.LedgerEntry], claim: models.Claim, payment: 
     not_found: list[models.RemitException] = []
     used: set[int] = set()
     for service in _services(entries):
-        line = _match_line(service, claim.lines, used)
+        line = match_line(service, claim.lines, used)
         if line is None:
             not_found.append(models.RemitException(
                 remittance_id=exc.remittance_id, claim_payment_id=payment.id, kind="line_not_found",

@@ -267,7 +267,7 @@ class _Poster:
         claim_remarks = ":".join(clp.remark_codes) or None
         used: set[int] = set()
         for service in clp.services:
-            line = _match_line(service, claim.lines if claim else [], used)
+            line = match_line(service, claim.lines if claim else [], used)
             if line is not None:
                 used.add(line.id)
             elif claim is not None:
@@ -435,7 +435,7 @@ def earlier_trace(status: str, charge: Decimal, paid: Decimal, payer_claim_numbe
     return others[-1] if len(same) > reversals else None
 
 
-def _match_line(service: x835.ServicePayment, lines: list[models.ClaimLine], used: set[int]):
+def match_line(service: x835.ServicePayment, lines: list[models.ClaimLine], used: set[int]):
     """Our claim line for a 2110 service: by REF*6R, else by procedure, date and charge."""
     free = [line for line in lines if line.id not in used]
     if service.line_control_number:
