@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,10 @@ def drop_listing(home: Path) -> dict[str, list[str]]:
     drop = home / "drop"
     return {folder: sorted(p.name for p in (drop / folder).iterdir())
             for folder in ("outbound", "inbound", "processed") if (drop / folder).is_dir()}
+
+
+def sqlite_home(home: Path, template: Path) -> str:
+    """A new OTEDI_HOME at `home` with a migrated, empty SQLite warehouse in it; returns its URL."""
+    home.mkdir(parents=True)
+    shutil.copy(template, home / "otedi.db")
+    return f"sqlite:///{home / 'otedi.db'}"

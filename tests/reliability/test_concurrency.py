@@ -11,7 +11,6 @@ every invariant and equal one clean cycle. Each round starts from an empty wareh
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -22,7 +21,7 @@ import pytest
 from tests.conftest import _truncate_all
 from tests.phi import leaks, phi_values
 from tests.reliability.invariants import violations, warehouse_snapshot
-from tests.reliability.runs import ROOT, RUN, SAMPLE, TODAY, command, drop_listing, otedi, otedi_env
+from tests.reliability.runs import ROOT, RUN, SAMPLE, TODAY, command, drop_listing, otedi, otedi_env, sqlite_home
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -32,10 +31,9 @@ SAMPLE_PHI = phi_values(SAMPLE)
 
 def fresh(warehouse: str, sqlite_template: Path, home: Path) -> str:
     """An empty warehouse for one round: a new SQLite file, or the PostgreSQL database emptied."""
-    home.mkdir(parents=True)
     if warehouse.startswith("sqlite"):
-        shutil.copy(sqlite_template, home / "otedi.db")
-        return f"sqlite:///{home / 'otedi.db'}"
+        return sqlite_home(home, sqlite_template)
+    home.mkdir(parents=True)
     _truncate_all(warehouse)
     return warehouse
 
@@ -94,9 +92,7 @@ def answered(home: Path, url: str) -> tuple[dict, str]:
 def one_ingest(tmp_path_factory, sqlite_template) -> dict:
     """The reference for the ingest rounds: the same answers fetched and ingested once."""
     home = tmp_path_factory.mktemp("one-ingest") / "home"
-    home.mkdir()
-    shutil.copy(sqlite_template, home / "otedi.db")
-    url = f"sqlite:///{home / 'otedi.db'}"
+    url = sqlite_home(home, sqlite_template)
     env, drop = answered(home, url)
     done = otedi(["drop", "fetch", "--from", drop, "--ingest"], env=env)
     assert done.returncode == 0, done.stderr[-1500:]
