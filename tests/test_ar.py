@@ -23,8 +23,8 @@ def test_aging_by_payer_for_insurance_and_patient_balances(finance):
     assert (medicare["31-60"], medicare["0-30"], medicare["120+"], medicare["total"], medicare["claims"]) == (
         D("420.00"), D("0.00"), D("0.00"), D("420.00"), 5)
     assert rows[("insurance", "87726")]["total"] == D("65.00")  # G, rejected
-    patient = rows[("patient", "15202")]  # A 16.80 + C 16.00
-    assert (patient["31-60"], patient["claims"], patient["practice_id"]) == (D("32.80"), 2, "BRIGHTHANDS")
+    patient = rows[("patient", "15202")]  # C 16.00; A's 16.80 is its secondary payer's to pay first
+    assert (patient["31-60"], patient["claims"], patient["practice_id"]) == (D("16.00"), 1, "BRIGHTHANDS")
     later = {(r["balance_type"], r["payer_id"]): r for r in ar_aging(today=date(2026, 7, 9)).to_dict("records")}
     assert later[("insurance", "15202")]["120+"] == D("420.00")  # 121 days after submission
 
@@ -141,3 +141,18 @@ def test_an_appeal_letter_waits_for_the_decision_and_a_late_filing_denial_cannot
     post(write(tmp_path, "era9.835", interchange([remittance([reversal, paid], trace="T9")], control=9)))
     queue = work_queue(today=TODAY).set_index("claim_id")
     assert c not in queue.index or queue.loc[c, "reason"] != "denied"
+
+
+def test_coinsurance_a_secondary_payer_is_on_file_for_is_not_the_patients_yet(finance):
+    """Claim A's patient has a secondary payer for its date of service, not billed yet: the 16.80 the
+    primary left is the secondary's to pay first - not a patient balance, aging or statement."""
+    from otedi.analytics import claim_reconciliation
+    from otedi.warehouse.db import session_scope
+    from otedi.accounts.statements import statements_due
+
+    a = claim_reconciliation(today=TODAY).set_index("claim_id").loc[finance["A"]]
+    assert (a["patient_responsibility"], a["to_secondary"], a["patient_balance"]) == (D("16.80"), D("16.80"), 0)
+    with session_scope() as s:
+        due, _, _ = statements_due(s, TODAY)
+    assert finance["A"] not in {line["claim_id"] for st in due for line in st.lines}
+    assert {line["claim_id"] for st in due for line in st.lines} >= {finance["C"]}

@@ -5,8 +5,10 @@
     patient owes   = patient responsibility - patient payments applied - patient write-offs
 
 Denials stay in the insurance balance until corrected, appealed or written off (as reconcile.py says).
-When a secondary claim was built from a claim, the patient responsibility that claim left is billed to
-the secondary payer: the patient owes nothing on the primary, and what the secondary leaves instead.
+When the patient has a secondary payer for a claim's dates (a secondary claim was built from it, or the
+extract lists a secondary charge for those days, not billed yet), the patient responsibility that claim
+left is the secondary payer's to pay first: the patient owes nothing on it, and what the secondary leaves
+on its own claim instead.
 """
 
 from __future__ import annotations
@@ -56,8 +58,7 @@ def claim_balances(session: Session, claims: list[models.Claim]) -> dict[int, Cl
             models.AccountEntry.claim_pk, models.AccountEntry.entry_type, models.AccountEntry.side,
             models.AccountEntry.amount).where(models.AccountEntry.claim_pk.in_(pks))):
         actions[pk][(kind, side)] += _money(amount)
-    forwarded = set(session.scalars(select(models.ClaimLink.original_claim_pk).where(
-        models.ClaimLink.kind == "secondary", models.ClaimLink.original_claim_pk.in_(pks))))
+    forwarded = billed_to_a_secondary(session, pks)
     out = {}
     for claim in claims:
         posted, done = ledger[claim.id], actions[claim.id]
@@ -73,6 +74,21 @@ def claim_balances(session: Session, claims: list[models.Claim]) -> dict[int, Cl
             insurance_written_off=insurance_off,
             patient_owes=ZERO if claim.id in forwarded else responsibility - paid - patient_off)
     return out
+
+
+def billed_to_a_secondary(session: Session, claim_pks: list[int] | None = None) -> set[int]:
+    """Primary claims whose patient responsibility goes to a secondary payer: a secondary claim was built from
+    them, or a secondary (or tertiary) charge of the same patient lies within their dates of service.
+    The reconciliation uses the same set, so both tell the same balances."""
+    c, ch = models.Claim, models.Charge
+    linked = select(models.ClaimLink.original_claim_pk).where(models.ClaimLink.kind == "secondary")
+    covered = (select(c.id).join(ch, (ch.practice_id == c.practice_id) & (ch.patient_id == c.patient_id)
+                                 & ch.service_date.between(c.service_date_from, c.service_date_to))
+               .where(c.payer_sequence == "P", ch.payer_sequence.in_(("S", "T"))))
+    if claim_pks is not None:
+        linked = linked.where(models.ClaimLink.original_claim_pk.in_(claim_pks))
+        covered = covered.where(c.id.in_(claim_pks))
+    return set(session.scalars(linked)) | set(session.scalars(covered.distinct()))
 
 
 def patient_claims(session: Session, practice_id: str, patient_id: str) -> list[models.Claim]:

@@ -106,7 +106,7 @@ class Snapshot:
     hold_issues: pd.DataFrame  # claim ids that had a HOLD edit when built
     secondary_patients: pd.DataFrame  # (practice_id, patient_id) with a secondary payer on a charge
     account: pd.DataFrame  # account entries of the practice's actions (patient payments, credits, write-offs)
-    forwarded: frozenset[int]  # claims whose patient responsibility went to a secondary claim built from them
+    forwarded: frozenset[int]  # claims whose patient responsibility is a secondary payer's (accounts.balances)
     item_states: dict[str, dict]  # work item id -> the latest state a biller set (otedi.actions.work_items)
     appeals: dict[str, dict]  # claim id -> its latest appeal {on, deadline, file} (otedi.actions.appeals)
 
@@ -223,7 +223,9 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
         m.AccountEntry.claim_pk, m.AccountEntry.entry_type, m.AccountEntry.side, m.AccountEntry.reason,
         m.AccountEntry.amount.label("amount_c"), m.AccountEntry.posted_at,
     ).order_by(m.AccountEntry.id), money=("amount_c",), times=("posted_at",))
-    forwarded = frozenset(session.scalars(select(m.ClaimLink.original_claim_pk).where(m.ClaimLink.kind == "secondary")))
+    from otedi.accounts.balances import billed_to_a_secondary
+
+    forwarded = frozenset(billed_to_a_secondary(session))
 
     from otedi.actions.appeals import appeals_filed
     from otedi.actions.work_items import states
