@@ -11,12 +11,12 @@ from otedi.actions.audit import ActionError
 
 
 def _in_session(work):
+    """Run one action in its own transaction; a concurrent twin's same action (the same payment entered
+    twice at once) loses on a unique key or a lock and is retried, finding it done."""
     from otedi.warehouse import db
-    from otedi.warehouse.db import session_scope
 
     db.upgrade()
-    with session_scope() as session:
-        return work(session)
+    return db.in_own_transaction(work, what="the action")
 
 
 def _day(text: str | None) -> date:

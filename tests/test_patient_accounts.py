@@ -275,3 +275,18 @@ def test_the_html_report_shows_patient_accounts_and_write_offs(owed, tmp_path):
     section = html[html.index("<h2>Patient accounts</h2>"):html.index("<h2>AR aging</h2>")]
     assert "$27.80" in section and "$2.20" in section  # paid by the patient, left as credit
     assert "small_balance" in section and "$1.00" in section
+
+
+def test_the_same_payment_entered_twice_at_once_posts_once(owed):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "otedi.cli", "patient", "pay", "--practice", PRACTICE, "--patient", PATIENT,
+            "--amount", "10.00", "--method", "check", "--reference", "TWIN1", "--date", "2026-04-02", "--by", "desk"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-500:] for _, err in outs]
+    assert sorted(out.split(" ")[2].rstrip(":") for out, _ in outs) == ["already_posted", "posted"]
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.PatientPayment)) == 1
+    assert owes()[owed["A"]] == D("6.80")
