@@ -178,14 +178,19 @@ def test_resubmission_is_idempotent(billed, tmp_path):
         assert s.scalar(select(func.count()).select_from(ClaimLink)) == 1
 
 
-def test_secondary_claim_carries_the_primary_adjudication_and_balances(billed, tmp_path):
-    post(tmp_path, "mcr.835", [medicare_paid(billed["M"])], "T-M")
-    secondary = [charge(charge_id=f"M-{n}S", cpt=cpt, minutes=minutes, units=units, charge_amount=D(amount),
-                        payer_sequence="S", **UHC)
-                 for n, cpt, minutes, units, amount in ((1, "97530", 30, 2, "160.00"), (2, "97535", 15, 1, "70.00"))]
-    write_charges_csv(tmp_path / "secondary.csv", secondary)
+def with_secondary_charges(tmp_path) -> None:
+    """The UHC secondary's copies of claim M's two charges."""
+    rows = [charge(charge_id=f"M-{n}S", cpt=cpt, minutes=minutes, units=units, charge_amount=D(amount),
+                   payer_sequence="S", **UHC)
+            for n, cpt, minutes, units, amount in ((1, "97530", 30, 2, "160.00"), (2, "97535", 15, 1, "70.00"))]
+    write_charges_csv(tmp_path / "secondary.csv", rows)
     with session_scope() as s:
         load_extract(s, tmp_path / "secondary.csv", today=TODAY)
+
+
+def test_secondary_claim_carries_the_primary_adjudication_and_balances(billed, tmp_path):
+    post(tmp_path, "mcr.835", [medicare_paid(billed["M"])], "T-M")
+    with_secondary_charges(tmp_path)
     with session_scope() as s:
         result = resubmit(s, today=TODAY, claim_ids=(), secondary=True)
     [built] = result.built

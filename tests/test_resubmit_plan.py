@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from otedi import cli
 from otedi.actions.audit import ActionError
-from otedi.charges.load import load_extract
 from otedi.claims.resubmit import SECONDARY_NOTE, new_claim_id, plan_resubmissions, resubmit
 from otedi.outbound import run_outbound
 from otedi.warehouse import models
@@ -21,7 +20,7 @@ from otedi.warehouse.db import session_scope
 from tests.factories import charge, write_charges_csv
 from tests.remit_builder import Clp, Svc
 from tests.test_resubmit import (  # noqa: F401 - billed is a fixture
-    UHC, _write_with_prior_payers, billed, claim_row, find, medicare_paid, post, uhc)
+    UHC, _write_with_prior_payers, billed, claim_row, find, medicare_paid, post, uhc, with_secondary_charges)
 from tests.test_secondary_recoding import EGHP, MEDICARE_SECONDARY
 
 TODAY = date(2026, 3, 25)
@@ -44,16 +43,6 @@ def audit_rows() -> list[tuple[str, str, str, str, dict]]:
     with session_scope() as s:
         return [(e.actor, e.action, e.subject, e.note, json.loads(e.changes))
                 for e in s.scalars(select(models.AuditEvent).order_by(models.AuditEvent.id))]
-
-
-def with_secondary_charges(tmp_path) -> None:
-    """The UHC secondary's copies of claim M's two charges."""
-    rows = [charge(charge_id=f"M-{n}S", cpt=cpt, minutes=minutes, units=units, charge_amount=D(amount),
-                   payer_sequence="S", **UHC)
-            for n, cpt, minutes, units, amount in ((1, "97530", 30, 2, "160.00"), (2, "97535", 15, 1, "70.00"))]
-    write_charges_csv(tmp_path / "secondary.csv", rows)
-    with session_scope() as s:
-        load_extract(s, tmp_path / "secondary.csv", today=TODAY)
 
 
 @pytest.fixture
