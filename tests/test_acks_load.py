@@ -250,6 +250,9 @@ def test_999_rejecting_the_whole_group_without_set_responses_rejects_its_claims(
     st = ["ST*999*0001*005010X231A1", *body, f"SE*{len(body) + 2}*0001"]
     path = write(tmp_path, "group.999", addressed(interchange([st], functional_id="FA", version="005010X231A1",
                                                               control=77), "DEMOCH", "BRIGHT01", None))
+    from otedi.x12.validate import validate_file
+
+    assert validate_file(path).ok  # pyx12 (005010X231A1): a 999 may reject a group with no AK2 loop
 
     summary = load(path).summary()
 
