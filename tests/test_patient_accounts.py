@@ -290,3 +290,20 @@ def test_the_same_payment_entered_twice_at_once_posts_once(owed):
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(models.PatientPayment)) == 1
     assert owes()[owed["A"]] == D("6.80")
+
+
+def test_two_payments_of_one_patient_at_once_never_apply_more_than_is_owed(owed):
+    import subprocess
+    import sys
+
+    def cmd(reference):
+        return [sys.executable, "-m", "otedi.cli", "patient", "pay", "--practice", PRACTICE, "--patient", PATIENT,
+                "--amount", "16.80", "--method", "card", "--reference", reference, "--date", "2026-04-02"]
+    procs = [subprocess.Popen(cmd(ref), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for ref in ("CARD-A", "CARD-B")]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-500:] for _, err in outs]
+    assert owes() == {owed["A"]: D("0.00"), owed["C"]: D("0.00"), owed["D"]: D("0.00")}
+    with session_scope() as s:
+        assert unapplied_credit(s, PRACTICE, PATIENT) == D("4.80")  # 33.60 paid, 28.80 owed
+    assert_identities()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from otedi import config
 from otedi.accounts.balances import claim_balances
-from otedi.actions.audit import ActionError, record, require_note
+from otedi.actions.audit import ActionError, locked_claim, record, require_note, write_lock
 from otedi.actions.patient_payments import parse_amount
 from otedi.warehouse import models
 
@@ -61,9 +61,7 @@ def adjust(session: Session, claim_id: str, *, amount: Decimal, reason: str, who
     why = reasons().get(reason)
     if why is None:
         raise ActionError(f"reason {reason!r} is not one of {', '.join(reasons())} ({REASONS})")
-    claim = session.scalar(select(models.Claim).where(models.Claim.claim_id == claim_id))
-    if claim is None:
-        raise ActionError(f"no claim {claim_id}")
+    claim = locked_claim(session, claim_id)
     _within_balance(session, claim, why.side, amount)
     pending = amount > why.approval_above
     adjustment = models.AccountAdjustment(claim_pk=claim.id, reason=reason, side=why.side, amount=amount,
@@ -102,6 +100,7 @@ def decline(session: Session, adjustment_id: int, *, who: str, note: str) -> dic
 
 
 def _pending(session: Session, adjustment_id: int, who: str) -> tuple[models.AccountAdjustment, models.Claim]:
+    write_lock(session)
     adjustment = session.get(models.AccountAdjustment, adjustment_id, with_for_update=True)
     if adjustment is None or adjustment.status != "pending":
         raise ActionError(f"write-off {adjustment_id} is {adjustment.status if adjustment else 'unknown'}, "

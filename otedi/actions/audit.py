@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otedi.errors import OtediError
-from otedi.warehouse import models
+from otedi.warehouse import db, models
 
 ACTOR_MAX = 64
 
@@ -32,6 +32,23 @@ def require_note(note: str | None) -> str:
     if not text:
         raise ActionError("say why in --note: every action is recorded with its reason")
     return text
+
+
+def write_lock(session: Session) -> None:
+    """On SQLite, start the action's transaction with the write lock (BEGIN IMMEDIATE), unless the caller
+    already runs it inside a transaction of its own (an import's savepoint per row: the import takes it)."""
+    if not session.in_transaction():
+        db.begin_exclusive(session)
+
+
+def locked_claim(session: Session, claim_id: str) -> models.Claim:
+    """The claim an action changes, held for this action's transaction: a concurrent twin of the action waits
+    (row lock on PostgreSQL, the write lock on SQLite) and then sees what this one did."""
+    write_lock(session)
+    claim = session.scalar(select(models.Claim).where(models.Claim.claim_id == claim_id).with_for_update())
+    if claim is None:
+        raise ActionError(f"no claim {claim_id}")
+    return claim
 
 
 def record(session: Session, *, action: str, subject: str, who: str, note: str, changes: dict) -> models.AuditEvent:

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from otedi import config
-from otedi.actions.audit import ActionError, record, require_note
+from otedi.actions.audit import ActionError, locked_claim, record, require_note
 from otedi.coding.modifiers import modifier_rules, order_modifiers
 from otedi.warehouse import models
 
@@ -81,7 +81,7 @@ def review(session: Session, claim_id: str) -> ClaimReview:
 
 
 def _held(session: Session, claim_id: str) -> models.Claim:
-    claim = _claim(session, claim_id)
+    claim = locked_claim(session, claim_id)
     if claim.status != "held":
         raise ActionError(f"claim {claim_id} is {claim.status}, not held: only a held claim is released or voided")
     return claim

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from otedi import config
 from otedi.accounts.balances import ZERO, claim_balances, patient_claims, unapplied_credit
-from otedi.actions.audit import ActionError, record
+from otedi.actions.audit import ActionError, record, write_lock
 from otedi.warehouse import models
 
 METHODS = ("cash", "check", "card", "eft")
@@ -59,6 +59,7 @@ def pay(session: Session, *, practice_id: str, patient_id: str, amount: Decimal 
     """Post a patient payment (idempotent by patient, reference, amount and date). The caller commits."""
     amount = parse_amount(amount)
     method, reference = _check(method, reference)
+    _lock_account(session, practice_id, patient_id)
     _known_patient(session, practice_id, patient_id)
     same = _same(session, practice_id, patient_id, "payment", reference, amount, received_on)
     if same is not None:
@@ -96,6 +97,7 @@ def refund(session: Session, *, practice_id: str, patient_id: str, amount: Decim
     """Pay back part of the patient's unapplied credit (never more than the credit)."""
     amount = parse_amount(amount)
     method, reference = _check(method, reference)
+    _lock_account(session, practice_id, patient_id)
     same = _same(session, practice_id, patient_id, "refund", reference, amount, paid_on)
     if same is not None:
         return PaymentResult("already_posted", same.id, credit=unapplied_credit(session, practice_id, patient_id))
@@ -115,6 +117,14 @@ def refund(session: Session, *, practice_id: str, patient_id: str, amount: Decim
     session.flush()
     _entry(session, practice_id, patient_id, None, "unapplied_credit", -amount, event, payment)
     return PaymentResult("posted", payment.id, credit=credit - amount)
+
+
+def _lock_account(session: Session, practice_id: str, patient_id: str) -> None:
+    """Two payments for one patient at once apply one after the other (each sees the other's entries):
+    the patient's claims are row-locked on PostgreSQL, the warehouse write-locked on SQLite."""
+    write_lock(session)
+    session.scalars(select(models.Claim.id).where(models.Claim.practice_id == practice_id,
+                                                  models.Claim.patient_id == patient_id).with_for_update()).all()
 
 
 def _same(session: Session, practice_id: str, patient_id: str, kind: str, reference: str, amount: Decimal,

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from otedi import config
-from otedi.actions.audit import ActionError
+from otedi.actions.audit import ActionError, write_lock
 from otedi.actions.patient_payments import pay
 
 CANONICAL = ("practice_id", "patient_id", "amount", "method", "reference", "received_on", "claim_id")
@@ -42,6 +42,7 @@ def import_payments(session: Session, path: str | Path, *, who: str, mapping: st
     path = Path(path)
     layout = _mapping(mapping)
     result = ImportResult(file=path.name)
+    write_lock(session)  # one import at a time: its rows apply in order, a twin's after them
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in REQUIRED if c not in layout["constants"]
