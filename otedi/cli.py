@@ -382,6 +382,8 @@ def cmd_run(args) -> int:
         ("other adjustments", f"{t['other_adjustments']:,.2f}"),
         ("denied", f"{t['denied']:,.2f}"),
         ("still open", f"{t['still_open']:,.2f}"),
+        ("claims crossed over by the payer", t["claims_crossed_over"]),
+        ("paid by the crossover payers", f"{t['crossover_paid']:,.2f}"),
     ]
     print()
     for label, value in rows:

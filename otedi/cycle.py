@@ -73,9 +73,11 @@ def run_cycle(extract: str | Path | None, *, drop_url: str, out_dir: str | Path,
 
 
 def cycle_totals() -> dict[str, object]:
-    """What has been sent and what became of it, from the claims and the ledger."""
+    """What has been sent and what became of it, from the claims and the ledger (claims we sent: not the
+    crossover records of claims a payer forwarded, counted apart with what their payers paid)."""
     with session_scope() as session:
-        sent = select(models.Claim).where(models.Claim.status.not_in(UNSENT)).subquery()
+        sent = select(models.Claim).where(models.Claim.status.not_in(UNSENT),
+                                          models.Claim.claim_file_id.is_not(None)).subquery()
         claims = {status: n for status, n in session.execute(
             select(sent.c.status, func.count()).group_by(sent.c.status))}
         billed = session.scalar(select(func.coalesce(func.sum(sent.c.total_charge), 0)))
@@ -83,6 +85,10 @@ def cycle_totals() -> dict[str, object]:
             select(models.LedgerEntry.entry_type, func.sum(models.LedgerEntry.amount))
             .where(models.LedgerEntry.claim_pk.in_(select(sent.c.id)))
             .group_by(models.LedgerEntry.entry_type))}
+        crossovers = select(models.ClaimLink.claim_pk).where(models.ClaimLink.kind == "crossover")
+        crossed_over = session.scalar(select(func.count()).select_from(crossovers.subquery()))
+        crossover_paid = session.scalar(select(func.coalesce(func.sum(models.LedgerEntry.amount), 0)).where(
+            models.LedgerEntry.claim_pk.in_(crossovers), models.LedgerEntry.entry_type == "payment"))
     billed = Decimal(billed).quantize(Decimal("0.01"))
     posted = sum(by_type.values(), ZERO)
     return {
@@ -97,4 +103,6 @@ def cycle_totals() -> dict[str, object]:
         "other_adjustments": by_type.get("other_adjustment", ZERO),
         "denied": by_type.get("denial", ZERO),
         "still_open": billed - posted,
+        "claims_crossed_over": crossed_over,
+        "crossover_paid": Decimal(crossover_paid).quantize(Decimal("0.01")),
     }

@@ -29,6 +29,7 @@ class Clp:
     charge: Decimal | None = None  # defaults: from the services and CAS
     paid: Decimal | None = None
     crossover: str | None = None
+    filing: str = "MB"  # CLP06
 
     def totals(self) -> tuple[Decimal, Decimal, Decimal]:
         charge = self.charge if self.charge is not None else sum((s.charge for s in self.services), Decimal(0))
@@ -47,17 +48,18 @@ def _cas(adjustments) -> list[str]:
 
 
 def remittance(claims: list[Clp], *, trace: str = "TRACE1", payer: str = "1999999999", st: str = "0001",
-               plb: list[tuple[str, Decimal]] = (), bpr: Decimal | None = None) -> list[str]:
+               plb: list[tuple[str, Decimal]] = (), bpr: Decimal | None = None,
+               payer_name: str = "CGS MEDICARE PART B OHIO") -> list[str]:
     """Segments of one 835 transaction set (ST..SE)."""
     total = sum((c.totals()[1] for c in claims), Decimal(0)) - sum((a for _, a in plb), Decimal(0))
     body = [
         f"BPR*I*{bpr if bpr is not None else total}*C*ACH*CCP*01*999999999*DA*123456*{payer}**01*888888888*DA*654321*20260320",
-        f"TRN*1*{trace}*{payer}", "DTM*405*20260320", "N1*PR*CGS MEDICARE PART B OHIO", "N3*PO BOX 1",
+        f"TRN*1*{trace}*{payer}", "DTM*405*20260320", f"N1*PR*{payer_name}", "N3*PO BOX 1",
         "N4*NASHVILLE*TN*37202", "PER*BL*EDI*TE*8005551212", "N1*PE*BRIGHT HANDS OT*XX*1234567893", "LX*1",
     ]
     for c in claims:
         charge, paid, pr = c.totals()
-        body.append(f"CLP*{c.pcn}*{c.status}*{charge}*{paid}*{pr}*MB*{c.icn}*11*1")
+        body.append(f"CLP*{c.pcn}*{c.status}*{charge}*{paid}*{pr}*{c.filing}*{c.icn}*11*1")
         body += _cas(c.claim_cas)
         body.append("NM1*QC*1*DOE*JANE****MI*1EG4TE5MK73")
         if c.crossover:

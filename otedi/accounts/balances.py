@@ -5,8 +5,8 @@
     patient owes   = patient responsibility - patient payments applied - patient write-offs
 
 Denials stay in the insurance balance until corrected, appealed or written off (as reconcile.py says).
-When the patient has a secondary payer for a claim's dates (a secondary claim was built from it, or the
-extract lists a secondary charge for those days, not billed yet), the patient responsibility that claim
+When the patient has a secondary payer for a claim's dates (a secondary claim was built from it, the
+primary payer crossed it over, or the extract lists a secondary charge for those days, not billed yet), the patient responsibility that claim
 left is the secondary payer's to pay first: the patient owes nothing on it, and what the secondary leaves
 on its own claim instead.
 """
@@ -78,10 +78,11 @@ def claim_balances(session: Session, claims: list[models.Claim]) -> dict[int, Cl
 
 def billed_to_a_secondary(session: Session, claim_pks: list[int] | None = None) -> set[int]:
     """Primary claims whose patient responsibility goes to a secondary payer: a secondary claim was built from
-    them, or a secondary (or tertiary) charge of the same patient lies within their dates of service.
+    them or the primary payer crossed them over to one (a crossover record), or a secondary (or tertiary)
+    charge of the same patient lies within their dates of service.
     The reconciliation uses the same set, so both tell the same balances."""
     c, ch = models.Claim, models.Charge
-    linked = select(models.ClaimLink.original_claim_pk).where(models.ClaimLink.kind == "secondary")
+    linked = select(models.ClaimLink.original_claim_pk).where(models.ClaimLink.kind.in_(("secondary", "crossover")))
     covered = (select(c.id).join(ch, (ch.practice_id == c.practice_id) & (ch.patient_id == c.patient_id)
                                  & ch.service_date.between(c.service_date_from, c.service_date_to))
                .where(c.payer_sequence == "P", ch.payer_sequence.in_(("S", "T"))))

@@ -57,8 +57,8 @@ CLP_STATUS = {"1": "processed as primary", "2": "processed as secondary", "3": "
 CLAIM_COLUMNS = [
     "claim_id", "practice_id", "payer_id", "payer_name", "payer_kind", "payer_sequence", "patient_id",
     "rendering_npi", "service_date_from", "service_date_to", "frequency_code", "status", "payer_icn",
-    "submitted_on", "billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance",
-    *ACCOUNT, "claim_level", "adjudicated", "remittances", "days_outstanding", "last_event", "last_event_at",
+    "submitted_on", "crossover_of", "billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer",
+    "open_balance", *ACCOUNT, "claim_level", "adjudicated", "remittances", "days_outstanding", "last_event", "last_event_at",
     "superseded_by",
 ]
 LINE_COLUMNS = [
@@ -181,9 +181,12 @@ def claim_frame(snap: Snapshot, today: date) -> pd.DataFrame:
     on_lines = snap.ledger[snap.ledger["claim_pk"].notna() & snap.ledger["claim_line_pk"].isna()]
     c["claim_level"] = on_lines.groupby("claim_pk")["amount_c"].sum().reindex(c["claim_pk"], fill_value=0).to_numpy() \
         + c["written_off"].to_numpy()  # write-offs are the claim's, not a line's
-    submitted = c["file_created_at"].notna() & ~c["status"].isin(NOT_SUBMITTED)
+    # a crossover record was "submitted" by the primary payer: when its 835 forwarded the claim
+    crossover = c["crossover_of"].notna()
+    submitted = (c["file_created_at"].notna() | crossover) & ~c["status"].isin(NOT_SUBMITTED)
     c["in_ar"] = submitted
-    c["submitted_on"] = [t.date() if ok else None for t, ok in zip(c["file_created_at"], submitted)]
+    c["submitted_on"] = [(t if isinstance(t, pd.Timestamp) else made).date() if ok else None
+                         for t, made, ok in zip(c["file_created_at"], c["created_at"], submitted)]
     c["days_outstanding"] = pd.array(_days(c, today), dtype="Int64")
     c = c.join(_last_events(snap), on="claim_pk")
     return c

@@ -127,9 +127,15 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
         with session_scope() as own:
             return load_snapshot(own)
     m = models
-    payer_names = (select(m.ClaimLine.claim_pk, m.Charge.payer_name)
+    # the payer's name as the claim's first charge gives it, when that charge is with the claim's payer (a
+    # crossover record's lines may repeat the primary's charges: its payer is then the carrier the 835 named)
+    payer_names = (select(m.ClaimLine.claim_pk, m.Charge.payer_name, m.Charge.payer_id)
                    .join(m.Charge, m.Charge.charge_id == m.ClaimLine.charge_id)
                    .where(m.ClaimLine.line_number == 1).subquery())
+    primary = aliased(m.Claim)
+    crossovers = (select(m.ClaimLink.claim_pk, primary.claim_id.label("crossover_of"))
+                  .join(primary, primary.id == m.ClaimLink.original_claim_pk)
+                  .where(m.ClaimLink.kind == "crossover").subquery())
     # A resubmission, replacement or void takes the original's place (a secondary claim does not).
     newer = aliased(m.Claim)
     superseding = (select(m.ClaimLink.original_claim_pk, newer.claim_id.label("superseded_by"))
@@ -141,17 +147,20 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
         m.Claim.service_date_from, m.Claim.service_date_to, m.Claim.total_charge, m.Claim.expected_allowed,
         m.Claim.frequency_code, m.Claim.payer_claim_number, m.Claim.payer_icn, m.Claim.status,
         m.Claim.claim_file_id, m.Claim.created_at, m.ClaimFile.file_name, m.ClaimFile.status.label("file_status"),
-        m.ClaimFile.created_at.label("file_created_at"), superseding.c.superseded_by,
+        m.ClaimFile.created_at.label("file_created_at"), superseding.c.superseded_by, crossovers.c.crossover_of,
     ).outerjoin(m.ClaimFile, m.ClaimFile.id == m.Claim.claim_file_id)
-        .outerjoin(payer_names, payer_names.c.claim_pk == m.Claim.id)
-        .outerjoin(superseding, superseding.c.original_claim_pk == m.Claim.id).order_by(m.Claim.id),
+        .outerjoin(payer_names, (payer_names.c.claim_pk == m.Claim.id) & (payer_names.c.payer_id == m.Claim.payer_id))
+        .outerjoin(superseding, superseding.c.original_claim_pk == m.Claim.id)
+        .outerjoin(crossovers, crossovers.c.claim_pk == m.Claim.id).order_by(m.Claim.id),
         money=("total_charge",), times=("created_at", "file_created_at"))
     claims["expected_allowed_c"] = pd.array([None if v is None or pd.isna(v) else cents(v)
                                              for v in claims["expected_allowed"]], dtype="Int64")
     kinds = [payer_profile(p, f) for p, f in zip(claims["payer_id"], claims["claim_filing_code"])]
     claims["payer_kind"] = [k for k, _ in kinds]
-    claims["payer_name"] = [n if isinstance(n, str) and n else rules_name
-                            for n, (_, rules_name) in zip(claims["payer_name"], kinds)]
+    # no charge with the claim's payer (a crossover to a carrier we have no charge for): the name the 835 gave
+    claims["payer_name"] = [n if isinstance(n, str) and n else payer if isinstance(of, str) else rules_name
+                            for n, payer, of, (_, rules_name) in zip(claims["payer_name"], claims["payer_id"],
+                                                                    claims["crossover_of"], kinds)]
 
     lines = _frame(session, select(
         m.ClaimLine.id.label("claim_line_pk"), m.ClaimLine.claim_pk, m.ClaimLine.line_number, m.ClaimLine.charge_id,

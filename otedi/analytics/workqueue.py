@@ -17,7 +17,8 @@ Reasons, most urgent first (a claim with several shows the first as
                              wait for the decision, until an 835 after the appeal posts: paid, the item
                              closes; still denied, it is a denial to work again)
   reversed                   the payer reversed its payment and has not re-adjudicated
-  no_835                     no 835 after the payer kind's expected days: claim status inquiry
+  no_835                     no 835 after the payer kind's expected days: claim status inquiry (for a
+                             crossover record: ask the secondary payer whether the crossover reached it)
   underpaid                  allowed below the expected allowed amount beyond the tolerance
   secondary_claim_due        primary adjudicated with patient responsibility, the patient has a
                              secondary payer (a charge with payer_sequence S/T) and no
@@ -111,13 +112,18 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
         if not c.adjudicated and c.remittances == 0 and c.status != "rejected" \
                 and (today - c.submitted_on).days > expected_days:
             days = (today - c.submitted_on).days
-            if c.claim_pk in accepted_277:
+            if isinstance(c.crossover_of, str):
+                step = (f"The primary payer forwarded claim {c.crossover_of} to {c.payer_name} on {c.submitted_on}: "
+                        f"ask {c.payer_name} whether it received the crossover; if it did not, bill it a "
+                        f"secondary claim with the primary's adjudication.")
+            elif c.claim_pk in accepted_277:
                 step = (f"Claim status inquiry (276/277 or the payer portal) for ICN {c.payer_icn or 'n/a'}; "
                         f"resubmit only if the payer has no record of it.")
             else:
                 step = (f"No 277CA acceptance on file: confirm with the clearinghouse that {c.file_name} reached "
                         f"the payer, then check the claim's status with the payer.")
-            found["no_835"] = (c.open_balance, f"no 835 {days} days after submission "
+            found["no_835"] = (c.open_balance, f"no 835 {days} days after "
+                               f"{'the crossover' if isinstance(c.crossover_of, str) else 'submission'} "
                                f"({c.payer_kind} follow-up after {expected_days} days)", step, None)
         if c.claim_pk in underpaid.index and c.adjudicated:
             short, expected = underpaid.loc[c.claim_pk]

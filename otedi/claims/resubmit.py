@@ -31,8 +31,8 @@ What each claim gets (ot_billing_rules.md §2.8, §5.1, §5.2):
   and adjustments, are apportioned to the re-coded lines (per code when the
   date has the same codes on both, else per date, in proportion to each
   line's charge for its units), so every line and the claim balance. A primary
-  that crossed the claim over itself (835 NM1*TT, status forwarded) is not
-  billed again.
+  that crossed the claim over itself (835 CLP02 19 / NM1*TT, status forwarded) is not
+  billed again: its crossover record (otedi.remit.crossover) takes the secondary payer's 835.
 
 Planning and building are one path: `plan_resubmissions` decides every claim (what would be built, why,
 for how much, or the work item instead) without writing anything - the dry run `otedi ar resubmit` shows
@@ -403,7 +403,9 @@ def _secondary_share(session: Session, row: models.Claim) -> _Share | None:
 
 
 def _plan_secondary(session: Session, row: models.Claim, today: date, plan: ResubmitPlan) -> None:
-    done = _link(session, row, ("secondary",))
+    done = _link(session, row, ("secondary", "crossover"))
+    if done is not None and done.kind == "crossover":
+        return  # the primary payer forwarded it: the secondary payer's 835 posts to the crossover record
     if done is not None:
         plan.existing.append(_built(done.claim, row, done.kind))
         return

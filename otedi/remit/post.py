@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session, selectinload
 from otedi import config
 from otedi.charges.load import file_sha256
 from otedi.errors import X12Error
+from otedi.remit import crossover
 from otedi.warehouse import models
 from otedi.warehouse.inbound import inbound_record
 from otedi.x12 import x835
@@ -231,6 +232,10 @@ class _Poster:
             claim = self.session.scalar(
                 select(models.Claim).where(models.Claim.claim_id == clp.patient_control_number)
                 .options(selectinload(models.Claim.lines)))
+        primary = None  # set when the payment posts to the crossover record of this (primary) claim
+        if claim is not None and clp.status != PREDETERMINATION and crossover.needs_routing(claim, clp):
+            primary, claim = self._side(claim, clp)
+        with self.session.no_autoflush:
             earlier = None if clp.status == PREDETERMINATION else self._posted_under_another_trace(clp, claim)
         if clp.status == PREDETERMINATION or earlier is not None:
             ours = f"claim {clp.patient_control_number}" if claim else \
@@ -266,10 +271,15 @@ class _Poster:
         entries: list[dict] = []
         claim_remarks = ":".join(clp.remark_codes) or None
         used: set[int] = set()
+        # the secondary payer of a crossover returns the primary's REF*6R: match on the primary's lines
+        matching = primary.lines if primary else claim.lines if claim else []
+        same_line = {line.line_number: line for line in claim.lines} if primary else None
         for service in clp.services:
-            line = match_line(service, claim.lines if claim else [], used)
+            line = match_line(service, matching, used)
             if line is not None:
                 used.add(line.id)
+                if same_line is not None:
+                    line = same_line[line.line_number]
             elif claim is not None:
                 self._exception(payment, "line_not_found",
                                 service.line_control_number or f"{service.procedure} {service.service_date}",
@@ -298,12 +308,32 @@ class _Poster:
             entry.update(claim_pk=payment.claim_pk, reversal=clp.is_reversal)
             self.outcome.totals[entry["entry_type"]] += entry["amount"]
         self.pending_entries.extend(entries)
+        if primary is not None and claim.claim_filing_code == crossover.UNKNOWN_FILING and clp.filing_indicator:
+            claim.claim_filing_code = clp.filing_indicator[:2]  # the carrier's own CLP06, now that it answered
         if claim is not None:
             _update_claim(claim, clp, entries)
             self.pending_rows.extend(claim.lines)
+            if primary is None and crossover.forwards(claim, clp):
+                self.flush()
+                crossover.open_crossover(self.session, claim, *crossover.carrier_of(
+                    clp, self.remittance.payer_key, self.remittance.payer_name))
         self.claims_since_flush += 1
         if self.claims_since_flush >= FLUSH_EVERY:
             self.flush()
+
+    def _side(self, claim: models.Claim, clp: x835.ClaimPayment) -> tuple[models.Claim | None, models.Claim]:
+        """(primary, claim to post to): (None, claim) when the payment is the primary's, else (claim, its
+        crossover record), the record created when this is the first 835 of the secondary side."""
+        self.flush()  # the question reads what this file posted so far (and lets go of the claims it posted)
+        claim = self.session.get(models.Claim, claim.id, options=[selectinload(models.Claim.lines)])
+        payer_key = self.remittance.payer_key
+        side = crossover.crossover_of(self.session, claim)
+        if not crossover.belongs_to_crossover(self.session, claim, side, clp, payer_key):
+            return None, claim
+        if side is None:
+            side = crossover.open_crossover(self.session, claim, *crossover.carrier_of(
+                clp, payer_key, self.remittance.payer_name))
+        return claim, side
 
     def _not_posted(self, clp: x835.ClaimPayment, kind: str, message: str) -> None:
         """Record a claim payment that posts nothing (no ledger entries, no claim_pk, claim untouched)."""

@@ -414,7 +414,7 @@ class FetchedFile(Base):
 
 
 class ClaimLink(Base):
-    """Which claim a resubmitted, replacement, void or secondary claim was built from.
+    """Which claim a resubmitted, replacement, void, secondary or crossover claim was built from.
 
     Written with the new claim, so the original shows what became of it and asking again builds
     nothing new: one new claim per original and kind.
@@ -423,10 +423,12 @@ class ClaimLink(Base):
     __tablename__ = "claim_link"
     __table_args__ = (UniqueConstraint("original_claim_pk", "kind"),)
 
-    KINDS = ("resubmission", "replacement", "void", "secondary")
+    KINDS = ("resubmission", "replacement", "void", "secondary", "crossover")
     # resubmission: a new original (frequency 1) for a claim rejected before adjudication
     # replacement: frequency 7 with REF*F8; void: frequency 8 with REF*F8
     # secondary: the claim to the next payer, carrying this claim's adjudication (2320/2330/2430)
+    # crossover: the record of the claim the primary payer forwarded to the next payer itself (no 837P of
+    # ours; the secondary payer's 835 posts to it, otedi.remit.crossover)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_pk: Mapped[int] = mapped_column(ForeignKey("claim.id"), unique=True)  # the claim built
