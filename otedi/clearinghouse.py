@@ -10,25 +10,29 @@
   moved to processed/; files already recorded are skipped.
 - `ingest_fetched`: every fetched file not yet processed is loaded by its
   kind: 999 and 277CA update claim status, 835s post to the ledger. Loading
-  and posting are idempotent by content hash.
+  and posting are idempotent by content hash. Then the Medicare cost sharing
+  the 835s left QMB patients is written off (otedi.accounts.qmb), in a
+  transaction of its own.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from otedi.accounts.qmb import QmbWriteOff, write_off_qmb_cost_sharing
 from otedi.acks.load import load_ack_file, transaction_set_of
 from otedi.charges.load import file_sha256
 from otedi.remit.post import post_remittance_file
 from otedi.transport import Drop, TransportError
 from otedi.warehouse import models
-from otedi.warehouse.db import work_lock
+from otedi.warehouse.db import in_own_transaction, work_lock
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,13 @@ class IngestResult:
     remittances: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # kinds we do not load (TA1, unknown)
     failed: list[str] = field(default_factory=list)  # files the database failed on: left for the next run
+    qmb_written_off: list[QmbWriteOff] = field(default_factory=list)  # QMB cost sharing written off afterwards
+    qmb_failed: bool = False  # the database failed on the QMB write-offs: the next ingest writes them off
+
+    @property
+    def qmb_refund_due(self) -> list[str]:
+        """Claims written off for a QMB patient who had paid on them: a biller refunds the payment."""
+        return [w.claim_id for w in self.qmb_written_off if w.refund_due]
 
 
 def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None = None,
@@ -193,8 +204,9 @@ def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list
     return recorded
 
 
-def ingest_fetched(session: Session) -> IngestResult:
-    """Load every fetched file not processed yet: acknowledgments first, then remittances."""
+def ingest_fetched(session: Session, *, today: date | None = None) -> IngestResult:
+    """Load every fetched file not processed yet: acknowledgments first, then remittances; then write off the
+    QMB cost sharing (as of `today`, default the current date) the remittances left patients."""
     processed = set(session.scalars(select(models.InboundFile.sha256)))
     pending = [f for f in session.scalars(select(models.FetchedFile).order_by(models.FetchedFile.id))
                if f.sha256 not in processed]
@@ -231,7 +243,24 @@ def ingest_fetched(session: Session) -> IngestResult:
             result.failed.append(fetched.remote_name)
             log.error("ingest %s: %s in the loader; rolled back, left for the next run", fetched.remote_name,
                       type(exc).__name__)
+    _write_off_qmb(session, result, today or date.today())
     return result
+
+
+def _write_off_qmb(session: Session, result: IngestResult, today: date) -> None:
+    """After the files: QMB patients' Medicare cost sharing is written off, never left as a patient balance
+    (otedi.accounts.qmb), in a transaction of its own, retried on what a second attempt cures (a concurrent
+    twin's write-offs leave this one nothing to do). The files stay posted if it fails: the next ingest
+    writes them off."""
+    session.commit()  # the files are committed; hold no transaction while the write-offs take the write lock
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)  # the session's own warehouse
+    try:
+        result.qmb_written_off = in_own_transaction(
+            lambda s: write_off_qmb_cost_sharing(s, today=today), what="QMB write-offs", url=url)
+    except SQLAlchemyError as exc:
+        result.qmb_failed = True
+        log.warning("QMB write-offs: database %s; nothing written off, the next ingest writes them off",
+                    type(getattr(exc, "orig", None) or exc).__name__)
 
 
 def _loaded_by_twin(session: Session, sha256: str) -> bool:

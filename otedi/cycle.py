@@ -61,7 +61,7 @@ def run_cycle(extract: str | Path | None, *, drop_url: str, out_dir: str | Path,
             result.fetched = len(fetch_inbound(session, drop, archive_dir))
     progress("loading 999/277CA and posting 835s")
     with session_scope() as session:
-        result.ingest = ingest_fetched(session)
+        result.ingest = ingest_fetched(session, today=today)
     progress("building the secondary claims the primary payers' 835s made due")
     # A concurrent twin building the same secondary claims makes this attempt lose on the claim id; the
     # retry then finds them built.

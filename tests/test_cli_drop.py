@@ -188,7 +188,8 @@ def test_drop_fetch_archives_moves_and_ingests_a_999_and_an_835(built, tmp_path,
     again = run(capsys, "drop", "fetch", "--from", drop_url(tmp_path), "--archive", str(archive), "--ingest",
                 "--json")
 
-    assert again == {"fetched": [], "ingested": {"acks": [], "remittances": [], "skipped": [], "failed": []}}
+    assert again == {"fetched": [], "ingested": {"acks": [], "remittances": [], "skipped": [], "failed": [],
+                                               "qmb_written_off": []}}
     assert sorted(p.name for p in archive.iterdir()) == sorted(f"{digests[n]}.{n[-3:]}" for n in inbound)
 
 

@@ -180,7 +180,7 @@ def test_webpt_style_sample_maps_to_exact_canonical_values():
         "initial_treatment_date": "2026-09-01", "plan_of_care_certified_through": "2026-11-29", ROW: 11,
         # columns the WebPT-style layout does not carry are empty
         "supervising_npi": "", "supervising_last_name": "", "supervising_first_name": "", "plan_of_care_start": "",
-        "plan_of_care_signed_date": "", "progress_report_date": "", "msp_type": "",
+        "plan_of_care_signed_date": "", "progress_report_date": "", "msp_type": "", "qmb": "",
     }
 
 

@@ -5,6 +5,9 @@ adjusted, what the patient owes), the payments the patient made, the total due, 
 date, and is written as a PDF for the patient plus one CSV and one JSON line per statement for a mail
 vendor. The files name patients: they are 0600 in a 0700 folder. A statement run is recorded per patient
 (audit action patient_statement), which is how the cycle rule knows when the last one went out.
+
+A QMB patient's Medicare cost sharing is never on a statement (SSA §1902(n)(3)(B)): those claims are left
+out by the predicate the QMB write-off uses (otedi.accounts.qmb), even before the write-off has run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from otedi import config
 from otedi.accounts.balances import ZERO, claim_balances, patient_claims, unapplied_credit
+from otedi.accounts.qmb import qmb_cost_sharing_claims
 from otedi.actions.audit import record
 from otedi.analytics.aging import bucket
 from otedi.files import open_private, private_dir, write_private_text
@@ -59,16 +63,18 @@ def _rules() -> dict:
 
 
 def statements_due(session: Session, as_of: date) -> tuple[list[Statement], int, int]:
-    """The statements to send on `as_of`, and how many patients were skipped (below minimum, this cycle)."""
+    """The statements to send on `as_of`, and how many patients were skipped (below minimum, this cycle).
+    Claims of QMB Medicare cost sharing are left out: the patient may never be billed for them."""
     rules = _rules()
     last_sent = _last_sent(session)
+    qmb = qmb_cost_sharing_claims(session)
     patients = session.execute(select(models.Claim.practice_id, models.Claim.patient_id).distinct()
                                .order_by(models.Claim.practice_id, models.Claim.patient_id)).all()
     due, below, recent = [], 0, 0
     for practice_id, patient_id in patients:
         claims = patient_claims(session, practice_id, patient_id)
         balances = claim_balances(session, claims)
-        owed = [(c, balances[c.id]) for c in claims if balances[c.id].patient_owes > 0]
+        owed = [(c, balances[c.id]) for c in claims if balances[c.id].patient_owes > 0 and c.id not in qmb]
         total = sum((b.patient_owes for _, b in owed), ZERO)
         if total < rules["minimum"] or total <= 0:
             below += total > 0

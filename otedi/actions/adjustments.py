@@ -3,7 +3,8 @@
 A write-off names a reason from mappings/ar/adjustment_reasons.yaml, which says which balance it writes
 off (the payer's open balance or what the patient owes) and above which amount a second person must
 approve it. It can never exceed that balance. Posted, it is an account entry; pending, it posts nothing
-until approved by someone other than who asked.
+until approved by someone other than who asked. A write-off the law requires (QMB cost sharing) is posted
+by otedi itself through the same path (`system_write_off`), never pending.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from otedi.warehouse import models
 
 REASONS = "ar/adjustment_reasons.yaml"
 SIDES = ("insurance", "patient")
+SYSTEM_ACTOR = "otedi"  # who a write-off otedi posts by rule is recorded as (system_write_off)
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,42 @@ def write_off_for(carc: str) -> Reason | None:
 def adjust(session: Session, claim_id: str, *, amount: Decimal, reason: str, who: str, note: str) -> dict:
     """Write off `amount` of one claim's balance for `reason`: posted at once, or pending approval."""
     note, amount = require_note(note), parse_amount(amount)
-    why = reasons().get(reason)
-    if why is None:
-        raise ActionError(f"reason {reason!r} is not one of {', '.join(reasons())} ({REASONS})")
+    why = _reason(reason)
     claim = locked_claim(session, claim_id)
     _within_balance(session, claim, why.side, amount)
-    pending = amount > why.approval_above
-    adjustment = models.AccountAdjustment(claim_pk=claim.id, reason=reason, side=why.side, amount=amount,
+    return _write_off(session, claim, why, amount, who=who, note=note, pending=amount > why.approval_above)
+
+
+def system_write_off(session: Session, claim_id: str, *, amount: Decimal, reason: str, note: str,
+                     details: dict | None = None) -> dict:
+    """A write-off otedi posts itself because a rule requires it (the QMB billing prohibition,
+    otedi.accounts.qmb): by SYSTEM_ACTOR, with the rule named in `note`, posted at once whatever the reason's
+    approval limit (no person's judgement to check). Otherwise as adjust(): the claim locked for the
+    transaction, never more than the balance, one account_adjustment, account_entry and audit_event;
+    `details` (ids and amounts only) go into the audit row's changes."""
+    note, amount = require_note(note), parse_amount(amount)
+    why = _reason(reason)
+    claim = locked_claim(session, claim_id)
+    _within_balance(session, claim, why.side, amount)
+    return _write_off(session, claim, why, amount, who=SYSTEM_ACTOR, note=note, pending=False, details=details)
+
+
+def _reason(key: str) -> Reason:
+    why = reasons().get(key)
+    if why is None:
+        raise ActionError(f"reason {key!r} is not one of {', '.join(reasons())} ({REASONS})")
+    return why
+
+
+def _write_off(session: Session, claim: models.Claim, why: Reason, amount: Decimal, *, who: str, note: str,
+               pending: bool, details: dict | None = None) -> dict:
+    adjustment = models.AccountAdjustment(claim_pk=claim.id, reason=why.key, side=why.side, amount=amount,
                                           status="pending" if pending else "posted", requested_by=who)
     session.add(adjustment)
     session.flush()
-    event = record(session, action="write_off_request" if pending else "write_off", subject=f"claim:{claim_id}",
-                   who=who, note=note, changes={"adjustment": adjustment.id, "reason": reason, "side": why.side,
-                                                "amount": str(amount), "status": adjustment.status})
+    event = record(session, action="write_off_request" if pending else "write_off", subject=f"claim:{claim.claim_id}",
+                   who=who, note=note, changes={**(details or {}), "adjustment": adjustment.id, "reason": why.key,
+                                                "side": why.side, "amount": str(amount), "status": adjustment.status})
     if not pending:
         _post(session, claim, adjustment, event)
     return {"adjustment": adjustment.id, "status": adjustment.status, "side": why.side, "amount": amount,

@@ -111,6 +111,7 @@ def to_model(charge: Charge, extract_file_id: int, row_number: int) -> models.Ch
     values = {name: getattr(charge, name) for name in _CHARGE_FIELDS}
     values["modifiers"] = ":".join(charge.modifiers)
     values["dx_codes"] = "|".join(charge.dx_codes)
+    values["qmb"] = charge.is_qmb  # Y/N in the extract and the record, a boolean in the warehouse
     return models.Charge(extract_file_id=extract_file_id, row_number=row_number, **values)
 
 
@@ -118,4 +119,5 @@ def from_model(row: models.Charge) -> Charge:
     values = {name: getattr(row, name) for name in _CHARGE_FIELDS}
     values["modifiers"] = tuple(m for m in row.modifiers.split(":") if m)
     values["dx_codes"] = tuple(d for d in row.dx_codes.split("|") if d)
+    values["qmb"] = "Y" if row.qmb else "N"
     return Charge(**values)

@@ -19,7 +19,7 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "referring_npi", "referring_last_name", "referring_first_name",
     "place_of_service", "cpt", "modifiers", "minutes", "units", "charge_amount", "dx_codes",
     "prior_auth_number", "initial_treatment_date", "plan_of_care_start", "plan_of_care_signed_date",
-    "plan_of_care_certified_through", "progress_report_date", "msp_type",
+    "plan_of_care_certified_through", "progress_report_date", "msp_type", "qmb",
 )
 
 OPTIONAL_COLUMNS: frozenset[str] = frozenset({
@@ -28,7 +28,7 @@ OPTIONAL_COLUMNS: frozenset[str] = frozenset({
     "supervising_npi", "supervising_last_name", "supervising_first_name",
     "modifiers", "minutes", "units",
     "prior_auth_number", "initial_treatment_date", "plan_of_care_start", "plan_of_care_signed_date",
-    "plan_of_care_certified_through", "progress_report_date", "msp_type",
+    "plan_of_care_certified_through", "progress_report_date", "msp_type", "qmb",
 })
 
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c not in OPTIONAL_COLUMNS)
@@ -84,7 +84,15 @@ class Charge:
     plan_of_care_signed_date: date | None = None  # the physician/NPP certified the plan on this date
     progress_report_date: date | None = None  # latest progress report written on or before this visit
     msp_type: str | None = None  # SBR05 insurance type code when Medicare is not the primary payer
+    # Y: a Qualified Medicare Beneficiary (QMB / QMB Plus) on this date of service, who may not be billed
+    # Medicare deductible, coinsurance or copays (SSA §1902(n)(3)(B); otedi.accounts.qmb). Kept as the
+    # extract's Y/N (so a record written back out is a valid extract); the warehouse stores a boolean.
+    qmb: str = "N"
 
     @property
     def patient_is_subscriber(self) -> bool:
         return self.relationship == "18"
+
+    @property
+    def is_qmb(self) -> bool:
+        return self.qmb == "Y"

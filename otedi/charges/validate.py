@@ -66,6 +66,8 @@ MSP_TYPES = {
     "47": "other liability insurance",
 }
 MSP_SOURCE = "X12 005010X222A1 2000B SBR05 (required when the destination payer is Medicare and Medicare is not primary)"
+QMB_SOURCE = ("SSA §1902(n)(3)(B); CMS MLN SE1128 / MLN6739664 (Prohibition on Balance Billing Qualified Medicare "
+              "Beneficiaries)")
 MEDICARE_FILING_CODES = ("MA", "MB")
 FILING_CODES = frozenset({
     "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM",
@@ -316,6 +318,9 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
     relationship = _relationship(row, filing)
     subscriber = _subscriber(row, relationship, service_date)
     msp_type = _msp_type(row, filing, sequence)
+    qmb = row.code("qmb", ("Y", "N"), "Y or N (Y: the patient is a Qualified Medicare Beneficiary, QMB or QMB Plus, "
+                   "on this date of service, as the Medicaid eligibility response says; empty is N)",
+                   rule="qmb-flag", default="N", source=QMB_SOURCE) or "N"
 
     rendering_npi = row.npi("rendering_npi")
     role = row.code("rendering_role", ROLES, "a rendering role: OT, OTA, PT, PTA, SLP or SLPA", rule="rendering-role")
@@ -355,7 +360,7 @@ def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: 
         place_of_service=pos, cpt=cpt, charge_amount=amount, dx_codes=dx, payer_sequence=sequence,
         group_number=v("group_number"), relationship=relationship, modifiers=modifiers, minutes=minutes,
         units=units, prior_auth_number=v("prior_auth_number"), initial_treatment_date=initial_treatment_date,
-        msp_type=msp_type, **plan, **supervising, **subscriber,
+        msp_type=msp_type, qmb=qmb, **plan, **supervising, **subscriber,
     )
 
 

@@ -5,7 +5,9 @@ the dates it applies, and how that payer wants OT billed: rounding method,
 modifiers, KX threshold, prior authorization, visit limits, timely filing,
 corrected-claim method, fee schedule and whether the CMS NCCI edits apply.
 Files marked `fallback: true` are the profiles used for a payer id that has no
-file of its own, chosen by claim filing code.
+file of its own, chosen by claim filing code. `qmb_program: true` (default false)
+marks a state's QMB / Medicare Savings Program payer: a patient whose secondary
+charge is with it is a Qualified Medicare Beneficiary (otedi.accounts.qmb).
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ class PayerRules:
     dme: str  # bill | hold: DMEPOS items (L-codes); Medicare Part B MACs do not take them
     dme_note: str | None  # where DMEPOS claims go instead
     fallback: bool = False
+    # a state's QMB program / Medicare Savings Program payer: its secondary patients are QMBs, never billed
+    # Medicare cost sharing (SSA §1902(n)(3)(B); otedi.accounts.qmb)
+    qmb_program: bool = False
 
     def valid_on(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
@@ -265,11 +270,22 @@ def _parse(name: str, d: dict) -> PayerRules:
             dme=_one_of(d["dme"]["action"], DME_ACTIONS, "dme.action"),
             dme_note=d["dme"].get("note"),
             fallback=bool(d.get("fallback", False)),
+            qmb_program=_flag(d, "qmb_program"),
         )
     except KeyError as exc:
         raise ConfigError(f"{where}: missing key {exc}") from None
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _flag(d: dict, key: str) -> bool:
+    """An optional true/false key (absent or null: false); anything else is a mistake in the file."""
+    value = d.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} {value!r} is not true or false")
+    return value
 
 
 def _one_of(value, allowed: tuple[str, ...], key: str) -> str:

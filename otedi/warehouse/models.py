@@ -98,6 +98,9 @@ class Charge(Base):
     plan_of_care_certified_through: Mapped[date | None] = mapped_column(Date)
     progress_report_date: Mapped[date | None] = mapped_column(Date)
     msp_type: Mapped[str | None] = mapped_column(String(2))
+    # a Qualified Medicare Beneficiary on this date of service (extract qmb Y): never billed Medicare cost
+    # sharing (otedi.accounts.qmb)
+    qmb: Mapped[bool] = mapped_column(Boolean, default=False)
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
