@@ -282,3 +282,31 @@ def test_mark_processed_needs_a_processed_folder(tmp_path):
     d = open_drop(f"file://{tmp_path / 'd'}", remote_folders=RemoteFolders(processed=None))
     with pytest.raises(TransportError, match="no processed folder"):
         d.mark_processed("r.835")
+
+
+def test_a_file_a_concurrent_fetch_moves_during_the_listing_is_passed_over(drop, monkeypatch):
+    """The listing reads each entry's size after the directory scan: a twin moving the file to processed/
+    in between makes that stat fail, and the file is simply not listed (the twin has it)."""
+    import os
+
+    inbox = drop.base / "inbound"
+    for name in ("A.835", "B.835"):
+        (inbox / name).write_bytes(x12("835"))
+    real_scandir = os.scandir
+
+    def scandir_then_move(path):
+        entries = list(real_scandir(path))
+        if Path(path) == inbox:
+            (inbox / "A.835").rename(drop.base / "processed" / "A.835")  # the twin, between scan and stat
+        return _Entries(entries)
+
+    class _Entries(list):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    (drop.base / "processed").mkdir(exist_ok=True)
+    monkeypatch.setattr(os, "scandir", scandir_then_move)
+    assert [e.name for e in drop.list_inbound()] == ["B.835"]

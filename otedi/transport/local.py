@@ -50,8 +50,15 @@ class LocalDrop(Drop):
         return file_sha256(Path(path))[1]
 
     def _list(self, folder: str) -> list[RemoteEntry]:
+        entries = []
         with os.scandir(self._path(folder)) as it:
-            return [RemoteEntry(e.name, e.stat().st_size) for e in it if e.is_file(follow_symlinks=False)]
+            for e in it:
+                try:
+                    if e.is_file(follow_symlinks=False):
+                        entries.append(RemoteEntry(e.name, e.stat(follow_symlinks=False).st_size))
+                except FileNotFoundError:  # moved to processed/ by a concurrent fetch since the listing
+                    continue
+        return entries
 
     def _upload(self, local: Path, path: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
