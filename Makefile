@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	OTEDI_HOME=$${OTEDI_HOME:-var/demo} $(BIN)/otedi run
+	OTEDI_HOME=$${OTEDI_HOME:-var/demo} $(BIN)/otedi run --follow-up-days 35
 
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

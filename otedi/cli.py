@@ -20,10 +20,10 @@ accounts, write-offs, appeals, work items), cli_remit (remittance exceptions).
   otedi ar appeal ID --out DIR --note N
   otedi validate FILE [--json]
   otedi synth charges --rows N --seed S --out FILE [--defect-rate R] [--start DATE] [--days N]
-  otedi simulate --drop URL [--seed S] [--key-file KEY]
+  otedi simulate --drop URL [--seed S] [--key-file KEY] [--eligibility-from FILE ...]
   otedi drop send DIR|FILE --to URL [--json]
   otedi drop fetch --from URL [--archive DIR] [--ingest] [--json]
-  otedi run [--extract FILE] [--drop URL] [--today DATE]
+  otedi run [--extract FILE] [--drop URL] [--today DATE] [--follow-up-days N]
 
 Every biller's action takes --note (why) and --by (who; default OTEDI_USER, else the login name).
 Output names ids, codes, counts and amounts only: never patient names,
@@ -37,7 +37,7 @@ import json
 import logging
 import sys
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from otedi import cli_accounts, cli_claims, config
@@ -358,23 +358,32 @@ def cmd_run(args) -> int:
           f"date:      {today} (the night after the extract's last date of service; --today changes it)",
           file=sys.stderr)
     db.upgrade()
-    answer = None if args.no_simulator else (lambda: simulate_once(drop, seed=args.seed, today=today))
-    result = run_cycle(extract, drop_url=drop_url, out_dir=home / "outbound", archive_dir=home / "archive",
-                       today=today, mapping=args.mapping, answer=answer,
-                       progress=lambda step: print(f"... {step}", file=sys.stderr))
-    summary = result.outbound.summary()
+    nights = [today] + ([today + timedelta(days=args.follow_up_days)] if args.follow_up_days else [])
+    results = []
+    for night in nights:
+        if results:
+            print(f"... {args.follow_up_days} days later, {night}: the payers' later answers (delayed payments, "
+                  f"Medicaid's crossover 835s, adjudications after predeterminations, the secondary claims)",
+                  file=sys.stderr)
+        # The simulated Medicare learns who is dual eligible from the extract (otedi.simulator.eligibility).
+        answer = None if args.no_simulator else (lambda night=night: simulate_once(
+            drop, seed=args.seed, today=night, eligibility_from=[(extract, args.mapping)]))
+        results.append(run_cycle(None if results else extract, drop_url=drop_url, out_dir=home / "outbound",
+                                 archive_dir=home / "archive", today=night, mapping=args.mapping, answer=answer,
+                                 progress=lambda step: print(f"... {step}", file=sys.stderr)))
+    summary = results[0].outbound.summary()
     print("\n".join(_issue_lines(summary["issues"], limit=args.issues)))
-    t = result.totals
+    t = results[-1].totals
     rows = [
         ("charge rows read / rejected", "extract already loaded" if summary["already_loaded"]
          else f"{summary['rows']} / {summary['rows_rejected']}"),
         ("claims held for review", summary["held_claims"]),
-        ("837P files sent", result.sent),
+        ("837P files sent", sum(r.sent for r in results)),
         ("claims sent", t["claims_sent"]),
         ("claims accepted", t["claims_accepted"]),
         ("claims rejected", t["claims_rejected"]),
-        ("files fetched", result.fetched),
-        ("secondary claims built (next batch)", result.secondary_built),
+        ("files fetched", sum(r.fetched for r in results)),
+        ("secondary claims built", sum(r.secondary_built for r in results)),
         ("billed", f"{t['billed']:,.2f}"),
         ("paid", f"{t['paid']:,.2f}"),
         ("contractual", f"{t['contractual']:,.2f}"),
@@ -384,13 +393,14 @@ def cmd_run(args) -> int:
         ("still open", f"{t['still_open']:,.2f}"),
         ("claims crossed over by the payer", t["claims_crossed_over"]),
         ("paid by the crossover payers", f"{t['crossover_paid']:,.2f}"),
+        ("QMB cost sharing written off", sum(len(r.ingest.qmb_written_off) for r in results)),
     ]
     print()
     for label, value in rows:
         print(f"{label:<36}{value:>16}")
     print("\nclaims by status: " + ", ".join(f"{k} {v}" for k, v in t["claims_by_status"].items()))
     from otedi.analytics import write_html_report
-    report = write_html_report(home / "report.html", today=today)
+    report = write_html_report(home / "report.html", today=nights[-1])
     print(f"files: {home}/outbound (837P), {home}/archive (999, 277CA, 835)")
     print(f"report: {report}  (finance tables: otedi report export --out DIR; work queue: otedi ar worklist)")
     return 0
@@ -399,9 +409,12 @@ def cmd_run(args) -> int:
 def cmd_simulate(args) -> int:
     from otedi.simulator import simulate_once
     today = date.fromisoformat(args.today) if args.today else date.today()
-    result = simulate_once(args.drop, seed=args.seed, today=today, key_file=args.key_file)
+    result = simulate_once(args.drop, seed=args.seed, today=today, key_file=args.key_file,
+                           eligibility_from=args.eligibility_from)
     print(f"answered {len(result.files_answered)} file(s): {len(result.acks_999)} 999, {len(result.acks_277ca)} 277CA, "
-          f"{len(result.remittances)} 835; claims held back for later {result.held_claims}")
+          f"{len(result.remittances)} 835; claims held back for later {result.held_claims}; "
+          f"predeterminations {result.predeterminations}; crossed over to Medicaid {result.crossed_over}, "
+          f"Medicaid's answers waiting {result.crossovers_waiting}")
     return 0
 
 
@@ -442,7 +455,8 @@ def cmd_drop_fetch(args) -> int:
         with db.session_scope() as session:
             result = ingest_fetched(session)
         ingested = {"acks": result.acks, "remittances": result.remittances, "skipped": result.skipped,
-                    "failed": result.failed}
+                    "failed": result.failed, "qmb_written_off": [vars(w) | {"amount": str(w.amount), "patient_paid":
+                                                                 str(w.patient_paid)} for w in result.qmb_written_off]}
         for name in result.failed:
             print(f"otedi: {name}: the warehouse database failed while loading it; rolled back - the next "
                   f"`otedi drop fetch --ingest` loads it", file=sys.stderr)
@@ -452,12 +466,15 @@ def cmd_drop_fetch(args) -> int:
         for r in rows:
             print(f"{r['kind']:<8} {r['remote_name']} -> {r['archive_path']}")
         print(f"{len(rows)} new file(s)")
+        if ingested:
+            print(f"QMB cost sharing written off on {len(result.qmb_written_off)} claim(s)"
+                  + (f"; payments returned to credit, to refund: {', '.join(result.qmb_refund_due)}"
+                     if result.qmb_refund_due else ""))
     return 1 if ingested and ingested["failed"] else 0
 
 
 def _night_after(extract: Path, mapping: str | None) -> date:
     """The demo replays the sample as the nightly run after its last date of service would see it."""
-    from datetime import timedelta
 
     from otedi.charges.extract import read_extract
     dates = [date.fromisoformat(d) for d in read_extract(extract, mapping)["service_date"] if _is_iso(d)]
@@ -566,6 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key-file", help="private key for an sftp:// drop")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--today", help="the simulator's date (ISO); default today")
+    p.add_argument("--eligibility-from", action="append", default=[], metavar="FILE",
+                   help="a charge extract (canonical layout) whose patients with a Medicare primary and a Medicaid "
+                        "secondary are dual eligible: Medicare crosses their claims over (repeatable)")
     p.set_defaults(func=cmd_simulate)
 
     p_dr = sub.add_parser("drop", help="clearinghouse drop (file:// or sftp://)").add_subparsers(
@@ -592,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-simulator", action="store_true", help="a real clearinghouse answers instead")
     p.add_argument("--issues", type=int, default=20, help="how many issues to list")
     p.add_argument("--today", help="treat this ISO date as today")
+    p.add_argument("--follow-up-days", type=int, default=0, metavar="N",
+                   help="then run the next cycle N days later too, without a new extract (what the payers "
+                        "answer later: delayed payments, crossovers, secondary claims); make demo uses 35")
     p.set_defaults(func=cmd_run)
     return parser
 

@@ -17,7 +17,7 @@ finishes what the earlier attempt left undone.
     simulate(run_day)                             the built-in clearinghouse answers (OTEDI_SIMULATOR=1)
     inbound_waiting()                             names in the clearinghouse inbox matching the patterns
     fetch_new()                                   download new inbox files into the archive
-    ingest()                                      load 999/277CA, post 835s
+    ingest()                                      load 999/277CA, post 835s, write off QMB cost sharing
     report_date(params_date, run_after)          the date a reconciliation run is filed under
     refresh_reconciliation(day) / write_report(day)   finance tables (CSV/Parquet) and the HTML report
 
@@ -314,7 +314,8 @@ def record_submissions(practice_id: str, batch_date: str) -> str:
 
 def simulate(day: str) -> dict[str, Any]:
     """With OTEDI_SIMULATOR=1, the built-in clearinghouse answers new 837P files in the file:// drop
-    and makes `day`'s payment run; otherwise nothing."""
+    and makes `day`'s payment run; otherwise nothing. Every extract in extracts_dir() (each read with its
+    practice's mapping) tells the simulated Medicare who is dual eligible, for its crossovers."""
     _fault("simulate", "before")
     if os.environ.get("OTEDI_SIMULATOR") != "1":
         return {"simulator": "off"}
@@ -323,10 +324,13 @@ def simulate(day: str) -> dict[str, Any]:
     url = drop_url()
     if os.environ.get("OTEDI_SFTP_CONN_ID") or not url.startswith("file://"):
         raise ValueError("OTEDI_SIMULATOR=1 needs a file:// drop (OTEDI_DROP_URL), not an SFTP connection")
+    extracts = [(path, extract_mapping(path.parent.name)) for path in sorted(extracts_dir().glob("*/charges_*"))
+                if path.suffix in EXTRACT_SUFFIXES]
     result = simulate_once(url, seed=int(os.environ.get("OTEDI_SIMULATOR_SEED", "7")),
-                           today=date.fromisoformat(day))
+                           today=date.fromisoformat(day), eligibility_from=extracts)
     out = {"files_answered": len(result.files_answered), "acks_999": len(result.acks_999),
-           "acks_277ca": len(result.acks_277ca), "remittances": len(result.remittances)}
+           "acks_277ca": len(result.acks_277ca), "remittances": len(result.remittances),
+           "crossed_over": result.crossed_over}
     _fault("simulate", "after")
     return out
 
@@ -366,7 +370,7 @@ def fetch_new() -> list[str]:
 
 def ingest() -> dict[str, int]:
     """Load every fetched file not loaded yet (this run's and any an earlier run left): 999/277CA first,
-    then post 835s."""
+    then post 835s; then write off QMB patients' Medicare cost sharing (otedi.accounts.qmb)."""
     from otedi.clearinghouse import ingest_fetched
     from otedi.warehouse.db import session_scope
 
@@ -377,10 +381,15 @@ def ingest() -> dict[str, int]:
     out = {"acks": len(result.acks),
            "remittances_posted": sum(1 for r in result.remittances if r.get("status") == "posted"),
            "remittances_other": sum(1 for r in result.remittances if r.get("status") != "posted"),
-           "skipped": len(result.skipped)}
+           "skipped": len(result.skipped),
+           "qmb_written_off": len(result.qmb_written_off),  # QMB cost sharing written off (claims)
+           "qmb_refund_due": len(result.qmb_refund_due)}  # of those, claims the patient had paid on: refund
     if result.failed:  # rolled back and left for the retry: Airflow retries the task
         raise RuntimeError(f"ingest: the warehouse database failed on {len(result.failed)} file(s); "
                            f"the others are loaded, a retry loads these")
+    if result.qmb_failed:
+        raise RuntimeError("ingest: the files are loaded, the warehouse database failed on the QMB write-offs; "
+                           "a retry writes them off")
     _fault("ingest", "after")
     return out
 

@@ -178,11 +178,14 @@ def test_pipeline_files_are_acknowledged_adjudicated_and_paid(pipeline_files, tm
         assert_valid(path)
     assert all(scan_835(p).ok for p in result.remittances)  # the posting side's own balancing checks
     paid = [c for p in result.remittances for c in assert_balanced(p)["claims"]]
-    assert len(paid) == result.paid_claims == claims_sent - result.held_claims
+    # A predetermined claim (CLP02 25, commercial payers at rates.predetermination) is answered today and
+    # still held for its adjudication.
+    assert len(paid) == result.paid_claims + result.predeterminations
+    assert result.paid_claims == claims_sent - result.held_claims
     # CLP07 is the REF*1K the 277CA gave the claim.
     icns = {s[2] for p in result.acks_277ca for s in segments(p) if s[:2] == ["REF", "1K"]}
     assert {c["clp"][7] for c in paid} <= icns
-    assert {c["clp"][2] for c in paid} <= {"1", "4"}
+    assert {c["clp"][2] for c in paid} <= {"1", "4", "25"}
     reasons = {(g, r) for c in paid for ln in c["lines"] for g, r, _ in ln["cas"]}
     assert {("CO", "45"), ("PR", "1"), ("PR", "2"), ("CO", "253"), ("PR", "3")} <= reasons  # Medicare and commercial
 

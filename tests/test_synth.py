@@ -10,6 +10,7 @@ import pytest
 
 from otedi.charges.extract import ROW, read_extract
 from otedi.charges.record import CANONICAL_COLUMNS
+from otedi.charges import synth
 from otedi.charges.synth import synth_charges, synthesize, write_extract
 from otedi.charges.validate import npi_is_valid, validate_rows
 from otedi.coding.codes import lookup
@@ -64,12 +65,64 @@ def test_payers_are_exactly_the_configured_ones(with_msp):
 
 def test_working_aged_medicare_patients_come_twice_with_the_msp_type(with_msp):
     frame = with_msp
-    secondary = frame[frame["payer_sequence"] == "S"]
-    assert len(secondary) and set(secondary["payer_id"]) == {"15202"} and set(secondary["msp_type"]) == {"12"}
+    assert set(frame.loc[frame["payer_sequence"] == "S", "payer_id"]) == {"15202", "OHMCD"}  # MSP and dual eligibles
+    secondary = frame[(frame["payer_sequence"] == "S") & (frame["payer_id"] == "15202")]
+    assert len(secondary) and set(secondary["msp_type"]) == {"12"}
     primary = frame[frame["payer_sequence"] == "P"]
     key = ["patient_id", "service_date", "cpt", "minutes", "rendering_npi"]
     assert set(map(tuple, secondary[key].values)) <= set(map(tuple, primary[key].values))
     assert set(primary.loc[primary["patient_id"].isin(secondary["patient_id"]), "payer_id"]) == {"DEMOEGHP"}
+
+
+def medicaid_secondary(frame: pd.DataFrame) -> pd.Series:
+    return (frame["payer_sequence"] == "S") & (frame["payer_id"] == "OHMCD")
+
+
+def test_dual_eligibles_come_twice_with_medicaid_as_secondary_and_most_are_qmbs(with_msp):
+    """Seed 41: two dual eligible Medicare patients (one QMB, one not) and one QMB whose Medicaid the practice
+    has not on file."""
+    frame = with_msp
+    medicaid = frame[medicaid_secondary(frame)]
+    duals = set(medicaid["patient_id"])
+    assert len(duals) == 2
+    assert set(map(tuple, medicaid[["payer_name", "claim_filing_code", "msp_type", "group_number"]].values)) == {
+        ("OHIO MEDICAID", "MC", "", "")}
+    primary = frame[frame["patient_id"].isin(duals) & (frame["payer_sequence"] == "P")]
+    assert set(primary["payer_id"]) == {"15202"} and set(primary["claim_filing_code"]) == {"MB"}
+    # The same services exported again for Medicaid: every column but the payer's own (and charge_id) alike.
+    own = {"charge_id", "payer_id", "payer_name", "claim_filing_code", "payer_sequence", "member_id"}
+    same = [c for c in frame.columns if c not in own]
+    assert sorted(map(tuple, medicaid[same].values)) == sorted(map(tuple, primary[same].values))
+    for patient in duals:  # one Medicaid member id per patient, shaped as the Medicaid children's, not the MBI
+        ids = set(medicaid.loc[medicaid["patient_id"] == patient, "member_id"])
+        assert len(ids) == 1 and ids.pop() not in set(primary["member_id"])
+    assert medicaid["member_id"].str.fullmatch(r"1[0-9]{11}").all()
+    qmb = frame.groupby("patient_id")["qmb"].agg(lambda v: "".join(sorted(set(v))))
+    assert set(qmb) == {"", "Y", "N"}  # one value on all of a patient's rows
+    assert sorted(qmb[list(duals)]) == ["N", "Y"]
+    (qmb_only,) = set(qmb[qmb == "Y"].index) - duals
+    rows = frame[frame["patient_id"] == qmb_only]
+    assert set(rows["payer_id"]) == {"15202"} and set(rows["payer_sequence"]) == {"P"}
+    assert set(frame.loc[frame["qmb"] != "", "payer_id"]) == {"15202", "OHMCD"}
+    flagged = frame[frame["qmb"] != ""]
+    charges, issues = _validate(flagged)
+    assert [i.message for i in issues] == [] and sum(c.is_qmb for c in charges) == (flagged["qmb"] == "Y").sum() > 0
+
+
+def test_dual_and_qmb_draws_leave_every_other_row_as_it_was(with_msp, monkeypatch):
+    """With nobody dual or QMB the generator makes the rows it made before it drew those (the draws come from
+    generators of their own): every other row of the same seed is one of those rows. The Medicaid rows take a
+    share of the row count, so the last day is cut elsewhere and fewer episodes are drawn."""
+    monkeypatch.setattr(synth, "DUAL_SHARE", 0.0)
+    monkeypatch.setattr(synth, "QMB_ONLY_SHARE", 0.0)
+    before = synthesize(3000, 41)
+    assert (before["qmb"] == "").all() and not medicaid_secondary(before).any()
+    columns = [c for c in before.columns if c not in ("charge_id", "qmb")]
+    last_day = before["service_date"].max()
+    now = with_msp[~medicaid_secondary(with_msp) & (with_msp["service_date"] < last_day)]
+    earlier = set(map(tuple, before[columns].values))
+    assert all(row in earlier for row in map(tuple, now[columns].values))
+    assert len(now) > 0.9 * (before["service_date"] < last_day).sum()
 
 
 def test_pt_beside_ot_assistants_name_their_supervisor_and_plans_are_dated(frame):

@@ -14,12 +14,22 @@ of care (start, physician signature a few days later - late or missing for
 a few -, certified for 90 days) and a progress report every 10th treatment
 day (a few late). Some working-aged Medicare patients have an employer plan
 as primary and Medicare as secondary (MSP type 12): their rows come twice,
-once per payer. Units use the EHR's per-code midpoint rounding and
-charge_amount is the practice's chargemaster price times units.
+once per payer. Some Medicare-primary patients are dual eligible: Ohio
+Medicaid is their secondary payer (payer_sequence S, its own member id), so
+their rows come twice too, and most of them are Qualified Medicare
+Beneficiaries (qmb Y on all their rows; N for the other duals); a few more
+are QMBs whose Medicaid coverage the practice has not on file (Medicare rows
+only, qmb Y). Everyone else's qmb is empty. Units use the EHR's per-code
+midpoint rounding and charge_amount is the practice's chargemaster price
+times units.
 
 Everything is drawn from random.Random(seed), so the same seed gives the
-same rows. Every name, NPI, id and address is made up. With defect_rate > 0
-that share of rows gets one defect a biller would meet in a real extract.
+same rows; whether a Medicare patient is dual eligible or a QMB is drawn
+from a generator of its own (seed and patient number), so those draws leave
+every other row as the main sequence makes it (the Medicaid rows take their
+share of the row count, though). Every name, NPI, id and address is made
+up. With defect_rate > 0 that share of rows gets one defect a biller would
+meet in a real extract.
 """
 
 from __future__ import annotations
@@ -52,6 +62,9 @@ MEDICARE = Payer("15202", "CGS MEDICARE PART B OHIO", "MB")
 MEDICAID = Payer("OHMCD", "OHIO MEDICAID", "MC")
 COMMERCIAL = Payer("87726", "UNITEDHEALTHCARE", "CI")
 EMPLOYER_PLAN = Payer("DEMOEGHP", "EMPLOYER GROUP HEALTH PLAN (DEMO)", "CI")
+DUAL_SHARE = 0.15  # Medicare-primary patients who are dual eligible, Ohio Medicaid on file as their secondary
+QMB_SHARE = 0.8  # of those, the Qualified Medicare Beneficiaries (the others: other full-benefit duals)
+QMB_ONLY_SHARE = 0.04  # Medicare-primary patients who are QMBs without their Medicaid coverage on file
 
 # Chargemaster list prices (one unit) at BRIGHTHANDS; the others scale it (see _Practice.price_factor).
 BASE_PRICES = {
@@ -163,7 +176,7 @@ class _Patient:
     practice: _Practice
     payer: Payer
     busy_until: int = -1  # day offset of the last visit of the latest episode
-    secondary: dict[str, str] | None = None  # the Medicare secondary coverage's columns (MSP), if any
+    secondary: dict[str, str] | None = None  # the secondary coverage's columns (Medicare MSP, Medicaid), if any
 
 
 @dataclass
@@ -194,7 +207,7 @@ def synthesize(rows: int, seed: int, *, start: date = date(2026, 1, 5), days: in
         if pool and rng.random() < 0.2:
             patient = rng.choice(pool)  # a patient back for another episode
         else:
-            patient = _new_patient(rng, practice, sum(map(len, patients.values())) + 1, start)
+            patient = _new_patient(rng, practice, sum(map(len, patients.values())) + 1, start, seed)
             patients[practice.practice_id].append(patient)
         episode = _episode(rng, patient, staff[practice.practice_id], start, days, len(lines))
         if episode and practice.pt_share and rng.random() < practice.pt_share:
@@ -281,7 +294,7 @@ def _digits(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789") for _ in range(n))
 
 
-def _new_patient(rng: random.Random, practice: _Practice, number: int, start: date) -> _Patient:
+def _new_patient(rng: random.Random, practice: _Practice, number: int, start: date, seed: int) -> _Patient:
     lo, hi = practice.ages
     child = hi < 18
     if child:
@@ -312,6 +325,7 @@ def _new_patient(rng: random.Random, practice: _Practice, number: int, start: da
         "group_number": "",
         "relationship": "18",
         "subscriber_last_name": "", "subscriber_first_name": "", "subscriber_dob": "", "subscriber_sex": "",
+        "qmb": "",
     }
     roll = rng.random()
     secondary = None
@@ -351,7 +365,23 @@ def _new_patient(rng: random.Random, practice: _Practice, number: int, start: da
             base["group_number"] = "0" + _digits(rng, 6)
     base.update(payer_id=payer.payer_id, payer_name=payer.payer_name, claim_filing_code=payer.filing_code,
                 member_id=member_id, msp_type="")
+    if payer is MEDICARE:
+        secondary = _dual_eligibility(random.Random(f"otedi-dual-{seed}-{number}"), base)
     return _Patient(base=base, practice=practice, payer=payer, secondary=secondary)
+
+
+def _dual_eligibility(rng: random.Random, base: dict[str, str]) -> dict[str, str] | None:
+    """Whether a Medicare-primary patient is dual eligible or a QMB (sets base["qmb"]); the Medicaid
+    secondary coverage's columns of a dual eligible, else None."""
+    roll = rng.random()
+    if roll < DUAL_SHARE:
+        base["qmb"] = "Y" if rng.random() < QMB_SHARE else "N"
+        return {"payer_id": MEDICAID.payer_id, "payer_name": MEDICAID.payer_name,
+                "claim_filing_code": MEDICAID.filing_code, "payer_sequence": "S", "member_id": "1" + _digits(rng, 11),
+                "group_number": "", "msp_type": ""}
+    if roll < DUAL_SHARE + QMB_ONLY_SHARE:
+        base["qmb"] = "Y"
+    return None
 
 
 # --- visits ----------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Clearinghouse + payer simulator: answers our 837P files with 999, 277CA and 835 files.
 
-    simulate(drop_dir, state_dir, seed=..., today=...)   one run over a local drop folder
-    simulate_once(drop, seed, today)                     the same for the CLI (folder or file:// URL)
+    simulate(drop_dir, state_dir, seed=..., today=..., eligibility_from=...)   one run over a local drop folder
+    simulate_once(drop, seed, today, eligibility_from=...)   the same for the CLI (folder, file:// or sftp:// URL)
 
-See run.py for the drop layout, adjudicate.py for the payer rules and
-mappings/simulator.yaml for the rates and payer figures.
+`eligibility_from` names charge extracts that tell the simulated Medicare who is
+dual eligible (eligibility.py), so it crosses their claims over to Medicaid.
+See run.py for the drop layout and what a payment run sends, adjudicate.py for
+the payer rules and mappings/simulator.yaml for the rates and payer figures.
 """
 
 from otedi.simulator.run import SimulationResult, simulate, simulate_once

@@ -50,12 +50,32 @@ fee, CO-45 for the difference, and
   Medicare: PR-1 Part B deductible (per beneficiary and year), PR-2 20% of
             the rest, CO-253 2% of the Medicare payment, line level (§2.12, §7)
   commercial: PR-3 copay per date of service; Medicaid: no cost sharing.
+
+Crossovers (ot_billing_rules.md §2.13): Medicare processes a dual eligible's
+claim (the beneficiary's Medicaid coverage comes from eligibility.py) as
+primary and forwards it - CLP02 19 and NM1*TT naming the Medicaid payer -
+when it allowed at least one line and left deductible or coinsurance (PR-1,
+PR-2) to pay; a claim it denied whole, or as secondary payer (MSP), is not
+forwarded.
+Medicaid's adjudication of it (`Adjudicator.crossover`, CLP02 2) takes
+Medicare's as it is, without edits: per line, what Medicare paid and adjusted
+is OA-23 (impact of prior payer); of the cost sharing Medicaid pays the lesser
+of it and Medicaid's rate (lesser of billed and its fee) less Medicare's
+payment, never below zero, the deductible first; the rest stays PR-1/PR-2
+with Medicare's CARC, which a QMB patient may not be billed for. A line
+Medicare denied is all OA-23.
+
+Predeterminations: a commercial payer answers a seeded share of the original
+claims it pays without denying a line with a predetermination first (CLP02
+25): nothing paid, each line's anticipated payment OA-101 beside its CO-45
+and PR-3; the adjudication follows predetermination_weeks later.
 """
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -67,8 +87,8 @@ from otedi.coding.disciplines import Role, disciplines
 from otedi.coding.fees import UNPAID_STATUS, PricingLine, fee_schedule, price_lines
 from otedi.coding.modifiers import ASSISTANT_MODIFIERS, kx_bucket, kx_threshold, modifier_rules
 from otedi.coding.ncci import ncci_tables
-from otedi.coding.payers import PayerRules
-from otedi.simulator.model import ZERO, Adjustment, ClaimPayment, LinePayment, cents
+from otedi.coding.payers import PayerRules, payer_rules
+from otedi.simulator.model import ZERO, Adjustment, ClaimPayment, Coverage, LinePayment, cents
 from otedi.simulator.reader837 import ClaimIn, Interchange837, ServiceLine
 from otedi.simulator.settings import Settings
 from otedi.simulator.state import SimulatorState
@@ -160,11 +180,13 @@ class _Denial:
 
 
 class Adjudicator:
-    def __init__(self, state: SimulatorState, settings: Settings, seed: int, today: date):
+    def __init__(self, state: SimulatorState, settings: Settings, seed: int, today: date,
+                 duals: dict[str, Coverage] | None = None):
         self.state = state
         self.settings = settings
         self.seed = seed
         self.today = today
+        self.duals = duals or {}  # Medicare member id -> Medicaid coverage (eligibility.py)
 
     def claim(self, claim: ClaimIn, rules: PayerRules, envelope: Interchange837, icn: str) -> ClaimPayment:
         lines = sorted(claim.lines, key=lambda ln: (ln.service_date, ln.number))
@@ -189,7 +211,7 @@ class Adjudicator:
         rng = seeded(self.seed, "delay", claim.claim_id)
         held = rng.random() < self.settings.rates.delay
         release_on = self.today + timedelta(weeks=rng.randint(*self.settings.delay_weeks)) if held else self.today
-        return ClaimPayment(
+        payment = ClaimPayment(
             claim_id=claim.claim_id, status=status, icn=icn, payer_kind=rules.kind,
             payer_id=claim.payer_id, payer_name=claim.payer_name, filing_code=claim.filing_code,
             payee_name=claim.billing_name, payee_npi=claim.billing_npi, payee_ein=claim.billing_ein,
@@ -200,6 +222,48 @@ class Adjudicator:
             rendering_npi=claim.rendering_npi, place_of_service=claim.place_of_service,
             frequency=claim.frequency, received=self.today, release_on=release_on, lines=tuple(paid_lines),
         )
+        carrier = self.duals.get(claim.member_id) if rules.kind == "medicare" else None
+        if carrier is not None and status == "1" and payment.cost_sharing > 0:
+            payment = replace(payment, status="19", crossover_carrier=carrier)  # forwarded to Medicaid
+        return payment
+
+    def with_predetermination(self, claim: ClaimIn, rules: PayerRules,
+                              payment: ClaimPayment) -> tuple[ClaimPayment, ...]:
+        """The answers to an adjudicated claim, in the order they are sent: the adjudication alone, or (a
+        seeded share of the original claims a commercial payer pays without denying a line) a predetermination
+        (CLP02 25) on the claim's release date and the adjudication predetermination_weeks later."""
+        rng = seeded(self.seed, "predetermination", claim.claim_id)
+        if rules.kind != "commercial" or claim.frequency != "1" or any(ln.denied for ln in payment.lines) \
+                or rng.random() >= self.settings.rates.predetermination:
+            return (payment,)
+        lines = tuple(replace(ln, paid=ZERO, adjustments=tuple(
+            a for a in (*ln.adjustments, Adjustment("OA", "101", ln.paid)) if a.amount)) for ln in payment.lines)
+        later = payment.release_on + timedelta(weeks=rng.randint(*self.settings.predetermination_weeks))
+        return replace(payment, status="25", lines=lines), replace(payment, release_on=later)
+
+    def crossover(self, medicare: ClaimPayment, icn: str, received: date, release_on: date) -> ClaimPayment:
+        """Medicaid's claim of a claim Medicare crossed over to it (CLP02 19), as the module text says: same
+        CLP01 and REF*6R, CLP02 2, the Medicaid payer's own ICN, payer and member id."""
+        carrier = medicare.crossover_carrier
+        rules, _ = payer_rules(carrier.payer_id, "MC", on=min(ln.service_date for ln in medicare.lines))
+        locality = medicare_locality(medicare.payee_npi)
+        fees = self._fees([ln for ln in medicare.lines if not ln.denied], rules, locality)
+        lines = []
+        for ln in medicare.lines:
+            deductible, coinsurance = ln.adjustment("PR", "1"), ln.adjustment("PR", "2")
+            fee = fees.get(ln.control_number)
+            rate = min(ln.billed, fee or ZERO)
+            paid = min(deductible + coinsurance, max(ZERO, rate - ln.paid))
+            to_deductible = min(paid, deductible)
+            adjustments = (Adjustment("OA", "23", ln.billed - deductible - coinsurance),
+                           Adjustment("PR", "1", deductible - to_deductible),
+                           Adjustment("PR", "2", coinsurance - (paid - to_deductible)))
+            lines.append(replace(ln, fee=fee, allowed=ZERO if ln.denied else rate, paid=paid, remarks=(),
+                                 adjustments=tuple(a for a in adjustments if a.amount)))
+        return replace(medicare, status="2", icn=icn, payer_kind=rules.kind, payer_id=carrier.payer_id,
+                       payer_name=carrier.payer_name, filing_code="MC", member_id=carrier.member_id,
+                       received=received, release_on=release_on, lines=tuple(lines), crossover_carrier=None,
+                       prior_payer_icn=medicare.icn)
 
     # --- edits that deny a line before pricing ----------------------------------------------------
 
@@ -248,20 +312,21 @@ class Adjudicator:
 
     # --- pricing -----------------------------------------------------------------------------------
 
-    def _fees(self, lines: list[ServiceLine], rules: PayerRules, locality: str | None = None) -> dict[str, Decimal]:
-        """Fee schedule amount of each line that passed the edits, priced together per date (MPPR), at the
-        practice's Medicare locality (None: national)."""
-        by_date: dict[date, list[ServiceLine]] = defaultdict(list)
+    def _fees(self, lines: Sequence[ServiceLine | LinePayment], rules: PayerRules,
+              locality: str | None = None) -> dict[str, Decimal | None]:
+        """Fee schedule amount of each line (by control number), priced together per date (MPPR), at the
+        practice's Medicare locality (None: national); None for a code without a rate."""
+        by_date: dict[date, list[ServiceLine | LinePayment]] = defaultdict(list)
         for ln in lines:
             by_date[ln.service_date].append(ln)
-        fees: dict[str, Decimal] = {}
+        fees: dict[str, Decimal | None] = {}
         for day, day_lines in sorted(by_date.items()):
             schedule, _ = fee_schedule(rules.fee_schedule, day, locality)
             amounts, _ = price_lines(
                 [PricingLine(ln.control_number, ln.cpt, ln.units, bool(set(ASSISTANT_MODIFIERS) & set(ln.modifiers)))
                  for ln in day_lines],
                 schedule, rules.assistant_payment_factor)
-            fees.update(amounts)  # every line here has a rate: _covered checked it
+            fees.update(amounts)
         return fees
 
     def _kx(self, claim: ClaimIn, ln: ServiceLine, rules: PayerRules, allowed: Decimal) -> _Denial | None:

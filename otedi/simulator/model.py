@@ -1,10 +1,10 @@
 """An adjudicated claim as the 835 reports it (loop 2100 with its 2110 lines),
-and its JSON form for the simulator's state (held claims, paid claims that a
-later run may reverse)."""
+and its JSON form for the simulator's state (held claims, crossovers waiting
+for Medicaid, paid claims that a later run may reverse)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -21,6 +21,15 @@ class Adjustment:
     group: str  # CAS01: CO contractual, PR patient responsibility, OA other
     reason: str  # CAS02: CARC
     amount: Decimal  # CAS03
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A dual eligible's Medicaid coverage: the payer Medicare crosses the claim over to (NM1*TT)."""
+
+    payer_id: str
+    payer_name: str
+    member_id: str
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,8 @@ class LinePayment:
 @dataclass(frozen=True)
 class ClaimPayment:
     claim_id: str  # CLP01 = our CLM01
-    status: str  # CLP02: 1/2/3 processed as primary/secondary/tertiary, 4 denied, 22 reversal
+    status: str  # CLP02: 1/2/3 processed as primary/secondary/tertiary, 4 denied, 19 processed as primary and
+    #              forwarded (crossed over), 22 reversal, 25 predetermination
     icn: str  # CLP07 payer claim control number
     payer_kind: str  # medicare | medicaid | commercial
     payer_id: str
@@ -69,6 +79,8 @@ class ClaimPayment:
     received: date  # DTM*050
     release_on: date  # the first run day that may send this claim's 835
     lines: tuple[LinePayment, ...] = field(default_factory=tuple)
+    crossover_carrier: Coverage | None = None  # CLP02 19: Medicare forwards the claim to this Medicaid payer
+    prior_payer_icn: str = ""  # Medicaid's claim of a crossover: the ICN of the Medicare claim it follows
 
     @property
     def charge(self) -> Decimal:
@@ -81,6 +93,18 @@ class ClaimPayment:
     @property
     def patient_responsibility(self) -> Decimal:
         return sum((a.amount for ln in self.lines for a in ln.adjustments if a.group == "PR"), ZERO)
+
+    @property
+    def cost_sharing(self) -> Decimal:
+        """Medicare deductible and coinsurance (PR-1, PR-2): what a crossover asks Medicaid to pay."""
+        return sum((ln.adjustment("PR", "1") + ln.adjustment("PR", "2") for ln in self.lines), ZERO)
+
+    @property
+    def reversible(self) -> bool:
+        """May a later payment run reverse it or recover from it? Not a reversal or a predetermination, and
+        neither side of a crossover (the Medicare claim forwarded, CLP02 19, nor Medicaid's claim of it):
+        Medicaid's payment rests on Medicare's figures, so the simulator never reverses either."""
+        return self.status not in ("19", "22", "25") and not self.prior_payer_icn
 
     @property
     def group_key(self) -> tuple[str, str]:
@@ -99,7 +123,9 @@ class ClaimPayment:
 # --- JSON ---------------------------------------------------------------------------------------
 
 def to_json(claim: ClaimPayment) -> dict:
-    out = {k: _plain(getattr(claim, k)) for k in claim.__dataclass_fields__ if k != "lines"}
+    out = {k: _plain(getattr(claim, k)) for k in claim.__dataclass_fields__
+           if k not in ("lines", "crossover_carrier")}
+    out["crossover_carrier"] = asdict(claim.crossover_carrier) if claim.crossover_carrier else None
     out["lines"] = [
         {**{k: _plain(getattr(ln, k)) for k in ln.__dataclass_fields__ if k != "adjustments"},
          "adjustments": [[a.group, a.reason, str(a.amount)] for a in ln.adjustments]}
@@ -119,6 +145,8 @@ def from_json(d: dict) -> ClaimPayment:
     fields = {k: v for k, v in d.items() if k != "lines"}
     fields["received"] = date.fromisoformat(fields["received"])
     fields["release_on"] = date.fromisoformat(fields["release_on"])
+    carrier = fields.pop("crossover_carrier", None)  # absent in a state file from before crossovers
+    fields["crossover_carrier"] = Coverage(**carrier) if carrier else None
     return ClaimPayment(**fields, lines=lines)
 
 

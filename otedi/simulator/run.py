@@ -9,10 +9,24 @@ Each answer is written as <name>.part and renamed, so a reader never sees half a
 Per new 837P file: pyx12 validates it and a 999 answers every transaction
 set; claims of accepted sets get front-end edits and a 277CA; accepted
 claims are adjudicated at once (deductible, KX and duplicate history move in
-file order) and wait in the state for their payment run. The payment run
-sends, per payer and payee, every adjudicated claim whose release date has
-come, sometimes with a reversal and its correction, interest or a recovery,
-sometimes split over several 835 files.
+file order) and wait in the state for their payment run. A commercial payer
+answers a few original claims with a predetermination first (CLP02 25) and
+adjudicates them predetermination_weeks later.
+
+The payment run sends, per payer and payee, every answer whose release date
+has come: adjudicated claims, predeterminations, and Medicaid's claims of
+crossovers. Sometimes with a reversal and its correction, interest or a
+recovery, sometimes split over several 835 files.
+
+Crossovers: given the charge extracts (`eligibility_from`, read by
+eligibility.py as the states' dual-eligible files), Medicare forwards a dual
+eligible's paid claim with cost sharing left to the Medicaid payer (CLP02 19,
+NM1*TT). When that Medicare 835 is sent, Medicaid's claim of it (CLP02 2,
+same CLP01 and REF*6R, Medicaid's own ICN) is queued in the state's pending
+list for the payment run on Medicare's payment date (BPR16) plus
+days_until_payment.medicaid: a later run, once. Neither side of a crossover is
+ever reversed or recovered from (model.ClaimPayment.reversible); without
+eligibility nothing is crossed over.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ import fcntl
 import hashlib
 import shutil
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -32,8 +47,9 @@ from otedi.coding.payers import payer_rules
 from otedi.errors import X12Error
 from otedi.files import private_dir
 from otedi.simulator.adjudicate import Adjudicator, ClaimAck, front_end, readjudicate, seeded
+from otedi.simulator.eligibility import Extract, dual_eligibles
 from otedi.simulator.envelope import Interchange, Parties
-from otedi.simulator.model import ZERO, ClaimPayment, cents
+from otedi.simulator.model import ZERO, ClaimPayment, Coverage, cents
 from otedi.simulator.reader837 import read_837p
 from otedi.simulator.settings import Settings, load_settings
 from otedi.simulator.state import SimulatorState, load_state, save_state, write_atomically
@@ -54,30 +70,37 @@ class SimulationResult:
     rejected_sets: int = 0  # 837P transaction sets rejected on the 999
     accepted_claims: int = 0  # 277CA A2
     rejected_claims: int = 0  # 277CA A3/A7
-    paid_claims: int = 0  # claims on today's 835s (CLP02 1/2/3/4, corrections after a reversal included)
+    paid_claims: int = 0  # claims on today's 835s but reversals and predeterminations (corrections included)
     reversals: int = 0
-    held_claims: int = 0  # adjudicated, 835 not sent yet (after this run)
+    predeterminations: int = 0  # CLP02 25 on today's 835s (their adjudication follows later)
+    crossed_over: int = 0  # Medicare claims on today's 835s forwarded to Medicaid (CLP02 19)
+    held_claims: int = 0  # adjudicated, 835 not sent yet (after this run), predetermined ones included
+    crossovers_waiting: int = 0  # Medicaid's claims of crossovers not sent yet (after this run)
 
 
 def simulate_once(drop: str | Path, seed: int = 0, today: date | None = None, *,
-                  key_file: str | None = None, state_dir: Path | None = None) -> SimulationResult:
+                  key_file: str | None = None, state_dir: Path | None = None,
+                  eligibility_from: Sequence[Extract] = ()) -> SimulationResult:
     """For the CLI. `drop` is a folder or a file:// URL (state in <drop>/.simulator/), or an
-    sftp:// URL (state in `state_dir`, default $OTEDI_HOME/simulator)."""
+    sftp:// URL (state in `state_dir`, default $OTEDI_HOME/simulator). `eligibility_from`: charge
+    extracts that tell Medicare who is dual eligible (eligibility.py)."""
     text = str(drop)
     parsed = urlparse(text)
     today = today or date.today()
     if parsed.scheme == "sftp":
-        return _simulate_over_sftp(text, seed, today, key_file, state_dir or config.home() / "simulator")
+        return _simulate_over_sftp(text, seed, today, key_file, state_dir or config.home() / "simulator",
+                                   eligibility_from)
     if parsed.scheme == "file":
         folder = Path(parsed.path)
     elif len(parsed.scheme) <= 1:  # a plain path (or a Windows drive letter)
         folder = Path(text)
     else:
         raise ValueError(f"the simulator works on file:// and sftp:// drops, not {parsed.scheme}://")
-    return simulate(folder, folder / STATE_DIR, seed=seed, today=today)
+    return simulate(folder, folder / STATE_DIR, seed=seed, today=today, eligibility_from=eligibility_from)
 
 
-def _simulate_over_sftp(url: str, seed: int, today: date, key_file: str | None, state_dir: Path) -> SimulationResult:
+def _simulate_over_sftp(url: str, seed: int, today: date, key_file: str | None, state_dir: Path,
+                        eligibility_from: Sequence[Extract]) -> SimulationResult:
     """The clearinghouse's side of an SFTP drop, as the mirror image of our client: it fetches our
     837P files from outbound/ into a local copy of the drop, answers them there, and uploads each
     answer to inbound/ once (the names uploaded are kept beside the state)."""
@@ -91,7 +114,7 @@ def _simulate_over_sftp(url: str, seed: int, today: date, key_file: str | None, 
                               already_have=lambda name, size, sha: (mirror / "outbound" / name).exists())
         for fetched in received:
             shutil.copyfile(fetched.local_path, mirror / "outbound" / fetched.remote_name)
-        result = simulate(mirror, state_dir, seed=seed, today=today)
+        result = simulate(mirror, state_dir, seed=seed, today=today, eligibility_from=eligibility_from)
         for answer in sorted((mirror / "inbound").iterdir()):
             if answer.name not in uploaded and not answer.name.endswith(".part"):
                 drop.send(answer, remote_name=answer.name)
@@ -100,20 +123,23 @@ def _simulate_over_sftp(url: str, seed: int, today: date, key_file: str | None, 
     return result
 
 
-def simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
-             settings: Settings | None = None) -> SimulationResult:
+def simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date, settings: Settings | None = None,
+             eligibility_from: Sequence[Extract] = ()) -> SimulationResult:
     """Answer the new 837P files and make today's payments. One simulator at a time per state: a second
-    one started meanwhile (two `otedi run` at once) waits, then finds the files answered."""
+    one started meanwhile (two `otedi run` at once) waits, then finds the files answered.
+    `eligibility_from`: charge extracts, each a path or (path, column mapping), whose patients with a
+    Medicare primary and a Medicaid secondary are dual eligible (eligibility.py); none: no crossovers."""
     drop_dir, state_dir = Path(drop_dir), Path(state_dir)
+    duals = dual_eligibles(eligibility_from)
     private_dir(state_dir)
     with open(state_dir / "lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or by the kernel if killed
-        return _simulate(drop_dir, state_dir, seed=seed, today=today, settings=settings)
+        return _simulate(drop_dir, state_dir, seed=seed, today=today, settings=settings, duals=duals)
 
 
-def _simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
-              settings: Settings | None) -> SimulationResult:
-    run = _Run(load_state(state_dir), settings or load_settings(), seed, today, drop_dir / "inbound")
+def _simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date, settings: Settings | None,
+              duals: dict[str, Coverage]) -> SimulationResult:
+    run = _Run(load_state(state_dir), settings or load_settings(), seed, today, drop_dir / "inbound", duals)
     private_dir(run.inbound)
     outbound = drop_dir / "outbound"
     names = sorted(p.name for p in outbound.iterdir()) if outbound.is_dir() else []
@@ -122,20 +148,23 @@ def _simulate(drop_dir: Path, state_dir: Path, *, seed: int, today: date,
         if path.is_file() and not name.endswith(".part") and not name.startswith(".") and name not in run.state.files:
             run.answer_file(path)
     run.payment_run()
-    run.result.held_claims = len(run.state.pending)
+    waiting = [c for c in run.state.pending if c.status != "25"]  # a predetermined claim counts by its adjudication
+    run.result.crossovers_waiting = sum(1 for c in waiting if c.prior_payer_icn)
+    run.result.held_claims = len(waiting) - run.result.crossovers_waiting
     save_state(run.state, state_dir)
     return run.result
 
 
 class _Run:
-    def __init__(self, state: SimulatorState, settings: Settings, seed: int, today: date, inbound: Path):
+    def __init__(self, state: SimulatorState, settings: Settings, seed: int, today: date, inbound: Path,
+                 duals: dict[str, Coverage]):
         self.state = state
         self.settings = settings
         self.seed = seed
         self.today = today
         self.inbound = inbound
         self.result = SimulationResult()
-        self.adjudicator = Adjudicator(state, settings, seed, today)
+        self.adjudicator = Adjudicator(state, settings, seed, today, duals)
 
     def _write(self, name: str, text: str) -> Path:
         path = self.inbound / name
@@ -193,9 +222,10 @@ class _Run:
         original = self._take_back(claim) if claim.frequency in ("7", "8") else None
         release_on = self.today
         if claim.frequency != "8":  # a void only takes the original back
-            payment = self.adjudicator.claim(claim, rules, interchange, icn)
-            self.state.pending.append(payment)
-            release_on = payment.release_on
+            answers = self.adjudicator.with_predetermination(
+                claim, rules, self.adjudicator.claim(claim, rules, interchange, icn))
+            self.state.pending.extend(answers)
+            release_on = answers[-1].release_on  # a reversal goes with the adjudication, not a predetermination
         if original is not None:
             self.state.pending.append(replace(original.reversed(), release_on=release_on))
             self.result.reversals += 1
@@ -209,9 +239,10 @@ class _Run:
                 del self.state.paid_lines[key]
         return original
 
-    def _icn(self) -> str:
-        """Payer claim control number: YYDDD (Julian receipt date) + a sequence number."""
-        return f"{self.today:%y}{self.today.timetuple().tm_yday:03d}{self.state.next('icn'):08d}"
+    def _icn(self, received: date | None = None) -> str:
+        """Payer claim control number: YYDDD (Julian receipt date, default today) + a sequence number."""
+        received = received or self.today
+        return f"{received:%y}{received.timetuple().tm_yday:03d}{self.state.next('icn'):08d}"
 
     # --- 835 ----------------------------------------------------------------------------------------
 
@@ -292,6 +323,21 @@ class _Run:
         text = write835.render_835(payment, envelope, self.settings.provider_bank_routing, self.today)
         self.result.remittances.append(self._write(f"{first.payer_id}_{first.payee_npi}_{trace}.835", text))
         for claim in claims:
-            if claim.status != "22":
+            if claim.reversible:
                 self.state.record_paid(claim, self.today)
+            if claim.status == "25":
+                self.result.predeterminations += 1
+            elif claim.status != "22":
                 self.result.paid_claims += 1
+            if claim.crossover_carrier is not None:
+                self._cross_over(claim, payment.effective)
+
+    def _cross_over(self, claim: ClaimPayment, paid_on: date) -> None:
+        """Queue Medicaid's claim of a claim Medicare forwarded on today's 835: Medicaid receives it on
+        Medicare's payment date and answers days_until_payment.medicaid later. Its ICN is its receipt date,
+        the Medicare ICN's sequence number and 01 (a crossover): drawn from the Medicare claim rather than
+        the counter, so every ICN is the same whichever run of the simulator crossed the claim over."""
+        release_on = paid_on + timedelta(days=self.settings.days_until_payment["medicaid"])
+        icn = f"{paid_on:%y}{paid_on.timetuple().tm_yday:03d}{claim.icn[5:]}01"
+        self.state.pending.append(self.adjudicator.crossover(claim, icn, paid_on, release_on))
+        self.result.crossed_over += 1

@@ -37,12 +37,14 @@ class Rates:
     recovery: float
     split: float
     eligibility_rejection: float = 0.0
+    predetermination: float = 0.0
 
 
 @dataclass(frozen=True)
 class Settings:
     rates: Rates
     delay_weeks: tuple[int, int]
+    predetermination_weeks: tuple[int, int]
     reversal_fee_correction: Decimal
     interest_annual_rate: Decimal
     interest_days: tuple[int, int]
@@ -70,6 +72,7 @@ def load_settings() -> Settings:
         settings = Settings(
             rates=rates,
             delay_weeks=_range(d["delay_weeks"], int),
+            predetermination_weeks=_range(d["predetermination_weeks"], int),
             reversal_fee_correction=_money(d["reversal_fee_correction"]),
             interest_annual_rate=_money(d["interest_annual_rate"]),
             interest_days=_range(d["interest_days"], int),
@@ -88,7 +91,8 @@ def load_settings() -> Settings:
     for kind, method in settings.method.items():
         if method not in METHODS:
             raise ConfigError(f"{where}: payment.method.{kind} is {method!r}, not one of {METHODS}")
-    for name in ("random_denial", "delay", "reversal", "interest", "recovery", "split", "eligibility_rejection"):
+    for name in ("random_denial", "delay", "reversal", "interest", "recovery", "split", "eligibility_rejection",
+                 "predetermination"):
         if not 0 <= getattr(rates, name) <= 1:
             raise ConfigError(f"{where}: rates.{name} must be between 0 and 1")
     return settings

@@ -8,8 +8,13 @@
   deductible applied; allowed amounts toward the KX threshold, per bucket:
   "member|year|OT" for GO lines, "member|year|PT_SLP" for GP and GN lines);
 - paid_lines: (payer, member, code, date) of every paid line, for duplicates;
-- pending: adjudicated claims whose 835 is held back until a later date;
-- paid: claims sent on an 835, which a later payment run may reverse.
+- pending: answers not sent yet, each with the first run date that may send
+  it: adjudicated claims (held back, or waiting behind their predetermination),
+  predeterminations (CLP02 25), and Medicaid's claims of crossovers, queued
+  when the Medicare 835 that forwarded them (CLP02 19) is sent; an answer
+  leaves the list when its 835 is written, so it is never sent twice;
+- paid: claims sent on an 835, which a later payment run may reverse (not
+  predeterminations, nor either side of a crossover).
 
 Written atomically (a .part file renamed over the old one) at the end of a run.
 A state file from before the KX buckets ("member|year" kx keys, which only GO

@@ -7,6 +7,10 @@ Balancing, checked before anything is written:
   the payment BPR02 = sum of CLP04 - sum of PLB amounts
 PLB amounts are subtracted from the payment: interest paid to the provider
 (L6) is negative, an overpayment recovered (WO) positive.
+
+Loop 2100 names the patient (NM1*QC), the rendering provider when it is not
+the payee (NM1*82) and, on a claim crossed over (CLP02 19), the crossover
+carrier (NM1*TT) in that order, as the guide has them.
 """
 
 from __future__ import annotations
@@ -115,6 +119,9 @@ def _claim(w: SegmentWriter, claim: ClaimPayment) -> None:
     w.write("NM1", "QC", "1", claim.patient_last, claim.patient_first or None, None, None, None, "MI", claim.member_id)
     if claim.rendering_npi and claim.rendering_npi != claim.payee_npi:
         w.write("NM1", "82", "1", None, None, None, None, None, "XX", claim.rendering_npi)
+    if claim.crossover_carrier is not None:  # CLP02 19: the payer the claim was forwarded to (PI: payer id)
+        carrier = claim.crossover_carrier
+        w.write("NM1", "TT", "2", carrier.payer_name, None, None, None, None, "PI", carrier.payer_id)
     w.write("DTM", "050", claim.received.strftime("%Y%m%d"))
     for ln in claim.lines:
         _line(w, ln)
