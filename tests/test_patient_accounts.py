@@ -250,6 +250,34 @@ def test_statements_go_to_patients_who_owe_once_per_cycle(owed, tmp_path, capsys
     assert (shown["written"], shown["skipped_below_minimum"]) == ([], 1)
 
 
+@pytest.mark.parametrize("subscriber, addressed_to", [
+    (dict(relationship="19", subscriber_last_name="DOE", subscriber_first_name="MARY", subscriber_sex="F",
+          subscriber_dob=date(1985, 6, 1)), "MARY DOE, parent or guardian of JANE DOE"),
+    ({}, "Parent or guardian of JANE DOE"),  # a Medicaid child: their own subscriber, no parent named
+])
+def test_a_childs_statement_goes_to_the_parent_or_guardian(warehouse, tmp_path, subscriber, addressed_to):
+    from otedi.accounts.statements import write_statements
+
+    write_charges_csv(tmp_path / "charges.csv", [charge(
+        charge_id="K-1", cpt="97110", minutes=15, units=1, charge_amount=D("65.00"), patient_dob=date(2018, 5, 1),
+        payer_id="87726", payer_name="UNITEDHEALTHCARE", claim_filing_code="CI", member_id="991234567",
+        **subscriber)])
+    run_outbound(tmp_path / "charges.csv", tmp_path / "out", today=date(2026, 3, 10))
+    with session_scope() as s:
+        claim_id = s.scalar(select(models.Claim.claim_id))
+    era = tmp_path / "era.835"
+    era.write_text(interchange([remittance([Clp(claim_id, icn="ICN-K", services=[Svc(
+        "97110", D("65.00"), D("40.00"), [("CO", "45", D("5.00")), ("PR", "3", D("20.00"))], lcn="K-1")])])]))
+    with session_scope() as s:
+        post_remittance_file(s, era)
+        run = write_statements(s, date(2026, 4, 10), tmp_path / "stmts", who="billing")
+    [pdf] = map(Path, run.written)
+    text = _pdf_text(pdf)
+    assert addressed_to in text and "Patient JANE DOE" in text and "Amount due $20.00" in text
+    [vendor] = [json.loads(x) for x in (tmp_path / "stmts" / "statements.jsonl").read_text().splitlines()]
+    assert (vendor["name"], vendor["patient_name"]) == (addressed_to, "JANE DOE")
+
+
 def test_the_kpis_count_patient_payments_write_offs_and_credit(owed):
     from otedi.analytics.kpis import kpi_table
 

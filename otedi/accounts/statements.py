@@ -34,6 +34,8 @@ from otedi.warehouse import models
 
 RULES = "ar/statements.yaml"
 ACTION = "patient_statement"
+ADULT_AGE = 18  # below it, the statement goes to the parent or guardian
+CHILD = "19"  # 2000B/2000C relationship: the patient is the subscriber's child
 
 
 @dataclass
@@ -143,13 +145,24 @@ def _last_sent(session: Session) -> dict[tuple[str, str], date]:
 
 
 def _addressee(session: Session, statement: Statement) -> dict:
-    """Who the statement goes to: the patient as the latest charge names them (the guarantor is the patient
-    in the canonical extract)."""
+    """Who the statement goes to, at the patient's address as the latest charge gives it. The canonical
+    extract has no guarantor: an adult patient is their own; a minor's statement goes to the parent the
+    charge names as subscriber (relationship 19), else to "the parent or guardian of" the child."""
     c = session.scalar(select(models.Charge).where(models.Charge.practice_id == statement.practice_id,
                                                    models.Charge.patient_id == statement.patient_id)
                        .order_by(models.Charge.service_date.desc(), models.Charge.id.desc()).limit(1))
-    return {"name": f"{c.patient_first_name} {c.patient_last_name}", "address1": c.patient_address1,
-            "city": c.patient_city, "state": c.patient_state, "zip": c.patient_zip}
+    patient = f"{c.patient_first_name} {c.patient_last_name}"
+    name = patient
+    if _age(c.patient_dob, statement.as_of) < ADULT_AGE:
+        parent = " ".join(filter(None, (c.subscriber_first_name, c.subscriber_last_name)))
+        name = f"{parent}, parent or guardian of {patient}" if c.relationship == CHILD and parent else \
+            f"Parent or guardian of {patient}"
+    return {"name": name, "patient_name": patient, "address1": c.patient_address1, "city": c.patient_city,
+            "state": c.patient_state, "zip": c.patient_zip}
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def _pdf(statement: Statement, practice: config.Practice, to: dict) -> bytes:
@@ -167,8 +180,8 @@ def _pdf(statement: Statement, practice: config.Practice, to: dict) -> bytes:
         pdf.cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 12)
-    pdf.cell(0, 7, f"Statement of {statement.as_of.isoformat()}   Account {statement.patient_id}",
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, f"Statement of {statement.as_of.isoformat()}   Account {statement.patient_id}   "
+                   f"Patient {to['patient_name']}", new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 7, f"Amount due ${statement.total_due:,.2f} by {statement.due_on.isoformat()}",
              new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
