@@ -270,6 +270,15 @@ def test_bad_amount_and_bad_service_date_name_the_element_not_the_value():
         scan_835(io.BytesIO(text.replace("DTM*472*20260610", "DTM*472*20261310", 1).encode()))
 
 
+def test_a_bpr_that_stops_before_bpr16_is_a_missing_payment_date():
+    """A check payment sent as BPR*I*amount*C*CHK (BPR05 on absent): BPR16 is required."""
+    text = (INBOUND / "otedi_835_plb.835").read_text()
+    bpr = next(seg for seg in text.split("~") if seg.strip().startswith("BPR*"))
+    short = "*".join(bpr.strip().split("*")[:5]).replace("*ACH", "*CHK")
+    with pytest.raises(X12Error, match=r"\(BPR\): BPR16 payment date is missing \(required"):
+        scan_835(io.BytesIO(text.replace(bpr.strip(), short).encode()))
+
+
 # -- balancing ---------------------------------------------------------------
 
 

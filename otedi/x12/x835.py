@@ -435,6 +435,8 @@ def _payment_date(bpr: Segment, tolerant: bool, production: date | None, waiver:
         waiver.waived.append(_fail(bpr, "BPR16 payment date is missing; the DTM*405 production date "
                                         f"{production.isoformat()} stands in for it"))
         return production
+    if not bpr.element(16):
+        raise _fail(bpr, "BPR16 payment date is missing (required: the check issue or EFT effective date)")
     return _date(bpr, 16)
 
 
