@@ -48,6 +48,13 @@ lock:
 	  echo '# Regenerate with `make lock` after changing pyproject.toml dependencies.'; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable ) > constraints.txt
 	rm -rf .venv-lock
+	$(MAKE) constraints-runtime.txt
+
+# The runtime pins the Docker image installs: constraints.txt less the dev and test tools (the dependency
+# closure of pyproject.toml's dependencies and its airflow extra, from .venv's installed metadata).
+constraints-runtime.txt: constraints.txt pyproject.toml scripts/runtime_constraints.py $(STAMP)
+	$(BIN)/python scripts/runtime_constraints.py > $@.new
+	mv $@.new $@
 
 # Re-resolve the edi-835-parser checker's environment (the version is the one constraints-edi835.txt names).
 lock-edi835:

@@ -1,24 +1,44 @@
-"""Settings from the environment and reference data from mappings/.
+"""Settings from the environment, otedi's packaged data, and configuration from mappings/.
 
 Environment (all optional; the defaults run everything on one machine):
   OTEDI_HOME          working folder for the SQLite warehouse, drop and archive (default ./var)
   OTEDI_DATABASE_URL  SQLAlchemy URL of the warehouse (default sqlite:///$OTEDI_HOME/otedi.db)
-  OTEDI_MAPPINGS      folder of rule and configuration data (default: the repository's mappings/)
+  OTEDI_MAPPINGS      folder of rule and configuration data (default: the mappings/ otedi ships, see data_path)
+
+Packaged data. The repository keeps `mappings/`, `sample_edi/` and `docs/` at its top; `otedi/_data/` holds a
+relative symlink to each, and pyproject.toml's package data copies what they point at into the wheel, as
+`otedi/_data/...`. So `data_path()` finds them through importlib.resources in every kind of install: in a
+source checkout or an editable install through the symlinks, in a wheel, `pip install .` or the Docker
+image as real files in site-packages. It is the one way in: nothing reads the repository's folders by path.
+
+Configuration files (practices.yaml, clearinghouses.yaml; payers/*.yaml in otedi.coding.payers) are checked
+with pydantic models (`validated`): an unknown key, a wrong type, a missing key or a value not allowed is a
+ConfigError of one line naming the file, the entry, the key and what is allowed.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from dataclasses import dataclass, fields
+import warnings
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from otedi.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_PACKAGE = "otedi"
+DATA_FOLDER = "_data"  # otedi/_data: mappings/, sample_edi/, docs/ (symlinks in the repository, files in a wheel)
+SAMPLE_EXTRACT = ("sample_edi", "charges_sample.csv")
+CONTRACT = ("docs", "charge_extract.md")
 
 
 def home() -> Path:
@@ -32,13 +52,55 @@ def database_url() -> str:
     return f"sqlite:///{home() / 'otedi.db'}"
 
 
+# --- packaged data -------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _data_root() -> Path:
+    root = resources.files(DATA_PACKAGE) / DATA_FOLDER
+    if not isinstance(root, Path):  # a zip import: pip always installs unzipped
+        raise ConfigError(f"otedi's packaged data ({root}) is not on the file system; install otedi with pip "
+                          "(not as a zip), or set OTEDI_MAPPINGS to a mappings folder")
+    if not (root / "mappings").is_dir():
+        raise ConfigError(f"{root}: otedi's packaged data has no mappings/ (a broken install or a checkout "
+                          "without its symlinks); reinstall otedi, or set OTEDI_MAPPINGS to a mappings folder")
+    return root
+
+
+def data_path(*parts: str) -> Path:
+    """A file or folder otedi ships (`data_path("mappings")`, `data_path(*SAMPLE_EXTRACT)`): the one function
+    that reaches the repository's mappings/, sample_edi/ and docs/, the same in every kind of install."""
+    return _resolved(str(_data_root().joinpath(*parts)))
+
+
+def sample_extract() -> Path:
+    """The sample charge extract (sample_edi/charges_sample.csv) `otedi run` bills by default."""
+    return data_path(*SAMPLE_EXTRACT)
+
+
+def contract_path() -> Path:
+    """The canonical charge extract contract (docs/charge_extract.md)."""
+    return data_path(*CONTRACT)
+
+
 def mappings_dir() -> Path:
-    return _resolved(os.environ.get("OTEDI_MAPPINGS") or str(REPO_ROOT / "mappings"))
+    """OTEDI_MAPPINGS (a practice's own rules and configuration), else the mappings/ otedi ships."""
+    custom = os.environ.get("OTEDI_MAPPINGS")
+    return _resolved(custom) if custom else data_path("mappings")
 
 
 @lru_cache(maxsize=16)
 def _resolved(path: str) -> Path:
     return Path(path).resolve()
+
+
+def __getattr__(name: str):
+    # REPO_ROOT was the source checkout; outside one (a wheel, the image) it does not exist. The data root has
+    # the same layout for what otedi ships (mappings/, sample_edi/, docs/), so old callers keep working.
+    if name == "REPO_ROOT":
+        warnings.warn("otedi.config.REPO_ROOT is deprecated: use config.mappings_dir(), config.sample_extract() "
+                      "or config.data_path()", DeprecationWarning, stacklevel=2)
+        return _data_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_yaml(relative: str | Path) -> dict:
@@ -49,26 +111,218 @@ def load_yaml(relative: str | Path) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
 
 
-def _build(cls, entry: dict, where: str):
-    names = {f.name for f in fields(cls)}
-    unknown = set(entry) - names
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+# --- validating configuration files with pydantic ------------------------------------------------------------
+
+class ConfigModel(BaseModel):
+    """A mapping in a configuration file: every key known (a typo is an error), numbers read as text where
+    the key is text (YAML reads unquoted ids such as 12502 as numbers; ids are text)."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, frozen=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any, file: str | Path) -> M:
+    """`data` (a configuration file's content) as `model`, or one ConfigError line naming `file`, the entry,
+    the key and what is allowed."""
     try:
-        # YAML reads unquoted ids such as 12502 as numbers; ids are text.
-        return cls(**{k: (str(v) if isinstance(v, int) and k not in _INT_KEYS else v) for k, v in entry.items()})
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        problems = [_describe(model, data, e) for e in errors[:3]]
+        if len(errors) > 3:
+            problems.append(f"and {len(errors) - 3} more")
+        raise ConfigError(f"{file}: {'; '.join(problems)}") from None
 
 
-_INT_KEYS = {"max_claims_per_file"}
+def _model_of(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
 
+
+def _walk(model: type[BaseModel] | None, parts) -> type[BaseModel] | None:
+    for part in parts:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field else None
+    return model
+
+
+def _key(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_TYPE_WORDS = {
+    "string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "bool_type": "true or false", "bool_parsing": "true or false",
+    "decimal_type": "a decimal number", "decimal_parsing": "a decimal number", "float_type": "a number",
+    "float_parsing": "a number", "list_type": "a list ([a, b] or one '- item' line each)",
+    "dict_type": "a mapping (key: value lines)", "model_type": "a mapping (key: value lines)",
+    "model_attributes_type": "a mapping (key: value lines)",
+}
+_QUOTE_HINT = " (quote it: YAML reads an unquoted number as a number and drops its leading zeros, 01 as 1)"
+
+
+def _describe(model: type[BaseModel], data, error: dict) -> str:
+    loc, kind, value = list(error["loc"]), error["type"], error.get("input")
+    label, owner = "", model
+    noun = loc[0][:-1] if loc and isinstance(loc[0], str) and loc[0].endswith("s") else None
+    entries = _walk(model, loc[:1]) if noun else None
+    if len(loc) >= 2 and isinstance(loc[1], int) and entries and f"{noun}_id" in entries.model_fields:
+        # an entry of a top-level list of named things (practices, clearinghouses): named by its id
+        items = data.get(loc[0]) if isinstance(data, dict) else None
+        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+        ident = item.get(f"{noun}_id") if isinstance(item, dict) else None
+        label = f"{noun} {ident} (entry {loc[1] + 1}): " if ident is not None else f"{noun} entry {loc[1] + 1}: "
+        owner, loc = entries, loc[2:]
+    key = _key(loc)
+    if kind == "extra_forbidden":
+        parent = _walk(owner, loc[:-1])
+        allowed = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        mean = f" (did you mean {close[0]!r}?)" if close else ""
+        where = f" of {_key(loc[:-1])}" if loc[:-1] else ""
+        return f"{label}unknown key {key!r}{mean}; allowed keys{where}: {', '.join(allowed)}"
+    if kind == "missing":
+        parent = _walk(owner, loc[:-1])
+        field = parent.model_fields.get(loc[-1]) if parent and loc and isinstance(loc[-1], str) else None
+        what = f": {field.description}" if field is not None and field.description else ""
+        return f"{label}required key {key!r} is missing{what}"
+    subject = f"key {key!r}: " if key else ""
+    parent = _walk(owner, loc[:-1])
+    field = parent.model_fields.get(loc[-1]) if parent and loc and isinstance(loc[-1], str) else None
+    texty = kind == "literal_error" or (field is not None and str in (field.annotation, *get_args(field.annotation)))
+    hint = _QUOTE_HINT if texty and isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+    if kind == "string_pattern_mismatch":
+        expected = field.description if field is not None and field.description else f"text matching {error['ctx']['pattern']}"
+        return f"{label}{subject}{_show(value)} is not allowed; write {expected}{hint}"
+    if kind == "literal_error":
+        return f"{label}{subject}{_show(value)} is not allowed; use {error['ctx']['expected']}{hint}"
+    if kind in ("value_error", "assertion_error"):
+        message = str(error["ctx"]["error"]) if error.get("ctx", {}).get("error") else error["msg"]
+        return f"{label}{subject}{_show(value) + ' ' if key else ''}{message}{hint if key else ''}"
+    if kind == "string_too_short":
+        return f"{label}key {key!r} is empty; write a value"
+    if kind == "too_short":
+        return f"{label}key {key!r} is an empty list; give at least {error['ctx']['min_length']}"
+    bounds = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
+              "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+    if kind in bounds:
+        name, words = bounds[kind]
+        return f"{label}{subject}{_show(value)} is not allowed; use a value {words} {error['ctx'][name]}"
+    if kind in _TYPE_WORDS:
+        return f"{label}{subject}{_show(value)} is not {_TYPE_WORDS[kind]}"
+    return f"{label}{subject}{_show(value)}: {error['msg'][0].lower() + error['msg'][1:]}"
+
+
+# Reusable field types. Each raises ValueError("is not ...") so the message reads "key 'zip': '4321' is not ...".
+
+def _text(value):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("is not text")
+    text = str(value)
+    if not text.strip():
+        raise ValueError("is empty; write a value")
+    return text
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+def digits(*lengths: int, what: str):
+    """Text of only digits, of one of `lengths` (an unquoted YAML number is accepted and read as text)."""
+
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError(f"is not {what}")
+        text = str(value)
+        if not (text.isdigit() and len(text) in lengths):
+            raise ValueError(f"is not {what}")
+        return text
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def at_most(limit: int, what: str):
+    def check(value):
+        text = _text(value)
+        if len(text) > limit:
+            raise ValueError(f"is longer than {limit} characters ({what})")
+        return text
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def _config_date(value):
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("is not a date; write it as YYYY-MM-DD")
+
+
+ConfigDate = Annotated[date, BeforeValidator(_config_date)]
+
+
+def _state(value):
+    from otedi.charges.validate import STATES  # validate reads config: import here, not at the top
+
+    text = _text(value)
+    if text not in STATES:
+        raise ValueError("is not a US state, DC, territory or military code (two capital letters, e.g. OH)")
+    return text
+
+
+def _npi(value):
+    from otedi.charges.validate import npi_is_valid
+
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not (len(text) == 10 and text.isdigit()):
+        raise ValueError("is not an NPI: an NPI is exactly 10 digits")
+    if not npi_is_valid(text):
+        raise ValueError("fails the NPI check digit, so it is mistyped; copy the NPI from the NPPES registry")
+    return text
+
+
+def _time_zone(value):
+    text = _text(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not an IANA time zone name (e.g. America/New_York, America/Chicago)") from None
+    return text
+
+
+State = Annotated[str, BeforeValidator(_state)]
+Npi = Annotated[str, BeforeValidator(_npi)]
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+
+
+# --- practices.yaml and clearinghouses.yaml ------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Practice:
@@ -136,12 +390,89 @@ class Clearinghouse:
     max_claims_per_file: int = 5000
 
 
+# ISA05/ISA07 interchange id qualifiers (X12 005010 ISA): DUNS, DUNS+4, HIN, carrier and FI codes, NAIC,
+# Medicare/Medicaid ids, mutually defined.
+IsaQualifier = Literal["01", "14", "20", "27", "28", "29", "30", "33", "ZZ"]
+
+
+class PracticeConfig(ConfigModel):
+    """One entry of practices.yaml: the fields of Practice, checked."""
+
+    practice_id: Text = Field(description="the id the charge extracts use, e.g. BRIGHTHANDS")
+    name: at_most(60, "2010AA NM103") = Field(description="the practice's legal name (2010AA NM103)")
+    npi: Npi = Field(description="the practice's 10-digit group NPI (2010AA NM109)")
+    ein: digits(9, what="an EIN: 9 digits, no dash") = Field(description="the 9-digit EIN (2010AA REF*EI)")
+    taxonomy: Annotated[str, Field(pattern=r"^[0-9A-Z]{9}X$")] = Field(
+        description="a NUCC taxonomy code: 10 capital letters and digits ending in X, e.g. 225X00000X (2000A PRV03)")
+    address1: at_most(55, "2010AA N301") = Field(description="the street address (never a PO box)")
+    city: at_most(30, "2010AA N401") = Field(description="2010AA N401")
+    state: State = Field(description="two-letter state code, e.g. OH")
+    zip: digits(9, what="a 9-digit ZIP+4 without a dash (2010AA N403 needs all nine digits)") = Field(
+        description="the 9-digit ZIP+4, e.g. \"432151234\"")
+    contact_name: Text = Field(description="1000A PER02")
+    contact_phone: digits(10, what="a 10-digit phone number, digits only") = Field(description="1000A PER04")
+    time_zone: TimeZone = Field(description="IANA time zone, e.g. America/New_York (the nightly batch date)")
+    clearinghouse: Text = Field(description="a clearinghouse_id of clearinghouses.yaml")
+    submitter_id: at_most(15, "ISA06 holds 15 characters") = Field(
+        description="ISA06/GS02/1000A NM109 at the clearinghouse")
+    medicare_locality: Annotated[str, Field(pattern=r"^\d{5}-\d{2}$")] | None = Field(
+        None, description="the Medicare locality as \"<mac>-<locality>\", e.g. \"15202-00\" (fees/gpci_*.csv)")
+    pay_to_address1: at_most(55, "2010AB N301") | None = None
+    pay_to_city: at_most(30, "2010AB N401") | None = None
+    pay_to_state: State | None = None
+    pay_to_zip: digits(5, 9, what="a ZIP code: 5 or 9 digits, no dash") | None = None
+
+
+class PracticesFile(ConfigModel):
+    source: Text = Field(description="where these values come from")
+    practices: Annotated[list[PracticeConfig], Field(min_length=1)] = Field(description="one entry per practice")
+
+    @model_validator(mode="after")
+    def _unique(self):
+        _no_duplicates([p.practice_id for p in self.practices], "practice_id")
+        return self
+
+
+class ClearinghouseConfig(ConfigModel):
+    """One entry of clearinghouses.yaml: the fields of Clearinghouse, checked."""
+
+    clearinghouse_id: Text = Field(description="the id practices.yaml names in `clearinghouse`")
+    name: Text = Field(description="the clearinghouse's name")
+    isa_receiver_qualifier: IsaQualifier = Field(description="ISA07, e.g. ZZ")
+    isa_receiver_id: at_most(15, "ISA08 holds 15 characters") = Field(description="ISA08")
+    gs_receiver_code: at_most(15, "GS03 holds 15 characters") = Field(description="GS03")
+    receiver_name: at_most(60, "1000B NM103") = Field(description="1000B NM103")
+    receiver_id: at_most(80, "1000B NM109") = Field(description="1000B NM109")
+    isa_sender_qualifier: IsaQualifier = "ZZ"
+    usage_indicator: Literal["T", "P"] = "T"
+    max_claims_per_file: Annotated[int, Field(ge=1)] = 5000
+
+
+class ClearinghousesFile(ConfigModel):
+    source: Text = Field(description="where these values come from")
+    clearinghouses: Annotated[list[ClearinghouseConfig], Field(min_length=1)] = Field(
+        description="one entry per clearinghouse")
+
+    @model_validator(mode="after")
+    def _unique(self):
+        _no_duplicates([c.clearinghouse_id for c in self.clearinghouses], "clearinghouse_id")
+        return self
+
+
+def _no_duplicates(ids: list[str], key: str) -> None:
+    seen: dict[str, int] = {}
+    for i, ident in enumerate(ids, 1):
+        if ident in seen:
+            raise ValueError(f"{key} {ident!r} is configured twice (entries {seen[ident]} and {i}); keep one")
+        seen[ident] = i
+
+
 @lru_cache(maxsize=8)
 def _practices(root: str) -> dict[str, Practice]:
-    data = load_yaml("practices.yaml")
+    data = validated(PracticesFile, load_yaml("practices.yaml"), Path(root) / "practices.yaml")
     out = {}
-    for i, entry in enumerate(data.get("practices") or []):
-        p = _build(Practice, entry, f"practices.yaml entry {i + 1}")
+    for entry in data.practices:
+        p = Practice(**entry.model_dump())
         _check_practice(p)
         out[p.practice_id] = p
     if any(p.medicare_locality is not None for p in out.values()):
@@ -178,12 +509,8 @@ def _check_localities(practices) -> None:
 
 @lru_cache(maxsize=8)
 def _clearinghouses(root: str) -> dict[str, Clearinghouse]:
-    data = load_yaml("clearinghouses.yaml")
-    out = {}
-    for i, entry in enumerate(data.get("clearinghouses") or []):
-        c = _build(Clearinghouse, entry, f"clearinghouses.yaml entry {i + 1}")
-        out[c.clearinghouse_id] = c
-    return out
+    data = validated(ClearinghousesFile, load_yaml("clearinghouses.yaml"), Path(root) / "clearinghouses.yaml")
+    return {c.clearinghouse_id: Clearinghouse(**c.model_dump()) for c in data.clearinghouses}
 
 
 def practices() -> dict[str, Practice]:

@@ -1,8 +1,15 @@
-from dataclasses import replace
+import shutil
+from dataclasses import fields, replace
 from datetime import date
 from decimal import Decimal
 
-from otedi.coding.payers import TimelyFiling, VisitLimit, payer_rules, timely_filing_issue, visit_limit_issues
+import pytest
+import yaml
+
+from otedi import config
+from otedi.coding.payers import (PayerFile, PayerRules, TimelyFiling, VisitLimit, payer_rules, timely_filing_issue,
+                                 visit_limit_issues)
+from otedi.errors import ConfigError
 from otedi.issues import Severity
 
 
@@ -88,3 +95,96 @@ def test_rolling_visit_limit():
     assert visit_limit_issues(rules, {date(2026, 3, 1), date(2026, 2, 28)}, dos, "C1") == []  # 03-01 is day 31
     [issue] = visit_limit_issues(rules, {date(2026, 3, 2), date(2026, 3, 10)}, dos, "C1")
     assert "2 visits per 30 days (2026-03-02 to 2026-03-31)" in issue.message
+
+
+# -- pydantic validation of payers/*.yaml: the file, the key, what is allowed ----------------------------------
+
+UHC = "87726_unitedhealthcare.yaml"
+
+
+@pytest.fixture
+def mappings(tmp_path, monkeypatch):
+    """A private copy of mappings/ (payer profiles are cached by mappings path)."""
+    root = tmp_path / "mappings"
+    shutil.copytree(config.mappings_dir(), root)
+    monkeypatch.setenv("OTEDI_MAPPINGS", str(root))
+    return root
+
+
+def edit_payer(root, name, **changes):
+    path = root / "payers" / name
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for k, v in changes.items():
+        if v is None:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def payer_error() -> str:
+    with pytest.raises(ConfigError) as exc:
+        payer_rules("87726", "CI")
+    assert "\n" not in str(exc.value)
+    return str(exc.value)
+
+
+def test_the_payer_model_has_a_key_for_every_payer_rule():
+    from_file = set(PayerFile.model_fields) | {"file", "dme_note"}  # file: its name; dme: {action, note}
+    assert {f.name for f in fields(PayerRules)} <= from_file
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"rounding": None, "roundng": "cms_total_time"},
+     "required key 'rounding' is missing: cms_total_time or cpt_midpoint; unknown key 'roundng' (did you mean "
+     "'rounding'?); allowed keys: payer_id, name, kind, claim_filing_codes, effective_from, effective_to, source, "
+     "rounding, discipline_modifier, "),
+    ({"rounding": "cms_total"}, "key 'rounding': 'cms_total' is not allowed; use 'cms_total_time' or 'cpt_midpoint'"),
+    ({"kind": "private"}, "key 'kind': 'private' is not allowed; use 'medicare', 'medicaid' or 'commercial'"),
+    ({"corrected_claim": "frequency_7"}, "key 'corrected_claim': 'frequency_7' is not allowed; use 'reopening' or "
+                                         "'frequency_7_8'"),
+    ({"ncci_program": "both"}, "key 'ncci_program': 'both' is not allowed; use 'medicare' or 'medicaid'"),
+    ({"kx_threshold": "no"}, "key 'kx_threshold': 'no' is not true or false"),
+    ({"fee_schedule": None}, "required key 'fee_schedule' is missing: a schedule id of fees/schedules.yaml"),
+    ({"effective_from": "2025-13-01"}, "key 'effective_from': '2025-13-01' is not a date; write it as YYYY-MM-DD"),
+    ({"effective_to": date(2024, 12, 31)}, "effective_to 2024-12-31 is before effective_from 2025-01-01"),
+    ({"timely_filing": {"month": 12}}, "unknown key 'timely_filing.month' (did you mean 'months'?); allowed keys "
+                                       "of timely_filing: months, days"),
+    ({"timely_filing": {"months": 12, "days": 90}}, "key 'timely_filing': {'months': 12, 'days': 90} needs exactly "
+                                                    "one of months or days, e.g. {months: 12} or {days: 90}"),
+    ({"visit_limits": [{"visits": 20, "period": "rolling_days"}]},
+     "key 'visit_limits[1]': {'visits': 20, 'period': 'rolling_days'} needs days (the window length) with period "
+     "rolling_days"),
+    ({"visit_limits": [{"visits": 20, "period": "year"}]},
+     "key 'visit_limits[1].period': 'year' is not allowed; use 'calendar_year' or 'rolling_days'"),
+    ({"assistants_covered": ["OTA", "COTA"]},
+     "key 'assistants_covered[2]': 'COTA' is not an assistant role of rules/disciplines.yaml; use OTA, PTA, SLPA"),
+    ({"claim_filing_codes": ["CX"]}, "key 'claim_filing_codes[1]': 'CX' is not an SBR09 claim filing code (one of "),
+    ({"assistant_payment_factor": 85}, "key 'assistant_payment_factor': 85 is not a fraction above 0 and at most 1, "
+                                       "such as \"0.85\""),
+    ({"prior_auth": {"codes": "all"}}, "key 'prior_auth.codes': 'all' is not \"therapy\" (every therapy code) or a "
+                                       "list of CPT/HCPCS codes"),
+    ({"dme": {"action": "send"}}, "key 'dme.action': 'send' is not allowed; use 'bill' or 'hold'"),
+    ({"plan_of_care": {"certification_days": 90, "signature_within_days": 30, "evaluation_exempt": "yes"}},
+     "key 'plan_of_care.evaluation_exempt': 'yes' is not true or false"),
+])
+def test_payer_file_typo(mappings, change, problem):
+    path = edit_payer(mappings, UHC, **change)
+    message = payer_error()
+    assert message.startswith(f"{path}: {problem}")
+
+
+def test_shipped_payer_files_read_as_before():
+    rules, _ = payer_rules("OHMCD", "MC")
+    assert rules.prior_auth.codes == "therapy" and rules.prior_auth.exempt == ("97165", "97166", "97167")
+    assert rules.assistants_covered == ("OTA", "PTA") and rules.claim_filing_codes == ("MC",)
+    assert rules.effective_to is None and rules.qmb_program is False and rules.dme_note is None
+    fallback, _ = payer_rules("99999", "CI")
+    assert fallback.claim_filing_codes == ("*",) and fallback.fallback
+    assert fallback.timely_filing == TimelyFiling(days=90)
+
+
+def test_timely_filing_defaults_by_kind_when_a_payer_file_gives_none(mappings):
+    edit_payer(mappings, UHC, timely_filing=None)
+    assert payer_rules("87726", "CI")[0].timely_filing == TimelyFiling(days=90)  # rules/timely_filing.yaml commercial

@@ -18,9 +18,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, StrictBool, model_validator
 
 from otedi import config
 from otedi.errors import ConfigError
+from otedi.coding.disciplines import DISCIPLINES_FILE, disciplines
 from otedi.coding.units import ROUNDING_METHODS
 from otedi.issues import Issue, Severity
 
@@ -200,6 +204,126 @@ def visit_limit_issues(rules: PayerRules, prior_visit_dates: Collection[date], s
 
 # --- loading -----------------------------------------------------------------------------------
 
+class _VisitLimitConfig(config.ConfigModel):
+    visits: Annotated[int, Field(ge=1)] = Field(description="how many visits the period allows")
+    period: Literal["calendar_year", "rolling_days"] = Field(description="calendar_year or rolling_days")
+    days: Annotated[int, Field(ge=1)] | None = Field(None, description="the window length, for rolling_days")
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.period == "rolling_days" and not self.days:
+            raise ValueError("needs days (the window length) with period rolling_days")
+        return self
+
+
+class _TimelyFilingConfig(config.ConfigModel):
+    months: Annotated[int, Field(ge=1)] | None = None
+    days: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.months is None) == (self.days is None):
+            raise ValueError("needs exactly one of months or days, e.g. {months: 12} or {days: 90}")
+        return self
+
+
+def _auth_codes(value):
+    if value == "therapy":
+        return value
+    if isinstance(value, list) and value and all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                                                 for c in value):
+        return tuple(str(c) for c in value)
+    raise ValueError('is not "therapy" (every therapy code) or a list of CPT/HCPCS codes')
+
+
+class _PriorAuthConfig(config.ConfigModel):
+    codes: Annotated[Any, BeforeValidator(_auth_codes)] = Field(
+        description='"therapy" (every therapy code) or a list of codes')
+    exempt: list[str] | None = None
+
+
+class _PlanOfCareConfig(config.ConfigModel):
+    certification_days: Annotated[int, Field(ge=1)] = Field(description="days a certified plan covers (Medicare: 90)")
+    signature_within_days: Annotated[int, Field(ge=1)] = Field(
+        description="days from the start for a timely signature (Medicare: 30)")
+    evaluation_exempt: StrictBool = Field(description="true when an evaluation needs no certified plan")
+
+
+class _DmeConfig(config.ConfigModel):
+    action: Literal[DME_ACTIONS] = Field(description="bill or hold DMEPOS items (L-codes)")
+    note: config.Text | None = None
+
+
+def _filing_code(value):
+    from otedi.charges.validate import FILING_CODES  # validate reads payers: import here, not at the top
+
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if text != "*" and text not in FILING_CODES:
+        raise ValueError(f"is not an SBR09 claim filing code (one of {', '.join(sorted(FILING_CODES))}, "
+                         f"or \"*\" in a fallback profile)")
+    return text
+
+
+def _assistant_role(value):
+    roles = sorted(r.role for r in disciplines().roles.values() if r.assistant)
+    if value not in roles:
+        raise ValueError(f"is not an assistant role of {DISCIPLINES_FILE}; use {', '.join(roles)}")
+    return value
+
+
+def _payment_factor(value):
+    try:
+        factor = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError("is not a decimal number such as \"0.85\"") from None
+    if isinstance(value, bool) or not (0 < factor <= 1):
+        raise ValueError("is not a fraction above 0 and at most 1, such as \"0.85\"")
+    return factor
+
+
+class PayerFile(config.ConfigModel):
+    """A file of mappings/payers/: how one payer (or a fallback profile) wants therapy billed."""
+
+    payer_id: config.Text = Field(description="the payer's EDI id at the clearinghouse (2010BB NM109)")
+    name: config.Text = Field(description="the payer's name")
+    kind: Literal[KINDS] = Field(description="medicare, medicaid or commercial")
+    claim_filing_codes: Annotated[list[Annotated[str, BeforeValidator(_filing_code)]], Field(min_length=1)] = \
+        Field(description="the SBR09 codes this file covers, e.g. [MB]")
+    effective_from: config.ConfigDate = Field(description="the first date of service it applies to (YYYY-MM-DD)")
+    effective_to: config.ConfigDate | None = None
+    source: config.Text = Field(description="where each rule comes from")
+    rounding: Literal[ROUNDING_METHODS] = Field(description="cms_total_time or cpt_midpoint")
+    discipline_modifier: StrictBool = Field(description="true or false: GO/GP/GN on every therapy line")
+    assistant_modifiers: StrictBool = Field(description="true or false: CO/CQ on assistant units")
+    assistant_payment_factor: Annotated[Decimal, BeforeValidator(_payment_factor)] | None = None
+    assistants_render: StrictBool = Field(description="true or false: the payer enrols assistants as rendering")
+    assistants_covered: list[Annotated[str, BeforeValidator(_assistant_role)]] = Field(
+        description="the assistant roles the payer pays, e.g. [OTA, PTA]")
+    kx_threshold: StrictBool = Field(description="true or false: the Medicare KX threshold applies")
+    medicare_status_edits: StrictBool = Field(description="true or false: reject Medicare status B/I codes")
+    prior_auth: _PriorAuthConfig | None = None
+    visit_limits: list[_VisitLimitConfig] | None = None
+    timely_filing: _TimelyFilingConfig | None = None
+    corrected_claim: Literal[CORRECTION_METHODS] = Field(description="reopening or frequency_7_8")
+    fee_schedule: config.Text = Field(description="a schedule id of fees/schedules.yaml")
+    ncci_ptp: StrictBool = Field(description="true or false: NCCI procedure-to-procedure edits")
+    ncci_mue: StrictBool = Field(description="true or false: NCCI medically unlikely edits")
+    ncci_modifier_either_column: StrictBool = Field(
+        description="true or false: 59/X{EPSU} accepted on either code of a pair")
+    ncci_program: Literal[NCCI_PROGRAMS] = Field(description="medicare or medicaid: which NCCI edit set applies")
+    plan_of_care: _PlanOfCareConfig | None = None
+    progress_report_days: Annotated[int, Field(ge=1)] | None = None
+    dme: _DmeConfig = Field(description="{action: bill} or {action: hold, note: where DMEPOS claims go}")
+    fallback: StrictBool | None = None
+    qmb_program: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _dates(self):
+        if self.effective_to is not None and self.effective_to < self.effective_from:
+            raise ValueError(f"effective_to {self.effective_to} is before effective_from {self.effective_from}")
+        return self
+
+
 @lru_cache(maxsize=4)
 def _timely_filing_defaults(root: str) -> dict:
     data = config.load_yaml(TIMELY_FILING)
@@ -220,89 +344,45 @@ def _profiles(root: str) -> tuple[PayerRules, ...]:
 
 
 def _parse(name: str, d: dict) -> PayerRules:
-    where = f"{config.mappings_dir() / PAYER_DIR / name}"
-    try:
-        kind = d["kind"]
-        if kind not in KINDS:
-            raise ValueError(f"kind {kind!r} is not one of {KINDS}")
-        if d["corrected_claim"] not in CORRECTION_METHODS:
-            raise ValueError(f"corrected_claim {d['corrected_claim']!r} is not one of {CORRECTION_METHODS}")
-        if d["rounding"] not in ROUNDING_METHODS:
-            raise ValueError(f"rounding {d['rounding']!r} is not one of {ROUNDING_METHODS}")
-        tf = d.get("timely_filing") or _timely_filing_defaults(str(config.mappings_dir()))["defaults"][kind]
-        pa = d.get("prior_auth")
-        factor = d.get("assistant_payment_factor")
-        return PayerRules(
-            payer_id=str(d["payer_id"]),
-            name=d["name"],
-            kind=kind,
-            claim_filing_codes=tuple(str(c) for c in d["claim_filing_codes"]),
-            effective_from=_as_date(d["effective_from"]),
-            effective_to=_as_date(d.get("effective_to")),
-            source=d["source"],
-            file=name,
-            rounding=d["rounding"],
-            discipline_modifier=bool(d["discipline_modifier"]),
-            assistant_modifiers=bool(d["assistant_modifiers"]),
-            assistant_payment_factor=Decimal(str(factor)) if factor is not None else None,
-            assistants_render=bool(d["assistants_render"]),
-            assistants_covered=tuple(str(r) for r in d["assistants_covered"]),
-            kx_threshold=bool(d["kx_threshold"]),
-            medicare_status_edits=bool(d["medicare_status_edits"]),
-            prior_auth=PriorAuth(
-                codes=pa["codes"] if pa["codes"] == "therapy" else tuple(str(c) for c in pa["codes"]),
-                exempt=tuple(str(c) for c in pa.get("exempt") or ()),
-            ) if pa else None,
-            visit_limits=tuple(_visit_limit(v) for v in d.get("visit_limits") or ()),
-            timely_filing=TimelyFiling(months=tf.get("months"), days=tf.get("days")),
-            corrected_claim=d["corrected_claim"],
-            fee_schedule=d["fee_schedule"],
-            ncci_ptp=bool(d["ncci_ptp"]),
-            ncci_mue=bool(d["ncci_mue"]),
-            ncci_modifier_either_column=bool(d["ncci_modifier_either_column"]),
-            ncci_program=_one_of(d["ncci_program"], NCCI_PROGRAMS, "ncci_program"),
-            plan_of_care=PlanOfCare(
-                certification_days=int(poc["certification_days"]),
-                signature_within_days=int(poc["signature_within_days"]),
-                evaluation_exempt=bool(poc["evaluation_exempt"]),
-            ) if (poc := d.get("plan_of_care")) else None,
-            progress_report_days=int(d["progress_report_days"]) if d.get("progress_report_days") else None,
-            dme=_one_of(d["dme"]["action"], DME_ACTIONS, "dme.action"),
-            dme_note=d["dme"].get("note"),
-            fallback=bool(d.get("fallback", False)),
-            qmb_program=_flag(d, "qmb_program"),
-        )
-    except KeyError as exc:
-        raise ConfigError(f"{where}: missing key {exc}") from None
-    except (ValueError, TypeError, ArithmeticError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def _flag(d: dict, key: str) -> bool:
-    """An optional true/false key (absent or null: false); anything else is a mistake in the file."""
-    value = d.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ValueError(f"{key} {value!r} is not true or false")
-    return value
-
-
-def _one_of(value, allowed: tuple[str, ...], key: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"{key} {value!r} is not one of {allowed}")
-    return value
-
-
-def _visit_limit(v: dict) -> VisitLimit:
-    limit = VisitLimit(visits=int(v["visits"]), period=v["period"], days=v.get("days"))
-    if limit.period not in ("calendar_year", "rolling_days") or (limit.period == "rolling_days" and not limit.days):
-        raise ValueError(f"visit limit {v}: period is calendar_year, or rolling_days with days")
-    return limit
-
-
-def _as_date(value) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
+    where = config.mappings_dir() / PAYER_DIR / name
+    f = config.validated(PayerFile, d, where)
+    tf = f.timely_filing or _TimelyFilingConfig.model_validate(
+        _timely_filing_defaults(str(config.mappings_dir()))["defaults"][f.kind])
+    pa = f.prior_auth
+    return PayerRules(
+        payer_id=f.payer_id,
+        name=f.name,
+        kind=f.kind,
+        claim_filing_codes=tuple(f.claim_filing_codes),
+        effective_from=f.effective_from,
+        effective_to=f.effective_to,
+        source=f.source,
+        file=name,
+        rounding=f.rounding,
+        discipline_modifier=f.discipline_modifier,
+        assistant_modifiers=f.assistant_modifiers,
+        assistant_payment_factor=f.assistant_payment_factor,
+        assistants_render=f.assistants_render,
+        assistants_covered=tuple(f.assistants_covered),
+        kx_threshold=f.kx_threshold,
+        medicare_status_edits=f.medicare_status_edits,
+        prior_auth=PriorAuth(codes=pa.codes, exempt=tuple(pa.exempt or ())) if pa else None,
+        visit_limits=tuple(VisitLimit(visits=v.visits, period=v.period, days=v.days) for v in f.visit_limits or ()),
+        timely_filing=TimelyFiling(months=tf.months, days=tf.days),
+        corrected_claim=f.corrected_claim,
+        fee_schedule=f.fee_schedule,
+        ncci_ptp=f.ncci_ptp,
+        ncci_mue=f.ncci_mue,
+        ncci_modifier_either_column=f.ncci_modifier_either_column,
+        ncci_program=f.ncci_program,
+        plan_of_care=PlanOfCare(
+            certification_days=poc.certification_days,
+            signature_within_days=poc.signature_within_days,
+            evaluation_exempt=poc.evaluation_exempt,
+        ) if (poc := f.plan_of_care) else None,
+        progress_report_days=f.progress_report_days,
+        dme=f.dme.action,
+        dme_note=f.dme.note,
+        fallback=bool(f.fallback),
+        qmb_program=bool(f.qmb_program),
+    )
