@@ -1,4 +1,4 @@
-"""The canonical charge line (../shared/contracts/charge_extract.md), after
+"""The canonical charge line (docs/charge_extract.md), after
 mapping and validation. Every later stage works on these."""
 
 from __future__ import annotations

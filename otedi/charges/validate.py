@@ -41,7 +41,7 @@ from otedi.charges.record import REQUIRED_COLUMNS, Charge
 from otedi.coding import codes
 from otedi.issues import Issue, Severity
 
-CONTRACT = "contracts/charge_extract.md"
+CONTRACT = "docs/charge_extract.md"
 NPI_SOURCE = "CMS NPI standard: 10 digits, Luhn check digit over prefix 80840"
 ICD_SOURCE = "ICD-10-CM code structure; 837P HI carries at most 12 diagnoses"
 POS_SOURCE = "CMS Place of Service code set"
