@@ -10,7 +10,7 @@ Plain functions for the CLI (`otedi report export`, `otedi report html`,
     work_queue, work_queue_summary                one item per claim needing action
     denial_detail, denial_pareto, denial_trend    root causes, Pareto, monthly rates
     kpi_table                                     clean-claim, first-pass, denial rate, days in AR, NCR
-    export_tables(out_dir, fmt)                   CSV or Parquet files of all of the above
+    export_tables(out_dir, fmt)                   CSV, Parquet or XLSX files of all of the above
     write_html_report(path)                       one self-contained HTML report
 """
 
