@@ -1,9 +1,12 @@
 """Finance exports: every reconciliation, AR and denial table as CSV, Parquet or XLSX, with fixed schemas.
 
 All tables come from one snapshot of the warehouse, so they agree with each
-other. Each table has one declared schema (`SCHEMAS`: column name, type,
-description), used for every format, so a night with no denials, or no
-data at all, exports the same columns with the same types:
+other; the files are what the refresh of the warehouse's own finance_<table>
+tables committed (otedi.analytics.warehouse_tables), so files and warehouse
+agree. Each table has one declared schema (`SCHEMAS`: column name, type,
+description), used for every format (and for the finance_<table> tables), so
+a night with no denials, or no data at all, exports the same columns with the
+same types:
 
     type      Python        CSV                         Parquet                  XLSX
     string    str           text as is                  string                   text cell
@@ -91,7 +94,8 @@ COMMON = {c.name: c for c in [
     _c("patient_id", "string", "The practice's patient id (no names or member ids are exported)"),
     _c("rendering_npi", "string", "The rendering provider's NPI (10 digits)"),
     _c("status", "string", "The claim's status: held, ready, batched, quarantined, submitted, accepted, rejected, "
-                           "paid, partially_paid, patient_balance, denied, reversed, forwarded, crossed_over, voided"),
+                           "paid, partially_paid, patient_balance, denied, reversed, forwarded, crossed_over, "
+                           "replaced, voided"),
     _c("billed", "money", "Charge billed (CLM02 / SV102), from the claim as built"),
     _c("expected_allowed", "money", "Allowed amount expected from the fee schedule, when one is known"),
     _c("allowed_835", "money", "Allowed as the 835s posted it: paid + patient responsibility + sequestration "
@@ -144,7 +148,8 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         "status",
         _c("payer_icn", "string", "The payer's claim control number (ICN) from the 277CA or 835"),
         _c("submitted_on", "date", "Day the claim was first submitted (its 837P file was written); for a "
-                                   "crossover record, the day the primary's 835 forwarded it"),
+                                   "crossover record, the day the primary's 835 forwarded it; empty for a claim "
+                                   "not sent (held, ready, batched, quarantined, voided), which is not in AR"),
         _c("crossover_of", "string", "For a crossover record: the primary claim the payer forwarded"),
         "billed", "expected_allowed", "allowed_835", *POSTED_NAMES, "awaiting_payer", "open_balance",
         _c("written_off", "money", "Insurance-side write-offs the practice posted (account ledger)"),
@@ -524,15 +529,28 @@ def _letter(n: int) -> str:
 
 
 def export_tables(out_dir: str | Path, fmt: str = "csv", *, today: date | None = None,
-                  snap: Snapshot | None = None) -> list[Path]:
+                  snap: Snapshot | None = None, refresh: bool = True) -> list[Path]:
     """Write every finance table to `out_dir` in `fmt` (csv | parquet | xlsx); returns the paths written.
 
     csv: <table>.csv for each table, then datapackage.json (their schemas); parquet: <table>.parquet;
-    xlsx: finance_tables.xlsx (a sheet per table and a `columns` sheet). Same columns and types every night."""
+    xlsx: finance_tables.xlsx (a sheet per table and a `columns` sheet). Same columns and types every night.
+
+    The files are the warehouse's finance_<table> tables (otedi.analytics.warehouse_tables), so a BI tool
+    reading the warehouse and a person reading the files see the same figures. refresh=True (the default):
+    refresh those tables as of `today` (from `snap`, else a snapshot read now) and write what that refresh
+    committed. refresh=False: write the tables as the latest refresh left them (no write to the warehouse;
+    `today`, when given, must be their as-of date; ExportError otherwise, or when never refreshed)."""
+    from otedi.analytics import warehouse_tables  # it imports this module
+
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    today = today or date.today()
-    tables = {name: conform(name, frame) for name, frame in finance_tables(snap, today=today).items()}
+    if refresh:
+        frames, today = warehouse_tables.refresh_and_read(today=today or date.today(), snap=snap)
+    elif snap is not None:
+        raise ValueError("export_tables(refresh=False) reads the warehouse's finance tables: a snapshot has no use")
+    else:
+        frames, today = warehouse_tables.read_finance_tables(today=today)
+    tables = {name: conform(name, frame) for name, frame in frames.items()}
     out = private_dir(out_dir)
     written = []
     if fmt == "xlsx":

@@ -47,7 +47,9 @@ MONEY = ["billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer",
 ACCOUNT = ["written_off", "denied_open", "patient_paid", "patient_written_off", "to_secondary", "patient_balance"]
 ACCOUNT_COLUMNS = {("write_off", "insurance"): "written_off", ("patient_payment", "patient"): "patient_paid",
                    ("write_off", "patient"): "patient_written_off"}
-NOT_SUBMITTED = ("held", "ready", "quarantined", "voided")  # never left for the payer: not in AR
+# Never left for the payer, so not in AR: held for a biller, ready (no file yet), batched (in an 837P file not
+# sent yet), quarantined (failed the gate) or voided. The one list every summary uses (otedi.analytics.summary).
+NOT_SUBMITTED = ("held", "ready", "batched", "quarantined", "voided")
 SEQUESTRATION = "253"
 CLP_STATUS = {"1": "processed as primary", "2": "processed as secondary", "3": "processed as tertiary",
               "4": "denied", "19": "primary, forwarded", "20": "secondary, forwarded",

@@ -7,7 +7,7 @@ provider, the monthly trend, what is still recoverable), payments and the
 deposit tie-out, and the work queue's actual items with their next steps.
 
 Every figure comes from the analytics modules' public functions
-(reconcile, aging, denials, kpis, workqueue) over one warehouse snapshot;
+(reconcile, summary, aging, denials, kpis, workqueue) over one warehouse snapshot;
 this module only selects the claims of the range and lays the figures out.
 Charts are matplotlib SVG inline (otedi.analytics.charts); the CSS is
 inline; there is no script, font, image or link to load, and no http(s)
@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from otedi import config
-from otedi.analytics import aging, charts, denials, kpis, reconcile, workqueue
+from otedi.analytics import aging, charts, denials, kpis, reconcile, summary, workqueue
 from otedi.analytics.snapshot import Snapshot, dollars, load_snapshot, money_text
 from otedi.files import private_dir, write_private_text
 
@@ -246,11 +246,6 @@ def select_claims(snap: Snapshot, claims: pd.DataFrame, date_from: date | None, 
 # Figures
 
 
-MONEY_SUMS = ["billed", "paid", "contractual", "patient_responsibility", "other_adjustments", "denied",
-              "written_off", "open_balance", "denied_open", "awaiting_payer", "patient_paid", "patient_written_off",
-              "to_secondary", "patient_balance"]
-
-
 def _breakdown(sub: pd.DataFrame, key: str, names: dict[str, str]) -> tuple[list[dict], dict]:
     """Per `key` value: claims, money, AR (live claims), denial and net collection rates."""
     rows = []
@@ -261,14 +256,11 @@ def _breakdown(sub: pd.DataFrame, key: str, names: dict[str, str]) -> tuple[list
 
 
 def _figures(group: pd.DataFrame) -> dict:
-    live = group[group["superseded_by"].isna()]
+    """summary.figures (the sums `otedi run` and the finance tables use) and the group's rates."""
     adjudicated = group[group["adjudicated"]]
     collectible = int(adjudicated["billed"].sum() - adjudicated["contractual"].sum())
-    rates = denials.rate_figures(group)
-    return {
-        "claims": len(group), **{c: int(group[c].sum()) for c in MONEY_SUMS},
-        "insurance_ar": int(live["open_balance"].sum()), "patient_ar": int(live["patient_balance"].sum()),
-        "denial_rate": rates["claim_rate"],
+    return summary.figures(group) | {
+        "denial_rate": denials.rate_figures(group)["claim_rate"],
         "collection_rate": denials.ratio(int(adjudicated["paid"].sum()), collectible),
     }
 
@@ -574,9 +566,9 @@ def render_report(today: date | None = None, *, date_from: date | None = None, d
 
     # -- work queue ------------------------------------------------------------------------------------------
     out.append('<section id="work"><h2>Work queue</h2>')
-    summary = workqueue.work_queue_summary(queue)
-    if len(summary):
-        by_reason = summary.groupby("reason", sort=False).agg(items=("items", "sum"), amount=("amount", "sum"))
+    queue_summary = workqueue.work_queue_summary(queue)
+    if len(queue_summary):
+        by_reason = queue_summary.groupby("reason", sort=False).agg(items=("items", "sum"), amount=("amount", "sum"))
         out.append('<div class="tiles">' + "".join(
             f'<a class="plain" href="#work-{r}">'
             + _tile(REASON_LABELS.get(r, r), f"{int(v['items']):,}", f"{money_text(int(v['amount']))}", r in URGENT)
