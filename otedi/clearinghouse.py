@@ -55,9 +55,16 @@ class IngestResult:
 
 
 def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None = None,
-                     practice_id: str | None = None) -> list[models.Submission]:
+                     practice_id: str | None = None, *, today: date | None = None) -> list[models.Submission]:
     """Upload every ready 837P file without a submission (of one clearinghouse and/or practice, when given);
-    commit after each so a crash loses nothing."""
+    commit after each so a crash loses nothing. Submissions are stamped as of `today` (models.stamped_as_of;
+    default: the wall clock)."""
+    with models.stamped_as_of(today):
+        return _send_ready_files(session, drop, clearinghouse_id, practice_id)
+
+
+def _send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None,
+                      practice_id: str | None) -> list[models.Submission]:
     query = select(models.ClaimFile).where(models.ClaimFile.status == "ready").order_by(models.ClaimFile.id)
     if clearinghouse_id:
         query = query.where(models.ClaimFile.clearinghouse_id == clearinghouse_id)
@@ -72,7 +79,7 @@ def send_ready_files(session: Session, drop: Drop, clearinghouse_id: str | None 
 
 
 def deliver(session: Session, claim_file: models.ClaimFile, drop: Drop,
-            path: str | Path | None = None) -> models.Submission | None:
+            path: str | Path | None = None, *, today: date | None = None) -> models.Submission | None:
     """Upload one ready 837P file exactly once, also across a crash at any point.
 
     The intent is recorded before the upload (status uploading) and again when the .part is complete, just
@@ -82,8 +89,9 @@ def deliver(session: Session, claim_file: models.ClaimFile, drop: Drop,
     recorded, and a .part still there means the rename never happened.
 
     One run at a time per file: a concurrent twin sending the same file holds its work lock, so this one
-    skips it (None); one that finds the file sent meanwhile returns None too."""
-    with work_lock(session, f"deliver:{claim_file.id}") as mine:
+    skips it (None); one that finds the file sent meanwhile returns None too. The submission is stamped as of
+    `today` (models.stamped_as_of; default: the wall clock)."""
+    with models.stamped_as_of(today), work_lock(session, f"deliver:{claim_file.id}") as mine:
         if not mine:
             log.info("%s is being sent by a concurrent run: skipped", claim_file.file_name)
             return None
@@ -142,10 +150,16 @@ class SendOutcome:
     sha256: str | None = None
 
 
-def send_files(session: Session, drop: Drop, paths: list[Path]) -> list[SendOutcome]:
+def send_files(session: Session, drop: Drop, paths: list[Path], *, today: date | None = None) -> list[SendOutcome]:
     """`otedi drop send DIR|FILE`: upload only the files the warehouse holds as ready 837P files (same name
     and sha256); everything else in the folder - an orphan from a crash, a file that failed the gate, a
-    leftover .part - is left alone with a note."""
+    leftover .part - is left alone with a note. Submissions are stamped as of `today` (default: the wall
+    clock)."""
+    with models.stamped_as_of(today):
+        return _send_files(session, drop, paths)
+
+
+def _send_files(session: Session, drop: Drop, paths: list[Path]) -> list[SendOutcome]:
     out = []
     for path in paths:
         digest = file_sha256(path)
@@ -167,8 +181,15 @@ def send_files(session: Session, drop: Drop, paths: list[Path]) -> list[SendOutc
     return out
 
 
-def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list[models.FetchedFile]:
-    """Download new inbox files into the archive and record them; then move them to processed/."""
+def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path, *,
+                  today: date | None = None) -> list[models.FetchedFile]:
+    """Download new inbox files into the archive and record them (fetched_at as of `today`,
+    models.stamped_as_of; default: the wall clock); then move them to processed/."""
+    with models.stamped_as_of(today):
+        return _fetch_inbound(session, drop, archive_dir)
+
+
+def _fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list[models.FetchedFile]:
     where = drop.describe()
 
     def already_have(name: str, size: int, sha256: str | None) -> bool:
@@ -206,7 +227,15 @@ def fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> list
 
 def ingest_fetched(session: Session, *, today: date | None = None) -> IngestResult:
     """Load every fetched file not processed yet: acknowledgments first, then remittances; then write off the
-    QMB cost sharing (as of `today`, default the current date) the remittances left patients."""
+    QMB cost sharing (as of `today`, default the current date) the remittances left patients. Everything it
+    records (inbound files, remittances, ledger entries, claim status events, write-offs and their audit
+    events) is stamped as of that date too (models.stamped_as_of)."""
+    today = today or date.today()
+    with models.stamped_as_of(today):
+        return _ingest_fetched(session, today)
+
+
+def _ingest_fetched(session: Session, today: date) -> IngestResult:
     processed = set(session.scalars(select(models.InboundFile.sha256)))
     pending = [f for f in session.scalars(select(models.FetchedFile).order_by(models.FetchedFile.id))
                if f.sha256 not in processed]
@@ -243,7 +272,7 @@ def ingest_fetched(session: Session, *, today: date | None = None) -> IngestResu
             result.failed.append(fetched.remote_name)
             log.error("ingest %s: %s in the loader; rolled back, left for the next run", fetched.remote_name,
                       type(exc).__name__)
-    _write_off_qmb(session, result, today or date.today())
+    _write_off_qmb(session, result, today)
     return result
 
 

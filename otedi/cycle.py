@@ -45,20 +45,32 @@ def run_cycle(extract: str | Path | None, *, drop_url: str, out_dir: str | Path,
               today: date, mapping: str | None = None,
               answer: Callable[[], object] | None = None,
               progress: Callable[[str], None] = lambda _: None) -> CycleResult:
-    """One cycle. `answer`, when given, plays the clearinghouse between send and fetch (the simulator)."""
+    """One cycle as of `today`. `answer`, when given, plays the clearinghouse between send and fetch (the
+    simulator). Every row the cycle writes - charges, claims, 837P files, submissions, fetched files,
+    remittances, ledger and account entries, secondary claims - is stamped as of `today`
+    (models.stamped_as_of: the wall clock moved onto that date), so a demo or back-dated run never shows
+    negative days outstanding or a posting after its as-of date."""
+    with models.stamped_as_of(today):
+        return _run_cycle(extract, drop_url=drop_url, out_dir=out_dir, archive_dir=archive_dir, today=today,
+                          mapping=mapping, answer=answer, progress=progress)
+
+
+def _run_cycle(extract: str | Path | None, *, drop_url: str, out_dir: str | Path, archive_dir: str | Path,
+               today: date, mapping: str | None, answer: Callable[[], object] | None,
+               progress: Callable[[str], None]) -> CycleResult:
     progress("loading, coding and building claims")
     outbound = run_outbound(extract, out_dir, mapping=mapping, today=today)
     result = CycleResult(outbound=outbound)
     with open_drop(drop_url) as drop:
         progress("sending 837P files to the clearinghouse")
         with session_scope() as session:
-            result.sent = len(send_ready_files(session, drop))
+            result.sent = len(send_ready_files(session, drop, today=today))
         if answer is not None:
             progress("the clearinghouse and payers answer")
             answer()
         progress("fetching acknowledgments and remittances")
         with session_scope() as session:
-            result.fetched = len(fetch_inbound(session, drop, archive_dir))
+            result.fetched = len(fetch_inbound(session, drop, archive_dir, today=today))
     progress("loading 999/277CA and posting 835s")
     with session_scope() as session:
         result.ingest = ingest_fetched(session, today=today)

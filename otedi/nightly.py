@@ -11,15 +11,30 @@ finishes what the earlier attempt left undone.
     find_extract(practice_id, batch_date)         path of that night's extract, or None
     load_charges(path, batch_date)                load it (by content hash: once)
     build_claims_for(practice_id, batch_date)     scrub and store the practice's new charges
-    write_files_for(practice_id)                  837P files through the pyx12 gate
-    send_files(practice_id)                       upload every ready file without a submission
-    record_submissions(practice_id, batch_date)   check and write the night's submission manifest
-    simulate(run_day)                             the built-in clearinghouse answers (OTEDI_SIMULATOR=1)
+    write_files_for(practice_id, batch_date)      837P files through the pyx12 gate, claimed for the night
+    send_files(practice_id, batch_date)           upload every ready file without a submission
+    record_submissions(practice_id, batch_date)   check and write the night's submission manifest (once)
+    night_summary(manifests)                      ids and counts of a night (its CLAIMS_SENT asset event)
+    simulator_day(params_day, events, run_after)  the day the simulator answers on
+    simulate(day)                                 the built-in clearinghouse answers (OTEDI_SIMULATOR=1)
     inbound_waiting()                             names in the clearinghouse inbox matching the patterns
     fetch_new()                                   download new inbox files into the archive
     ingest()                                      load 999/277CA, post 835s, write off QMB cost sharing
+    loaded_anything(counts) / answered_anything(counts)   whether a run has news for the next DAG
     report_date(params_date, run_after)          the date a reconciliation run is filed under
     refresh_reconciliation(day) / write_report(day)   finance tables (CSV/Parquet) and the HTML report
+    retry_cannot_fix(exc)                         errors a task retry cannot cure (the DAGs fail them at once)
+
+Submission manifests: <OTEDI_HOME>/submissions/<service date>/<PRACTICE_ID>.json lists the files that
+night's run made or first sent, and is written once. The night claims each file in
+<PRACTICE_ID>.claimed beside it when it writes it (write_files_for) and, for files a crash or an
+earlier failed night left ready, just before it uploads them (send_files); a file claimed by one night
+is never claimed by another, and a night whose manifest exists claims nothing more. So a re-run of a
+night writes the same manifest, and a later night's files never appear in an earlier night's.
+
+Transport retries are Airflow's (the tasks' retries): tasks open the drop with one attempt per operation
+(TASK_DROP_ATTEMPTS), so a network failure fails the try and Airflow retries it with its backoff; the drop's
+own backoff is for the CLI. See otedi.dag_defaults.
 
 Environment (all optional):
 
@@ -61,11 +76,30 @@ from otedi.files import private_dir, write_private_text
 log = logging.getLogger(__name__)
 
 EXTRACT_SUFFIXES = (".csv", ".xlsx", ".parquet")
+TASK_DROP_ATTEMPTS = 1  # per drop operation inside a task: network failures are retried by Airflow only
 DEFAULT_INBOUND_PATTERNS = "*.835,*.999,*.277,*.277ca,*.ta1"
 
 
 class InjectedFault(RuntimeError):
     """Raised by the OTEDI_FAULTS test hook."""
+
+
+class InputError(ValueError):
+    """A task's input or setting is wrong (a param, OTEDI_PRACTICES, two extracts for one night): a retry
+    cannot fix it. The message names the thing and what to do."""
+
+
+def retry_cannot_fix(exc: BaseException) -> bool:
+    """True for errors a task retry cannot cure: bad input or configuration (InputError, ConfigError, an
+    extract that cannot be read, malformed X12) and the transport refusals (rejected credentials, which a
+    retry could get the clearinghouse account locked for; an unknown or changed host key; a file of other
+    content under our name on the drop). The DAGs fail these at once (otedi.dag_defaults.fails_fast);
+    everything else, the network and the database included, is retried by Airflow."""
+    from otedi.errors import ConfigError, ExtractError, X12Error
+    from otedi.transport import HostKeyError, RemoteExistsError, TransportAuthError
+
+    return isinstance(exc, (InputError, ConfigError, ExtractError, X12Error, TransportAuthError, HostKeyError,
+                            RemoteExistsError))
 
 
 # -- dates ----------------------------------------------------------------------------------------
@@ -77,10 +111,17 @@ def batch_date(params_date: str | None, run_after: datetime | None, tz: str) -> 
     `run_after` is the run's logical_date, or dag_run.run_after when the logical date is None
     (a manual run). Never a cron data interval: Airflow 3 cron schedules have point intervals."""
     if params_date:
-        return date.fromisoformat(str(params_date)).isoformat()
+        return _iso_date(params_date, "service_date")
     if run_after is None:
-        raise ValueError("no service_date param and no run date: cannot tell which night to bill")
+        raise InputError("no service_date param and no run date: cannot tell which night to bill")
     return (run_day(run_after, tz) - timedelta(days=1)).isoformat()
+
+
+def _iso_date(value: Any, name: str) -> str:
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise InputError(f"{name} {str(value)[:40]!r} is not a date: give YYYY-MM-DD") from None
 
 
 def run_day(run_after: datetime, tz: str = "UTC") -> date:
@@ -101,9 +142,9 @@ def report_date(params_date: str | None, run_after: datetime | None) -> str:
     zone of OTEDI_REPORT_TIME_ZONE (default: the first configured practice's)."""
     _fault("report_date", "before")
     if params_date:
-        return date.fromisoformat(str(params_date)).isoformat()
+        return _iso_date(params_date, "report_date")
     if run_after is None:
-        raise ValueError("no report_date param and no run date")
+        raise InputError("no report_date param and no run date")
     return run_day(run_after, _report_tz()).isoformat()
 
 
@@ -135,7 +176,7 @@ def practice_ids() -> list[str]:
         return configured
     unknown = sorted(set(wanted) - set(configured))
     if unknown:
-        raise ValueError(f"OTEDI_PRACTICES names practice(s) {unknown} not configured in practices.yaml")
+        raise InputError(f"OTEDI_PRACTICES names practice(s) {unknown} not configured in practices.yaml")
     return wanted
 
 
@@ -152,7 +193,7 @@ def find_extract(practice_id: str, batch_date: str) -> str | None:
     found = [folder / f"charges_{batch_date}{suffix}" for suffix in EXTRACT_SUFFIXES]
     found = [p for p in found if p.is_file()]
     if len(found) > 1:
-        raise ValueError(f"{practice_id} {batch_date}: more than one extract ({', '.join(p.name for p in found)}); "
+        raise InputError(f"{practice_id} {batch_date}: more than one extract ({', '.join(p.name for p in found)}); "
                          f"keep one")
     path = str(found[0]) if found else None
     if path is None:
@@ -209,17 +250,21 @@ def outbound_dir() -> Path:
     return config.home() / "outbound"
 
 
-def write_files_for(practice_id: str) -> dict[str, list[str]]:
-    """Write the practice's ready claims into 837P files; pyx12 validates each (failures are quarantined)."""
+def write_files_for(practice_id: str, batch_date: str | None = None) -> dict[str, list[str]]:
+    """Write the practice's ready claims into 837P files; pyx12 validates each (failures are quarantined).
+    With `batch_date`, the files written are claimed for that night's manifest."""
     from otedi.claims.batch import write_ready_claims
     from otedi.warehouse.db import session_scope
 
     _fault("write_files_for", "before", practice_id)
     ensure_warehouse()
+    today = _night_after(batch_date) if batch_date is not None else None  # envelopes dated as the night
     with session_scope() as session:
-        files = write_ready_claims(session, outbound_dir(), practice_id=practice_id)
+        files = write_ready_claims(session, outbound_dir(), practice_id=practice_id, today=today)
     result = {"ready": [f.path for f in files if f.status == "ready"],
               "quarantined": [f.path for f in files if f.status == "quarantined"]}
+    if batch_date is not None:
+        claim_files(practice_id, batch_date, [Path(f.path).name for f in files])
     if result["quarantined"]:
         log.warning("%s: %d file(s) failed the pyx12 gate and were quarantined: %s", practice_id,
                     len(result["quarantined"]), ", ".join(result["quarantined"]))
@@ -229,15 +274,19 @@ def write_files_for(practice_id: str) -> dict[str, list[str]]:
 
 def open_configured_drop():
     """The clearinghouse drop: Airflow connection OTEDI_SFTP_CONN_ID, else OTEDI_DROP_URL, else
-    file://$OTEDI_HOME/drop."""
+    file://$OTEDI_HOME/drop; one attempt per operation (TASK_DROP_ATTEMPTS: the task's retries are the only
+    retry layer)."""
+    from otedi.transport import RetryPolicy
+
+    retry = RetryPolicy(attempts=TASK_DROP_ATTEMPTS)
     conn_id = os.environ.get("OTEDI_SFTP_CONN_ID")
     if conn_id:
         from otedi.transport import drop_from_airflow_connection
 
-        return drop_from_airflow_connection(conn_id, os.environ.get("OTEDI_SFTP_BASE_PATH", "/"))
+        return drop_from_airflow_connection(conn_id, os.environ.get("OTEDI_SFTP_BASE_PATH", "/"), retry=retry)
     from otedi.transport import open_drop
 
-    return open_drop(drop_url())
+    return open_drop(drop_url(), retry=retry)
 
 
 def drop_url() -> str:
@@ -246,17 +295,28 @@ def drop_url() -> str:
     return os.environ.get("OTEDI_DROP_URL") or f"file://{config.home() / 'drop'}"
 
 
-def send_files(practice_id: str) -> dict[str, Any]:
+def send_files(practice_id: str, batch_date: str | None = None) -> dict[str, Any]:
     """Upload every ready 837P file of the practice that has no submission yet (this night's and any an
     earlier attempt left behind); each is recorded as it goes, and a file already on the drop is not sent
-    again."""
+    again. With `batch_date`, ready files no night has claimed (left by a crash between writing and
+    claiming, or by a night that failed) are claimed for this night before they are sent."""
+    from sqlalchemy import select
+
     from otedi.clearinghouse import send_ready_files
+    from otedi.warehouse import models
     from otedi.warehouse.db import session_scope
 
     _fault("send_files", "before", practice_id)
     ensure_warehouse()
+    if batch_date is not None:
+        with session_scope() as session:
+            ready = session.scalars(select(models.ClaimFile.file_name).where(
+                models.ClaimFile.practice_id == practice_id, models.ClaimFile.status == "ready")
+                .order_by(models.ClaimFile.id)).all()
+        claim_files(practice_id, batch_date, list(ready))
+    today = _night_after(batch_date) if batch_date is not None else None  # submissions stamped as the night
     with open_configured_drop() as drop, session_scope() as session:
-        sent = send_ready_files(session, drop, practice_id=practice_id)
+        sent = send_ready_files(session, drop, practice_id=practice_id, today=today)
         result = {"sent": [s.remote_name for s in sent if s.status == "sent"],
                   "already_sent": [s.remote_name for s in sent if s.status != "sent"]}
     _fault("send_files", "after", practice_id)
@@ -269,38 +329,84 @@ def submissions_dir() -> Path:
     return config.home() / "submissions"
 
 
+def manifest_path(practice_id: str, batch_date: str) -> Path:
+    return submissions_dir() / batch_date / f"{practice_id}.json"
+
+
+def _claims_path(practice_id: str, batch_date: str) -> Path:
+    return submissions_dir() / batch_date / f"{practice_id}.claimed"
+
+
+def claimed_files(practice_id: str, batch_date: str) -> list[str]:
+    """The 837P file names night `batch_date` claimed for the practice, in the order claimed."""
+    path = _claims_path(practice_id, batch_date)
+    return json.loads(path.read_text())["files"] if path.exists() else []
+
+
+def claim_files(practice_id: str, batch_date: str, names: list[str]) -> list[str]:
+    """Claim 837P files (names) for night `batch_date`'s manifest: those no other night has claimed. A
+    night whose manifest is written claims nothing more (it never changes). Returns the names claimed now."""
+    if not names:
+        return []
+    mine = claimed_files(practice_id, batch_date)
+    if manifest_path(practice_id, batch_date).exists():
+        extra = [n for n in names if n not in mine]
+        if extra:
+            log.warning("%s %s: the night's manifest was written before; %d file(s) of this re-run are not "
+                        "added to it", practice_id, batch_date, len(extra))
+        return []
+    taken = set(mine)
+    for other in submissions_dir().glob(f"*/{practice_id}.claimed"):
+        if other.parent.name != batch_date:
+            taken.update(json.loads(other.read_text())["files"])
+    new = [n for n in dict.fromkeys(names) if n not in taken]
+    if new:
+        path = _claims_path(practice_id, batch_date)
+        private_dir(path.parent)
+        tmp = path.with_name(path.name + ".part")
+        write_private_text(tmp, json.dumps({"practice_id": practice_id, "batch_date": batch_date,
+                                            "files": mine + new}, indent=1) + "\n")
+        os.replace(tmp, path)
+    return new
+
+
 def record_submissions(practice_id: str, batch_date: str) -> str:
-    """Check that every file the practice has ready went out, and write the night's manifest
-    <OTEDI_HOME>/submissions/<batch_date>/<practice_id>.json (files, claims, totals, drop, sha256)
-    from the warehouse. Rewriting it gives the same content."""
+    """Write the night's manifest <OTEDI_HOME>/submissions/<batch_date>/<practice_id>.json (files, claims,
+    totals, drop, sha256, from the warehouse) of the files the night claimed, once every one of them that
+    passed the gate has gone out. Written once: when it exists it is returned unchanged, so a re-run
+    gives the same manifest and a later night's files never appear in it."""
     from sqlalchemy import select
 
     from otedi.warehouse import models
     from otedi.warehouse.db import session_scope
 
     _fault("record_submissions", "before", practice_id)
+    path = manifest_path(practice_id, batch_date)
+    if path.exists():
+        _fault("record_submissions", "after", practice_id)
+        return str(path)
     ensure_warehouse()
+    names = claimed_files(practice_id, batch_date)
     with session_scope() as session:
-        unsent = session.scalars(select(models.ClaimFile.file_name).where(
-            models.ClaimFile.practice_id == practice_id, models.ClaimFile.status == "ready")).all()
-        if unsent:
-            raise RuntimeError(f"{practice_id}: {len(unsent)} ready 837P file(s) have no submission "
-                               f"({', '.join(unsent)}); re-run the upload task")
         rows = session.execute(
             select(models.ClaimFile, models.Submission)
-            .join(models.Submission, models.Submission.claim_file_id == models.ClaimFile.id)
-            .where(models.ClaimFile.practice_id == practice_id)
-            .order_by(models.ClaimFile.id)).all()
-        quarantined = session.scalars(select(models.ClaimFile.file_name).where(
-            models.ClaimFile.practice_id == practice_id, models.ClaimFile.status == "quarantined")).all()
-    files = [{"file": f.file_name, "claims": f.claims, "lines": f.lines, "total_charge": str(f.total_charge),
-              "interchange_control_number": f.interchange_control_number, "sha256": s.sha256,
-              "drop": s.drop, "remote_name": s.remote_name, "status": s.status,
-              "sent_at": s.sent_at.date().isoformat() if s.sent_at else None} for f, s in rows]
+            .outerjoin(models.Submission, models.Submission.claim_file_id == models.ClaimFile.id)
+            .where(models.ClaimFile.file_name.in_(names))
+            .order_by(models.ClaimFile.id)).all() if names else []
+        sent = [(f, s) for f, s in rows if s is not None and s.status in ("sent", "already_sent")]
+        quarantined = [f.file_name for f, _ in rows if f.status == "quarantined"]
+        sent_names = {f.file_name for f, _ in sent}
+        unsent = [f.file_name for f, _ in rows if f.status != "quarantined" and f.file_name not in sent_names]
+        if unsent:
+            raise RuntimeError(f"{practice_id} {batch_date}: {len(unsent)} 837P file(s) of the night have not "
+                               f"gone out ({', '.join(unsent)}); re-run the upload task")
+        files = [{"file": f.file_name, "claims": f.claims, "lines": f.lines, "total_charge": str(f.total_charge),
+                  "interchange_control_number": f.interchange_control_number, "sha256": s.sha256,
+                  "drop": s.drop, "remote_name": s.remote_name, "status": s.status,
+                  "sent_at": s.sent_at.date().isoformat() if s.sent_at else None} for f, s in sent]
     manifest = {"practice_id": practice_id, "batch_date": batch_date,
                 "files_sent": len(files), "claims_sent": sum(f["claims"] for f in files),
-                "files": files, "quarantined": list(quarantined)}
-    path = submissions_dir() / batch_date / f"{practice_id}.json"
+                "files": files, "quarantined": quarantined}
     private_dir(path.parent)
     tmp = path.with_suffix(".json.part")
     write_private_text(tmp, json.dumps(manifest, indent=2) + "\n")
@@ -309,7 +415,38 @@ def record_submissions(practice_id: str, batch_date: str) -> str:
     return str(path)
 
 
+def night_summary(manifests: list[str]) -> dict[str, Any]:
+    """Ids and counts of a finished claims night, from its manifests (the CLAIMS_SENT asset event's extra):
+    the service dates billed, the practices, files and claims sent."""
+    _fault("night_summary", "before")
+    read = [json.loads(Path(p).read_text()) for p in manifests]
+    return {"service_dates": sorted({m["batch_date"] for m in read}),
+            "practices": sorted(m["practice_id"] for m in read),
+            "files_sent": sum(m["files_sent"] for m in read), "claims_sent": sum(m["claims_sent"] for m in read)}
+
+
 # -- remittance ingest ------------------------------------------------------------------------
+
+
+def simulator_day(params_day: str | None, triggering_asset_events: Any, run_after: datetime | None) -> str:
+    """The day the simulated clearinghouse and payers answer on: the `day` param; else the day after the
+    latest service date of the claims nights whose CLAIMS_SENT events started the run (the
+    `triggering_asset_events` of its context: asset -> events, each with the extra night_summary wrote);
+    else the run's date (UTC)."""
+    if params_day:
+        return _iso_date(params_day, "day")
+    dates = [d for events in (triggering_asset_events or {}).values() for event in events
+             for d in ((getattr(event, "extra", None) or {}).get("service_dates") or [])]
+    if dates:
+        return (date.fromisoformat(max(dates)) + timedelta(days=1)).isoformat()
+    if run_after is None:
+        raise InputError("no day param, no claims night and no run date: cannot tell which day to answer on")
+    return run_day(run_after).isoformat()
+
+
+def answered_anything(result: dict[str, Any]) -> bool:
+    """Whether the simulator put anything in the inbox (then its CLEARINGHOUSE_ANSWERED event is sent)."""
+    return any(result.get(k) for k in ("acks_999", "acks_277ca", "remittances"))
 
 
 def simulate(day: str) -> dict[str, Any]:
@@ -323,7 +460,7 @@ def simulate(day: str) -> dict[str, Any]:
 
     url = drop_url()
     if os.environ.get("OTEDI_SFTP_CONN_ID") or not url.startswith("file://"):
-        raise ValueError("OTEDI_SIMULATOR=1 needs a file:// drop (OTEDI_DROP_URL), not an SFTP connection")
+        raise InputError("OTEDI_SIMULATOR=1 needs a file:// drop (OTEDI_DROP_URL), not an SFTP connection")
     extracts = [(path, extract_mapping(path.parent.name)) for path in sorted(extracts_dir().glob("*/charges_*"))
                 if path.suffix in EXTRACT_SUFFIXES]
     result = simulate_once(url, seed=int(os.environ.get("OTEDI_SIMULATOR_SEED", "7")),
@@ -392,6 +529,12 @@ def ingest() -> dict[str, int]:
                            "a retry writes them off")
     _fault("ingest", "after")
     return out
+
+
+def loaded_anything(counts: dict[str, int]) -> bool:
+    """Whether an ingest loaded or posted anything (then its REMITTANCES_LOADED event is sent, and the
+    reconciliation runs on it)."""
+    return any(counts.get(k) for k in ("acks", "remittances_posted", "remittances_other", "qmb_written_off"))
 
 
 # -- reconciliation -------------------------------------------------------------------------

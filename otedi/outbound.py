@@ -16,6 +16,7 @@ from otedi.claims.batch import FileResult, write_ready_claims
 from otedi.claims.build import BuildResult, build_claims
 from otedi.issues import Issue
 from otedi.warehouse.db import in_own_transaction, session_scope
+from otedi.warehouse.models import stamped_as_of
 
 
 @dataclass
@@ -49,8 +50,17 @@ class OutboundResult:
 
 def run_outbound(extract: str | Path | None, out_dir: str | Path, *, mapping: str | None = None,
                  today: date | None = None) -> OutboundResult:
-    """Load `extract` (when given), code every pending charge, and write ready claims to out_dir."""
+    """Load `extract` (when given), code every pending charge, and write ready claims to out_dir.
+
+    `today` (default: the current date) is the as-of date of the coding (timely filing, plan-of-care dates ...)
+    and of every row and file it creates (models.stamped_as_of)."""
     today = today or date.today()
+    with stamped_as_of(today):
+        return _run_outbound(extract, out_dir, mapping, today)
+
+
+def _run_outbound(extract: str | Path | None, out_dir: str | Path, mapping: str | None,
+                  today: date) -> OutboundResult:
     loaded = None
     # A concurrent twin loading the same file or coding the same charges makes this attempt lose on a
     # unique key; the retry then finds the work done (already loaded, nothing left to code).
@@ -59,5 +69,5 @@ def run_outbound(extract: str | Path | None, out_dir: str | Path, *, mapping: st
                                     what=Path(extract).name)
     built = in_own_transaction(lambda session: build_claims(session, today=today), what="build claims")
     with session_scope() as session:
-        files = write_ready_claims(session, out_dir)
+        files = write_ready_claims(session, out_dir, today=today)
     return OutboundResult(load=loaded, build=built, files=files)

@@ -14,7 +14,7 @@ import logging
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
@@ -70,13 +70,21 @@ def claim_from_model(row: models.Claim, charges: dict[str, models.Charge]) -> Cl
 
 def write_ready_claims(session: Session, out_dir: str | Path, *, created: datetime | None = None,
                        gate: Callable[[Path], ValidationReport] | None = None,
-                       practice_id: str | None = None) -> list[FileResult]:
+                       practice_id: str | None = None, today: date | None = None) -> list[FileResult]:
     """Batch every claim in status 'ready' (of one practice, when given) into validated 837P files under out_dir.
 
-    `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart."""
-    gate = gate or validate_file
+    Files are dated as of `today` (the 837P envelope's date and time, ISA09/ISA10, GS04/GS05, BHT04/BHT05, and
+    claim_file.created_at: models.stamped_as_of), default the wall clock; `created` fixes the envelope's time
+    itself. `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart."""
+    with models.stamped_as_of(today):
+        return _write_ready_claims(session, out_dir, created=created, gate=gate or validate_file,
+                                   practice_id=practice_id)
+
+
+def _write_ready_claims(session: Session, out_dir: str | Path, *, created: datetime | None,
+                        gate: Callable[[Path], ValidationReport], practice_id: str | None) -> list[FileResult]:
     out_dir = private_dir(out_dir)
-    created = created or datetime.now(timezone.utc)
+    created = created or models.utcnow()
     query = select(models.Claim.id, models.Claim.practice_id).where(models.Claim.status == "ready")
     if practice_id is not None:
         query = query.where(models.Claim.practice_id == practice_id)

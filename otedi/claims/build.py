@@ -92,7 +92,14 @@ def build_claims(session: Session, *, today: date, practice_id: str | None = Non
     Patients are taken a chunk at a time (flushed and released after each), so memory stays flat
     however large the backlog. Charges for a secondary or tertiary payer wait: their claim needs the
     primary's adjudication (2320/2430), so `otedi ar resubmit --secondary` builds it once the primary
-    835 has posted."""
+    835 has posted. What it stores (claims, issues) is stamped as of `today` (models.stamped_as_of)."""
+    with models.stamped_as_of(today):
+        result = _build_claims(session, today=today, practice_id=practice_id)
+        session.flush()  # stamped here, not at the caller's commit
+    return result
+
+
+def _build_claims(session: Session, *, today: date, practice_id: str | None) -> BuildResult:
     pending = [models.Charge.status == "new", models.Charge.payer_sequence == "P"]
     if practice_id is not None:
         pending.append(models.Charge.practice_id == practice_id)

@@ -8,8 +8,12 @@ Money is Numeric(12, 2) and Decimal in Python, never float.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Iterator
 
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -17,8 +21,64 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 Money = Numeric(12, 2)
 
 
+log = logging.getLogger(__name__)
+
+# The as-of date rows are stamped on (stamped_as_of) and the whole days the wall clock is moved by to reach it.
+_AS_OF: ContextVar[tuple[date, timedelta] | None] = ContextVar("otedi_as_of", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """What a row's timestamp column (created_at, sent_at, fetched_at, posted_at ...) is stamped with: the wall
+    clock (UTC), or inside `stamped_as_of(day)` that clock moved onto `day` (see as_of_timestamp)."""
+    now = datetime.now(timezone.utc)
+    as_of = _AS_OF.get()
+    return now if as_of is None else _on_day(now, *as_of)
+
+
+def as_of_timestamp(today: date | None, now: datetime | None = None) -> datetime:
+    """The timestamp of something done `now` (default: the wall clock) in a run as of `today`: the current UTC
+    time of day on `today` - the wall clock itself when `today` is the current UTC date; None: the wall clock."""
+    now = now or datetime.now(timezone.utc)
+    if today is None:
+        return now
+    return _on_day(now, today, _shift(today, now))
+
+
+def _shift(today: date, now: datetime) -> timedelta:
+    return timedelta(days=(today - now.astimezone(timezone.utc).date()).days)
+
+
+def _on_day(now: datetime, today: date, shift: timedelta) -> datetime:
+    # Never past the as-of date: a run that crosses midnight UTC stamps the rest of its rows at its last instant
+    # (still in order, and still that date), never on the next day.
+    last = datetime.combine(today, time.max, tzinfo=timezone.utc)
+    return min(now.astimezone(timezone.utc) + shift, last)
+
+
+@contextmanager
+def stamped_as_of(today: date | None) -> Iterator[None]:
+    """Stamp every row created inside (column defaults, and explicit `utcnow()`) as of `today`.
+
+    The rule: the wall clock moved by whole days onto `today`, the shift fixed when the block starts, and never
+    past the end of `today` (UTC). So one run's rows keep their order and all carry `today`'s date: a demo or
+    back-dated run as of 2026-11-14 on a machine whose clock says 2026-12-01 files, sends and posts on
+    2026-11-14. On the current UTC date the stamps are the wall clock. `today=None` changes nothing (outside a
+    block: the wall clock).
+    Nested blocks of the same date keep the outer block's shift. Rows are stamped when they are flushed, so the
+    block must cover the flush or commit that writes them."""
+    current = _AS_OF.get()
+    if today is None or (current is not None and current[0] == today):
+        yield
+        return
+    now = datetime.now(timezone.utc)
+    shift = _shift(today, now)
+    if shift:
+        log.info("rows are stamped as of %s (the wall clock moved %+d days)", today.isoformat(), shift.days)
+    token = _AS_OF.set((today, shift))
+    try:
+        yield
+    finally:
+        _AS_OF.reset(token)
 
 
 class Base(DeclarativeBase):

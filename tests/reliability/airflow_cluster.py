@@ -327,6 +327,14 @@ class AirflowCluster:
     def trigger(self, dag_id: str, logical_date: str) -> str:
         return self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": logical_date})["dag_run_id"]
 
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        """Every run of the DAG (run_id, run_type, state, ...)."""
+        return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+
+    def queued_asset_events(self, dag_id: str) -> int:
+        """Asset events the DAG is scheduled on that no run of it has taken yet."""
+        return self.call("GET", f"/dags/{dag_id}/assets/queuedEvents")["total_entries"]
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 

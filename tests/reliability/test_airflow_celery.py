@@ -5,8 +5,10 @@ of one slot each) runs one night of three practices, mapped in parallel, into a 
 While worker1 holds an open write transaction in the warehouse for a task of the practice group, the
 worker is SIGKILLed with every process under it. The scheduler finds the task without a heartbeat and
 fails it into a retry, which worker2 runs; the killed practice's tasks are then Cleared and run once more,
-as an operator re-runs a night after an incident. The remittance ingest and the reconciliation follow.
-Every run must succeed and the warehouse must equal a clean run's, with every invariant held.
+as an operator re-runs a night after an incident. Nothing else is triggered: the night's CLAIMS_SENT
+asset starts the demo clearinghouse, its answer starts the remittance ingest, and the ingest's
+REMITTANCES_LOADED starts the reconciliation (each again after the Clear, finding nothing new). Every run
+must succeed and the warehouse must equal a clean run's, with every invariant held.
 
 The clean reference is the otedi.nightly steps called in the DAGs' order in this process, on a warehouse
 of its own: independent of Airflow, so a fault that Airflow would make in both runs cannot hide, and a few
@@ -40,7 +42,8 @@ from tests.reliability.invariants import violations, warehouse_snapshot
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 REDIS_URL = os.environ.get("OTEDI_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-DAG_IDS = ("ot_claims_nightly", "ot_remittance_ingest", "ot_reconciliation")
+DAG_IDS = ("ot_claims_nightly", "ot_demo_clearinghouse", "ot_remittance_ingest", "ot_reconciliation")
+ASSET_TRIGGERED = DAG_IDS[1:]  # started by the assets of the DAG before each
 NIGHT = datetime(2026, 10, 1, 6, 0, tzinfo=timezone.utc)  # 02:00 in Columbus: bills 2026-09-30
 BATCH_DATE = "2026-09-30"
 INGEST_RUN = datetime(2026, 10, 1, 12, 0, tzinfo=timezone.utc)
@@ -117,10 +120,10 @@ def clean(services, extract_frame, tmp_path_factory) -> dict:
                 day = nightly.practice_batch_date(practice_id, None, NIGHT)
                 nightly.load_charges(nightly.find_extract(practice_id, day), day, practice_id)
                 nightly.build_claims_for(practice_id, day)
-                nightly.write_files_for(practice_id)
-                nightly.send_files(practice_id)
+                nightly.write_files_for(practice_id, day)
+                nightly.send_files(practice_id, day)
                 nightly.record_submissions(practice_id, day)
-            nightly.simulate(nightly.run_day(INGEST_RUN).isoformat())
+            nightly.simulate(nightly.run_day(INGEST_RUN).isoformat())  # the day after the night billed
             assert nightly.inbound_waiting()
             nightly.fetch_new()
             nightly.ingest()
@@ -182,6 +185,19 @@ def assert_succeeds(cluster: AirflowCluster, dag_id: str, run_id: str) -> None:
         raise AssertionError(f"{dag_id} run {run_id} failed: {states}")
 
 
+def wait_for_the_asset_chain(cluster: AirflowCluster) -> dict[str, list[dict]]:
+    """Until every asset-triggered DAG has run and nothing is left to run: no run queued or running in any
+    DAG, no asset event waiting for a run. Returns the runs of each asset-triggered DAG."""
+    def settled() -> bool:
+        runs = {dag_id: cluster.dag_runs(dag_id) for dag_id in DAG_IDS}
+        return (all(runs[d] for d in ASSET_TRIGGERED)
+                and not [r for rs in runs.values() for r in rs if r["state"] not in ("success", "failed")]
+                and not any(cluster.queued_asset_events(d) for d in ASSET_TRIGGERED))
+    cluster.wait(settled, RUN_TIMEOUT * 2, "the demo clearinghouse, ingest and reconciliation started by the assets",
+                 interval=2.0)
+    return {dag_id: cluster.dag_runs(dag_id) for dag_id in ASSET_TRIGGERED}
+
+
 def differences(expected: dict, got: dict) -> dict:
     """Per section of the snapshot that differs: a few entries missing and extra (ids and figures only)."""
     out = {}
@@ -223,19 +239,24 @@ def test_a_worker_killed_mid_task_then_retry_and_clear_leave_the_warehouse_of_a_
             assert hosts == {VICTIM, SURVIVOR}, hosts
             print(f"night done after {time.monotonic() - started:.0f} s")
 
-            # Clear: the killed task and what follows it in its practice run again and add nothing
+            # Clear: the killed task and what follows it in its practice (and the night's announcement) run
+            # again and add nothing
             before = {(ti["task_id"], ti["map_index"]): ti["try_number"] for ti in night_tis}
             cleared = {(ti["task_id"], ti["map_index"]) for ti in cluster.clear("ot_claims_nightly", night, [key])}
-            assert key in cleared and all(k[1] == key[1] for k in cleared), cleared
+            assert key in cleared and ("announce_sent", -1) in cleared, cleared
+            assert all(k[1] == key[1] for k in cleared if k[0].startswith("night.")), cleared
             assert_succeeds(cluster, "ot_claims_nightly", night)
             after = {(ti["task_id"], ti["map_index"]): (ti["try_number"], ti["state"])
                      for ti in cluster.task_instances("ot_claims_nightly", night)}
             assert all(after[k] == (before[k] + 1, "success") for k in cleared), (cleared, after)
             print(f"cleared {len(cleared)} task(s), done after {time.monotonic() - started:.0f} s")
 
-            for dag_id, when in (("ot_remittance_ingest", INGEST_RUN), ("ot_reconciliation", RECON_RUN)):
-                assert_succeeds(cluster, dag_id, cluster.trigger(dag_id, when.isoformat()))
-            print(f"ingest and reconciliation done after {time.monotonic() - started:.0f} s")
+            # the rest of the cycle was started by the assets alone, and every run of it succeeded
+            chain = wait_for_the_asset_chain(cluster)
+            assert {(d, r["run_type"], r["state"]) for d, rs in chain.items() for r in rs} == {
+                (d, "asset_triggered", "success") for d in ASSET_TRIGGERED}, chain
+            print(f"asset-triggered runs {({d: len(rs) for d, rs in chain.items()})} done after "
+                  f"{time.monotonic() - started:.0f} s")
 
             assert violations(warehouse, home) == []
             assert differences(clean["snapshot"], warehouse_snapshot(warehouse)) == {}
