@@ -74,7 +74,9 @@ def test_two_claims_builds_at_once_bill_each_charge_once(warehouse, tmp_path):
     procs = [subprocess.Popen([*command, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for out in outs]
     results = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err.decode()[-800:] for _, err in results]
+    # done (0), or done with lines the 8-minute rule leaves unbilled (3: rejected): the run that coded them
+    codes = {p.returncode for p in procs}
+    assert codes <= {0, 3} and 3 in codes, [err.decode()[-800:] for _, err in results]
     written = Counter(clm01s(outs[0]) + clm01s(outs[1]))
     assert written and max(written.values()) == 1
     with session_scope() as s:

@@ -151,7 +151,8 @@ def test_an_unreadable_extract_writes_nothing(warehouse, tmp_path):
 def test_cli_json_summary(warehouse, extract, tmp_path, capsys):
     code = cli.main(["-q", "claims", "build", str(extract), "--out", str(tmp_path / "out"), "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0
+    assert out["rows_rejected"] > 0 and out["quarantined"] == []  # the extract has defects (defect_rate 0.02)
+    assert code == 3  # done, rows rejected: the CLI's rule for data not taken (README, "The otedi command")
     assert {"files", "claims", "lines", "issues"} <= set(out)
     assert len(out["files"]) == 3 and out["claims"] > 0 and out["lines"] >= out["claims"]
     assert all({"charge_id", "claim_id", "severity", "rule", "message"} <= set(i) for i in out["issues"])

@@ -24,7 +24,7 @@ def test_no_phi_in_any_message_or_log_of_a_full_cycle(tmp_path, monkeypatch, cap
     monkeypatch.setenv("OTEDI_HOME", str(home))
     monkeypatch.delenv("OTEDI_DATABASE_URL", raising=False)
     caplog.set_level(logging.DEBUG)
-    assert cli.main(["run", "--extract", str(SAMPLE)]) == 0
+    assert cli.main(["run", "--extract", str(SAMPLE)]) == 3  # done; the sample's bad rows rejected (exit 3)
     assert cli.main(["report", "export", "--format", "csv", "--out", str(home / "exports")]) == 0
     out, err = capsys.readouterr()
     texts = {"stdout": out, "stderr": err, "log": "\n".join(r.getMessage() for r in caplog.records)}
