@@ -154,3 +154,15 @@ def warehouse(request, tmp_path, monkeypatch, sqlite_template) -> str:
     assert_no_phi(request, url, tmp_path)
     if request.param == "sqlite":
         db.engine(url).dispose()
+
+
+@pytest.fixture
+def mappings(tmp_path, monkeypatch):
+    """A private copy of mappings/ that OTEDI_MAPPINGS points at, for tests that edit rules or configuration
+    (config and payer profiles are cached by mappings path, so each test gets its own)."""
+    from otedi import config
+
+    root = tmp_path / "mappings"
+    shutil.copytree(config.mappings_dir(), root)
+    monkeypatch.setenv("OTEDI_MAPPINGS", str(root))
+    return root

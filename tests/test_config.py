@@ -1,6 +1,5 @@
 """practices.yaml checks at load: street billing address, pay-to address, Medicare locality."""
 
-import shutil
 
 import pytest
 import yaml
@@ -8,15 +7,6 @@ import yaml
 from otedi import config
 from otedi.config import is_po_box
 from otedi.errors import ConfigError
-
-
-@pytest.fixture
-def mappings(tmp_path, monkeypatch):
-    """A private copy of mappings/ (config caches by mappings path, so each test gets its own)."""
-    root = tmp_path / "mappings"
-    shutil.copytree(config.mappings_dir(), root)
-    monkeypatch.setenv("OTEDI_MAPPINGS", str(root))
-    return root
 
 
 def edit_practice(root, practice_id, **changes):

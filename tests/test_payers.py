@@ -1,4 +1,3 @@
-import shutil
 from dataclasses import fields, replace
 from datetime import date
 from decimal import Decimal
@@ -100,15 +99,6 @@ def test_rolling_visit_limit():
 # -- pydantic validation of payers/*.yaml: the file, the key, what is allowed ----------------------------------
 
 UHC = "87726_unitedhealthcare.yaml"
-
-
-@pytest.fixture
-def mappings(tmp_path, monkeypatch):
-    """A private copy of mappings/ (payer profiles are cached by mappings path)."""
-    root = tmp_path / "mappings"
-    shutil.copytree(config.mappings_dir(), root)
-    monkeypatch.setenv("OTEDI_MAPPINGS", str(root))
-    return root
 
 
 def edit_payer(root, name, **changes):
