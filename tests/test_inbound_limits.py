@@ -35,6 +35,9 @@ def test_invalid_lengths_and_control_characters_quarantine_only_their_file(bille
         "long_clp01.835": (good.replace(f"CLP*{billed['A']}*", f"CLP*{'X' * 45}*", 1), "CLP01 has 45 characters"),
         "long_st01.835": (good.replace("ST*835*", "ST*835835835*", 1), "ST01 has 9 characters"),
         "nul.835": (good.replace("N3*PO BOX 1", "N3*PO BOX\x001", 1), "control character (byte 0x00)"),
+        # N104 allows 80 characters, but an XX id is an NPI: ten digits, the payee_npi column's width
+        "long_npi.835": (good.replace("XX*1234567893", "XX*12345678939", 1), "N104 with qualifier XX is not a "
+                                                                            "10-digit NPI (11 characters)"),
     }
     for name, (text, expected) in cases.items():
         result = post(write(tmp_path, name, text))

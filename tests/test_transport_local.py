@@ -310,3 +310,36 @@ def test_a_file_a_concurrent_fetch_moves_during_the_listing_is_passed_over(drop,
     (drop.base / "processed").mkdir(exist_ok=True)
     monkeypatch.setattr(os, "scandir", scandir_then_move)
     assert [e.name for e in drop.list_inbound()] == ["B.835"]
+
+
+def test_a_file_a_concurrent_fetch_moves_before_the_download_is_passed_over(drop, tmp_path, monkeypatch):
+    """The size check finds the file, then the twin moves it to processed/ before the read opens it: the
+    fetch skips that file (the twin has it), leaves no partial download, and fetches the others."""
+    inbox, processed = drop.base / "inbound", drop.base / "processed"
+    processed.mkdir(exist_ok=True)
+    put_inbound(drop, "A.835", x12("835"))
+    put_inbound(drop, "B.835", x12("835").replace(b"0001", b"0002"))
+    real_download = LocalDrop._download
+
+    def twin_moves_first(self, path, sink):
+        if path.endswith("A.835"):
+            (inbox / "A.835").rename(processed / "A.835")
+        real_download(self, path, sink)
+
+    monkeypatch.setattr(LocalDrop, "_download", twin_moves_first)
+    got = drop.fetch(tmp_path / "archive", move_to_processed=True)
+    assert [f.remote_name for f in got] == ["B.835"]
+    assert sorted(p.name for p in processed.iterdir()) == ["A.835", "B.835"]
+    assert not list((tmp_path / "archive").glob(".fetch-*"))
+
+
+def test_a_download_that_fails_while_the_file_is_still_there_raises(drop, tmp_path, monkeypatch):
+    put_inbound(drop, "A.835", x12("835"))
+
+    def unreadable(self, path, sink):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(LocalDrop, "_download", unreadable)
+    with pytest.raises(PermissionError):
+        drop.fetch(tmp_path / "archive", move_to_processed=True)
+    assert (drop.base / "inbound" / "A.835").exists()

@@ -396,6 +396,11 @@ class Drop(ABC):
             if sink.size != expected:
                 raise TransferIncompleteError(f"fetch {name}: got {sink.size} bytes, expected {expected}")
             return tmp, sink.size, sink.hexdigest()
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            if self._size(remote) is None:
+                return None  # a concurrent fetch moved it to processed/ between the size check and the read
+            raise
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -436,7 +441,11 @@ class Drop(ABC):
                 raise RemoteExistsError(f"{processed}/{name} already exists on {self.describe()}; not overwriting")
             dst = self._path(processed, f"{name}.{sha256[:12]}")
             if self._size(dst) is not None:
-                self._remove(src)
+                try:
+                    self._remove(src)
+                except OSError:
+                    if self._size(src) is not None:
+                        raise  # still there: a real failure, not a twin's move
                 log.info("move %s: identical content already in %s; removed from inbound", name, processed)
                 return
         try:

@@ -460,9 +460,15 @@ def _adjustments(segment: Segment) -> list[Adjustment]:
 
 def _party(segment: Segment) -> Party:
     if segment.id == "N1":  # N101 entity, N102 name, N103 id qualifier, N104 id
-        return Party(segment.element(1), segment.element(2), "", segment.element(3), segment.element(4))
-    # NM101 entity, NM103 last/organisation, NM104 first, NM108 qualifier, NM109 id
-    return Party(segment.element(1), segment.element(3), segment.element(4), segment.element(8), segment.element(9))
+        party = Party(segment.element(1), segment.element(2), "", segment.element(3), segment.element(4))
+    else:  # NM101 entity, NM103 last/organisation, NM104 first, NM108 qualifier, NM109 id
+        party = Party(segment.element(1), segment.element(3), segment.element(4), segment.element(8),
+                      segment.element(9))
+    if party.id_qualifier == "XX" and not (len(party.id) == 10 and party.id.isdigit()):
+        position = "04" if segment.id == "N1" else "09"
+        raise _fail(segment, f"{segment.id}{position} with qualifier XX is not a 10-digit NPI "
+                             f"({len(party.id)} characters)")
+    return party
 
 
 def _procedure(segment: Segment, position: int, tolerant: bool) -> tuple[str, str, tuple[str, ...]]:
