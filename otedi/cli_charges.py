@@ -31,12 +31,12 @@ def load(file: Annotated[Path, existing_file("the extract: CSV, XLSX or Parquet"
     ```
     """
     from otedi.charges.load import load_extract
-    from otedi.warehouse import db
+    from otedi.warehouse import db, models
 
     warehouse(writes=True)
     day = today or date.today()
     # a concurrent twin loading the same file loses on a lock or a key and retries, finding it loaded
-    with working(f"loading {file.name}"):
+    with working(f"loading {file.name}"), models.stamped_as_of(day):  # its rows dated as of --today
         result = db.in_own_transaction(lambda session: load_extract(session, file, mapping, today=day),
                                        what=file.name)
     issues = [i.as_dict() for i in result.issues]

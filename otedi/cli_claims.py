@@ -297,7 +297,7 @@ def resubmit(claim: Annotated[Optional[list[str]], typer.Option(
     from otedi.actions.audit import ActionError, actor
     from otedi.claims.batch import write_ready_claims
     from otedi.claims.resubmit import plan_resubmissions, resubmit as build_resubmissions
-    from otedi.warehouse import db
+    from otedi.warehouse import db, models
 
     picked = claim or None
     if picked is None and (void_ids or secondary):
@@ -325,9 +325,10 @@ def resubmit(claim: Annotated[Optional[list[str]], typer.Option(
                           "(--secondary alone may go without)")
     warehouse(writes=True)
     folder = out_folder(out, "outbound")
-    with working("building the claims"), db.session_scope() as session:
+    with working("building the claims"), models.stamped_as_of(day), db.session_scope() as session:
         result = build_resubmissions(session, **asked, who=who, note=note)
-    with working("writing 837P files through the pyx12 gate"), db.session_scope() as session:
+    with working("writing 837P files through the pyx12 gate"), models.stamped_as_of(day), \
+            db.session_scope() as session:
         files = write_ready_claims(session, folder, today=day)
     summary = {"dry_run": False, **result.summary(), "files": [f.path for f in files if f.status == "ready"],
                "quarantined": [f.path for f in files if f.status != "ready"]}

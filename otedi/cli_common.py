@@ -182,13 +182,6 @@ def home(*parts: str) -> Path:
     return config.home().joinpath(*parts)
 
 
-def drop_url() -> str:
-    """The clearinghouse drop: OTEDI_DROP_URL, else file://$OTEDI_HOME/drop (as the nightly DAGs use)."""
-    import os
-
-    return os.environ.get("OTEDI_DROP_URL") or f"file://{home('drop')}"
-
-
 def out_folder(path: Path | None, *default: str) -> Path:
     """An output folder option: the one given (refused when it is a file), else $OTEDI_HOME/<default>."""
     folder = path if path is not None else home(*default)
@@ -410,11 +403,25 @@ def ack_problem(summary: dict) -> bool:
 
 
 def database_failure(exc: BaseException) -> str:
-    """One line about a database error: its class and the driver's first line, never the statement's values."""
+    """One line about a database error, none of its text: a driver's message may quote the row's values
+    (PostgreSQL's `invalid input syntax for type date: "..."`), so only what names the schema and the failure
+    class - SQLAlchemy's and the driver's error class, PostgreSQL's SQLSTATE and the constraint, table and
+    column it names, SQLite's error name - and whether the connection was lost."""
     orig = getattr(exc, "orig", None)
-    text = str(orig or exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"the warehouse database failed ({type(orig or exc).__name__}: {first[:160]})"
+    found = [type(exc).__name__] + ([type(orig).__name__] if orig is not None and orig is not exc else [])
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate:
+        found.append(f"SQLSTATE {sqlstate}")
+    diag = getattr(orig, "diag", None)
+    for what in ("constraint_name", "table_name", "column_name"):
+        name = getattr(diag, what, None)
+        if name:
+            found.append(f"{what.removesuffix('_name')} {name}")
+    if getattr(orig, "sqlite_errorname", None):
+        found.append(orig.sqlite_errorname)
+    if getattr(exc, "connection_invalidated", False):
+        found.append("the connection was lost")
+    return f"the warehouse database failed ({', '.join(found)}; driver text withheld)"
 
 
 # --- internal errors -------------------------------------------------------------------------------------------

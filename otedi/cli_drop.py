@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from otedi.cli_common import (OK, Json, Today, ack_problem, drop_url, each, emit_json, exit_code,
+from otedi import config
+from otedi.cli_common import (OK, Json, Today, ack_problem, each, emit_json, exit_code,
                               out_folder, out_is_terminal, remittance_problem, say, show_table, warehouse, warn,
                               working)
 
@@ -52,7 +53,7 @@ def send(path: Annotated[Optional[Path], typer.Argument(
     files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder]
     warehouse(writes=True)
     out = []
-    with _open_drop(to or drop_url(), key_file) as drop, db.session_scope() as session:
+    with _open_drop(to or config.drop_url(), key_file) as drop, db.session_scope() as session:
         for file in each(files, "sending 837P files"):
             out += [{k: v for k, v in asdict(o).items() if v is not None}
                     for o in send_files(session, drop, [file], today=today)]
@@ -93,7 +94,7 @@ def fetch(source: Annotated[Optional[str], typer.Option("--from", help=f"the dro
 
     folder = out_folder(archive, "archive")
     warehouse(writes=True)
-    with _open_drop(source or drop_url(), key_file) as drop, db.session_scope() as session, \
+    with _open_drop(source or config.drop_url(), key_file) as drop, db.session_scope() as session, \
             working("fetching the inbox"):
         fetched = fetch_inbound(session, drop, folder, today=today)
         rows = [{"remote_name": f.remote_name, "kind": f.kind, "size": f.size, "sha256": f.sha256,
@@ -170,7 +171,7 @@ def simulate(drop: Annotated[Optional[str], typer.Option(
     from otedi.simulator import simulate_once
 
     with working("the clearinghouse and payers answer"):
-        result = simulate_once(drop or drop_url(), seed=seed, today=today or date.today(),
+        result = simulate_once(drop or config.drop_url(), seed=seed, today=today or date.today(),
                                key_file=str(key_file) if key_file else None,
                                eligibility_from=[str(p) for p in eligibility_from or []])
     if as_json:

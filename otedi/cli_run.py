@@ -90,15 +90,14 @@ def run(extract: Annotated[Optional[Path], typer.Option(
     ```
     """
     from otedi import config
-    from otedi.analytics import cycle_summary, write_html_report
+    from otedi.analytics import write_html_report
     from otedi.cli_claims import outbound_problem
     from otedi.cli_drop import ingest_code
     from otedi.cycle import run_cycle
     from otedi.simulator import simulate_once
 
     extract = extract or config.sample_extract()
-    drop_folder = home("drop")
-    drop_url = drop or f"file://{drop_folder}"
+    drop_url = drop or config.drop_url()
     shown = warehouse(writes=True)
     first = today or _night_after(extract, mapping)
     note(f"extract:   {extract}\ndrop:      {drop_url}\ndate:      {first}"
@@ -122,8 +121,7 @@ def run(extract: Annotated[Optional[Path], typer.Option(
     code = combine(*(exit_code(data=outbound_problem(r.outbound.summary())) for r in results),
                    *(ingest_code(r.ingest) for r in results))
     summary = results[0].outbound.summary()
-    # the totals by the one definition the report and the finance tables use (otedi.analytics.summary)
-    t = cycle_summary(today=nights[-1])
+    t = results[-1].summary
     if as_json:
         emit_json({"warehouse": shown, "extract": extract, "drop": drop_url, "report": report,
                    "nights": [{"today": night, "outbound": r.outbound.summary(), "sent": r.sent,

@@ -45,6 +45,12 @@ def home() -> Path:
     return Path(os.environ.get("OTEDI_HOME", "var")).resolve()
 
 
+def drop_url() -> str:
+    """The clearinghouse drop of the CLI and the DAGs: OTEDI_DROP_URL (file:///abs/path or sftp://...), else the
+    local folder file://$OTEDI_HOME/drop. (An Airflow connection, OTEDI_SFTP_CONN_ID, wins in the DAGs.)"""
+    return os.environ.get("OTEDI_DROP_URL") or f"file://{home() / 'drop'}"
+
+
 def database_url() -> str:
     url = os.environ.get("OTEDI_DATABASE_URL")
     if url:

@@ -93,11 +93,14 @@ def retry_cannot_fix(exc: BaseException) -> bool:
     """True for errors a task retry cannot cure: bad input or configuration (InputError, ConfigError, an
     extract that cannot be read, malformed X12) and the transport refusals (rejected credentials, which a
     retry could get the clearinghouse account locked for; an unknown or changed host key; a file of other
-    content under our name on the drop). The DAGs fail these at once (otedi.dag_defaults.fails_fast);
+    content under our name on the drop), and a warehouse without its schema (run `otedi db upgrade`). The DAGs fail these at once (otedi.dag_defaults.fails_fast);
     everything else, the network and the database included, is retried by Airflow."""
     from otedi.errors import ConfigError, ExtractError, X12Error
     from otedi.transport import HostKeyError, RemoteExistsError, TransportAuthError
+    from otedi.warehouse.db import WarehouseError
 
+    if isinstance(exc, WarehouseError):  # a database that does not answer may next time; a missing schema will not
+        return exc.kind != "unreachable"
     return isinstance(exc, (InputError, ConfigError, ExtractError, X12Error, TransportAuthError, HostKeyError,
                             RemoteExistsError))
 
@@ -214,14 +217,16 @@ def load_charges(path: str | None, batch_date: str, practice_id: str | None = No
     """Load an extract (nothing when path is None or the same content was loaded before)."""
     from otedi.charges.load import load_extract
     from otedi.warehouse.db import session_scope
+    from otedi.warehouse.models import stamped_as_of
 
     _fault("load_charges", "before", practice_id)
     if path is None:
         result = {"file": None, "rows": 0, "accepted": 0, "rejected": 0, "duplicates": 0, "already_loaded": False}
     else:
         ensure_warehouse()
-        with session_scope() as session:
-            loaded = load_extract(session, path, extract_mapping(practice_id), today=_night_after(batch_date))
+        day = _night_after(batch_date)
+        with stamped_as_of(day), session_scope() as session:
+            loaded = load_extract(session, path, extract_mapping(practice_id), today=day)
         result = {"file": loaded.file, "rows": loaded.rows, "accepted": loaded.accepted,
                   "rejected": loaded.rejected, "duplicates": loaded.duplicates,
                   "already_loaded": loaded.already_loaded}
@@ -233,11 +238,13 @@ def build_claims_for(practice_id: str, batch_date: str) -> dict[str, int]:
     """Scrub the practice's new charges and store their claims (one transaction)."""
     from otedi.claims.build import build_claims
     from otedi.warehouse.db import session_scope
+    from otedi.warehouse.models import stamped_as_of
 
     _fault("build_claims_for", "before", practice_id)
     ensure_warehouse()
-    with session_scope() as session:
-        built = build_claims(session, today=_night_after(batch_date), practice_id=practice_id)
+    day = _night_after(batch_date)
+    with stamped_as_of(day), session_scope() as session:
+        built = build_claims(session, today=day, practice_id=practice_id)
     result = {"charges": built.charges, "claims": built.claims, "held": built.held, "lines": built.lines,
               "not_billed": built.not_billed, "issues": len(built.issues)}
     _fault("build_claims_for", "after", practice_id)
@@ -255,11 +262,12 @@ def write_files_for(practice_id: str, batch_date: str | None = None) -> dict[str
     With `batch_date`, the files written are claimed for that night's manifest."""
     from otedi.claims.batch import write_ready_claims
     from otedi.warehouse.db import session_scope
+    from otedi.warehouse.models import stamped_as_of
 
     _fault("write_files_for", "before", practice_id)
     ensure_warehouse()
     today = _night_after(batch_date) if batch_date is not None else None  # envelopes dated as the night
-    with session_scope() as session:
+    with stamped_as_of(today), session_scope() as session:
         files = write_ready_claims(session, outbound_dir(), practice_id=practice_id, today=today)
     result = {"ready": [f.path for f in files if f.status == "ready"],
               "quarantined": [f.path for f in files if f.status == "quarantined"]}
@@ -276,6 +284,7 @@ def open_configured_drop():
     """The clearinghouse drop: Airflow connection OTEDI_SFTP_CONN_ID, else OTEDI_DROP_URL, else
     file://$OTEDI_HOME/drop; one attempt per operation (TASK_DROP_ATTEMPTS: the task's retries are the only
     retry layer)."""
+    from otedi import config
     from otedi.transport import RetryPolicy
 
     retry = RetryPolicy(attempts=TASK_DROP_ATTEMPTS)
@@ -286,13 +295,7 @@ def open_configured_drop():
         return drop_from_airflow_connection(conn_id, os.environ.get("OTEDI_SFTP_BASE_PATH", "/"), retry=retry)
     from otedi.transport import open_drop
 
-    return open_drop(drop_url(), retry=retry)
-
-
-def drop_url() -> str:
-    from otedi import config
-
-    return os.environ.get("OTEDI_DROP_URL") or f"file://{config.home() / 'drop'}"
+    return open_drop(config.drop_url(), retry=retry)
 
 
 def send_files(practice_id: str, batch_date: str | None = None) -> dict[str, Any]:
@@ -456,9 +459,10 @@ def simulate(day: str) -> dict[str, Any]:
     _fault("simulate", "before")
     if os.environ.get("OTEDI_SIMULATOR") != "1":
         return {"simulator": "off"}
+    from otedi import config
     from otedi.simulator import simulate_once
 
-    url = drop_url()
+    url = config.drop_url()
     if os.environ.get("OTEDI_SFTP_CONN_ID") or not url.startswith("file://"):
         raise InputError("OTEDI_SIMULATOR=1 needs a file:// drop (OTEDI_DROP_URL), not an SFTP connection")
     extracts = [(path, extract_mapping(path.parent.name)) for path in sorted(extracts_dir().glob("*/charges_*"))
@@ -557,15 +561,18 @@ def report_formats() -> list[str]:
 
 def refresh_reconciliation(day: str) -> dict[str, Any]:
     """Recompute the finance tables (claim and line reconciliation, payments, AR aging, the AR work
-    queue, denial analysis, KPIs) as of `day` from one warehouse snapshot per format, and write them
-    into reports/<day>/ in every OTEDI_REPORT_FORMATS format. Re-running rewrites the same files."""
+    queue, denial analysis, KPIs) as of `day` into the warehouse's finance_* tables, from one snapshot, then
+    write what that refresh committed into reports/<day>/ in every OTEDI_REPORT_FORMATS format. Re-running
+    rewrites the same tables and files (the DAG runs one night at a time: max_active_runs=1)."""
     from otedi.analytics import export_tables
+    from otedi.analytics.warehouse_tables import refresh_finance_tables
 
     _fault("refresh_reconciliation", "before")
     ensure_warehouse()
     folder = report_folder(day)
-    written = [str(p) for fmt in report_formats()
-               for p in export_tables(folder, fmt, today=date.fromisoformat(day))]
+    as_of = date.fromisoformat(day)
+    refresh_finance_tables(today=as_of)  # once; every format then writes what that refresh committed
+    written = [str(p) for fmt in report_formats() for p in export_tables(folder, fmt, today=as_of, refresh=False)]
     _fault("refresh_reconciliation", "after")
     return {"folder": folder, "files": written}
 
@@ -575,7 +582,7 @@ def write_report(day: str) -> str:
     from otedi.analytics import write_html_report
 
     _fault("write_report", "before")
-    ensure_warehouse()
+    require_warehouse()
     path = Path(report_folder(day)) / "report.html"
     write_html_report(path, today=date.fromisoformat(day))
     _fault("write_report", "after")
@@ -591,17 +598,26 @@ def _night_after(batch_date: str) -> date:
 
 
 def ensure_warehouse() -> None:
-    """Bring the warehouse schema to head, once per process and database."""
+    """For a task that writes: the warehouse ready at the schema head (db.prepare_warehouse: upgraded where
+    OTEDI_AUTO_UPGRADE allows, else required to be), checked once per process and database."""
     from otedi import config
 
-    _upgrade(config.database_url())
+    _prepare(config.database_url())
 
 
 @lru_cache(maxsize=8)
-def _upgrade(url: str) -> None:
-    from otedi.warehouse.db import upgrade
+def _prepare(url: str) -> None:
+    from otedi.warehouse.db import prepare_warehouse
 
-    upgrade(url)
+    prepare_warehouse(url)
+
+
+def require_warehouse() -> None:
+    """For a task that only reads (the report): the warehouse must exist at the schema head; nothing is
+    created or migrated (db.require_warehouse)."""
+    from otedi.warehouse.db import require_warehouse as require
+
+    require()
 
 
 def _fault(step: str, where: str, key: str | None = None) -> None:

@@ -155,3 +155,32 @@ def test_a_local_date_behind_utc_is_kept(clock):
     clock.current = datetime(2026, 12, 2, 1, 0, tzinfo=timezone.utc)
     with stamped_as_of(date(2026, 12, 1)):
         assert utcnow() == datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+
+
+# --- the steps run alone: the CLI's charges load and the nightly tasks ------------------------------------------
+
+def test_charges_load_with_today_and_the_nightly_tasks_stamp_their_rows_on_their_date(warehouse, tmp_path, capsys):
+    from otedi import cli, nightly
+
+    extract = tmp_path / "charges.csv"
+    synth_charges(60, 1, extract, defect_rate=0.0, start=date(2026, 1, 26), days=28)
+    assert cli.main(["-q", "charges", "load", str(extract), "--today", NIGHT.isoformat()]) in (0, 3)
+    days = stamp_days()
+    assert days["extract_file"] and set(days["extract_file"].values()) == {NIGHT}
+    assert days["charge"] and set(days["charge"].values()) == {NIGHT}
+
+    # the claims DAG's tasks for the night of LATER - 1 (they date what they create the day after it)
+    second = tmp_path / "more.csv"
+    synth_charges(60, 11, second, defect_rate=0.0, start=date(2026, 2, 2), days=28)
+    more = pd.read_csv(second, dtype=str, keep_default_na=False)
+    more["charge_id"] = "N" + more["charge_id"]  # new charges, not the first extract's again
+    more.to_csv(second, index=False)
+    batch = (LATER - timedelta(days=1)).isoformat()
+    practice = nightly.practice_ids()[0]
+    nightly.load_charges(str(second), batch, practice)
+    assert nightly.build_claims_for(practice, batch)["claims"] > 0
+    assert nightly.write_files_for(practice, batch)["ready"]
+    after = stamp_days()
+    new = {t: {d for pk, d in v.items() if pk not in days[t]} for t, v in after.items()}
+    for table in ("extract_file", "charge", "claim", "claim_file"):
+        assert new[table] == {LATER}, (table, new[table])

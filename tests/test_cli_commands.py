@@ -143,10 +143,9 @@ def _fakes():
         def summary(self):
             return {"would_build": [], "already_built": [], "work_items": []}
 
+    from otedi.analytics.summary import cycle_summary
+
     outbound = OutboundResult(load=None, build=BuildResult(), files=[])
-    totals = {k: 0 for k in ("claims_sent", "claims_accepted", "claims_rejected", "claims_crossed_over")} | {
-        k: Decimal("0.00") for k in ("billed", "paid", "contractual", "patient_responsibility", "other_adjustments",
-                                     "denied", "still_open", "crossover_paid")} | {"claims_by_status": {}}
     from otedi.actions.patient_payments import PaymentResult
     from otedi.accounts.statements import StatementRun
 
@@ -157,7 +156,7 @@ def _fakes():
         "plan": Plan(), "statements": StatementRun(), "payment": PaymentResult(status="posted", payment_id=1),
         "appeal": {"letter": "redetermination", "claim_id": "OT1", "denied": "65.00", "file": "a.pdf",
                    "deadline": date(2026, 7, 1), "late": False},
-        "cycle": CycleResult(outbound=outbound, totals=totals),
+        "cycle": CycleResult(outbound=outbound, summary=cycle_summary(today=D)),  # an empty warehouse's
     }
 
 

@@ -425,7 +425,7 @@ def test_a_database_failure_on_one_file_is_retried_then_told_in_one_line_and_the
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err and "SECRETMEMBER" not in out + err
     assert [line for line in err.splitlines() if line.startswith("otedi:")] == [
-        "otedi: era_2.835: the warehouse database failed (Exception: server closed the connection); "
+        "otedi: era_2.835: the warehouse database failed (OperationalError, Exception; driver text withheld); "
         "nothing of this file was committed - run the command again"]
     assert "era_1.835: posted" in out
     with session_scope() as s:

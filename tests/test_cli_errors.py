@@ -199,3 +199,26 @@ def test_a_file_gone_from_under_otedi_is_an_internal_error_not_the_users_path(ho
     code, _, err = run(capsys, "synth", "charges", "--rows", "3", "--out", str(missing[0]))
     assert code == 2 and problems(err) == [f"otedi: {missing[0]}: No such file or directory; check the path and "
                                            f"its permissions"]
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite", "postgresql"], indirect=True)
+def test_a_database_failure_line_never_quotes_the_drivers_text(warehouse):
+    """PostgreSQL quotes the offending value in its message (`invalid input syntax for type date: "..."`); the
+    per-file line names the failure class, SQLSTATE and the schema objects instead."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from otedi.cli_common import database_failure
+    from otedi.warehouse.db import session_scope
+
+    secret = "SECRET-1958-02-31"
+    postgres = warehouse.startswith("postgresql")
+    with pytest.raises(DBAPIError) as caught:
+        with session_scope() as s:  # both drivers put the value in their message
+            s.execute(text("select cast(cast(:v as text) as date)") if postgres else text(f'select * from "{secret}"'),
+                      {"v": secret} if postgres else {})
+    assert secret in str(caught.value.orig)
+    line = database_failure(caught.value)
+    assert secret not in line and "1958" not in line
+    assert line.startswith("the warehouse database failed (") and line.endswith("; driver text withheld)")
+    assert ("DataError, InvalidDatetimeFormat, SQLSTATE 22007" if postgres else "OperationalError, SQLITE_ERROR") in line

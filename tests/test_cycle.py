@@ -65,7 +65,7 @@ def test_full_cycle_over_the_local_drop_ties_out_and_runs_once(warehouse, extrac
     drop = tmp_path / "drop"
     result = cycle(extract, tmp_path, f"file://{drop}", drop)
     assert result.sent == 3 and result.fetched >= 3 * 2 + 1  # a 999 and a 277CA per file, and 835s
-    assert result.totals["claims_sent"] > 100 and result.totals["paid"] > 0
+    assert result.summary["claims_sent"] > 100 and result.summary["paid"] > 0
     assert not [r for r in result.ingest.remittances if r["status"] != "posted"]
     assert all(a["status"] == "loaded" for a in result.ingest.acks)
     for path in (tmp_path / "archive").glob("*.835"):

@@ -257,3 +257,12 @@ def test_end_to_end_cycle_ties_to_the_ledger_and_the_835s(warehouse, tmp_path):
     later = work_queue(today=today)
     assert not later["reasons"].str.contains("no_835").any()
     assert not claim_reconciliation(today=today).set_index("claim_id").loc[list(silent), "awaiting_payer"].any()
+
+
+def test_deposits_settling_after_the_as_of_date_are_in_transit(finance):
+    # An 835 arrives before its EFT settles (BPR16): posted to the claims, not yet on the bank statement.
+    assert "In transit" not in plain(render_report(TODAY))
+    early = plain(render_report(date(2026, 3, 18)))
+    found = re.search(r"In transit: (\d+) of these deposits settle after 18 Mar 2026 \(BPR16, the latest "
+                      r"20 Mar 2026\): posted to the claims, not yet in the bank statement of this date\.", early)
+    assert found and int(found.group(1)) >= 1, early[:2000]

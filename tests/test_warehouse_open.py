@@ -156,6 +156,27 @@ def test_with_auto_upgrade_off_a_writing_command_says_to_run_db_upgrade(nowhere,
     db.engine(nowhere).dispose()
 
 
+def test_the_airflow_tasks_follow_the_same_rule_and_fail_at_once_on_a_missing_schema(nowhere, tmp_path, monkeypatch):
+    """The nightly tasks that write prepare the warehouse like a CLI command (no upgrade off the embedded default:
+    the DAG fails at once, a retry cannot create a schema); the report task only reads and creates nothing."""
+    from otedi import nightly
+
+    nightly._prepare.cache_clear()
+    for task in (lambda: nightly.practice_ids(), lambda: nightly.refresh_reconciliation("2026-03-10"),
+                 lambda: nightly.write_report("2026-03-10")):
+        with pytest.raises(db.WarehouseError, match="does not exist") as caught:
+            task()
+        assert nightly.retry_cannot_fix(caught.value)
+    assert tree(tmp_path) == []
+    unreachable = db.WarehouseError("postgresql://db/otedi", "cannot connect: timeout", "check it", kind="unreachable")
+    assert not nightly.retry_cannot_fix(unreachable)  # Airflow retries a database that did not answer
+    monkeypatch.setenv("OTEDI_AUTO_UPGRADE", "1")
+    nightly._prepare.cache_clear()
+    assert nightly.practice_ids()  # upgraded, then the practices
+    assert db.require_warehouse() == nowhere
+    db.engine(nowhere).dispose()
+
+
 # --- PostgreSQL ------------------------------------------------------------------------------------------------
 
 

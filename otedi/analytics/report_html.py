@@ -553,8 +553,11 @@ def render_report(today: date | None = None, *, date_from: date | None = None, d
                "positive is money the payer took back, negative is interest).</p>")
     later = [d for d in pays["payment_date"] if isinstance(d, date) and d > today]
     if later:
-        out.append(f'<p class="note"><b>Check the as-of date:</b> {len(later)} 835 deposits are dated after '
-                   f"{_day(today)} (the latest {_day(max(later))}).</p>")
+        # BPR16 is the date the payer's bank settles the EFT (or dates the check): an 835 often arrives days
+        # before it, so these are posted to the claims but not yet in the bank.
+        out.append(f'<p class="note"><b>In transit:</b> {len(later)} of these deposits settle after '
+                   f"{_day(today)} (BPR16, the latest {_day(max(later))}): posted to the claims, not yet in the "
+                   "bank statement of this date.</p>")
     unmatched = reconcile.unmatched_remittances(snap)
     held = reconcile.held_remittances(snap)
     if len(unmatched) or len(held):
