@@ -30,6 +30,7 @@ from otedi.accounts.qmb import QmbWriteOff, write_off_qmb_cost_sharing
 from otedi.acks.load import load_ack_file, transaction_set_of
 from otedi.charges.load import file_sha256
 from otedi.remit.post import post_remittance_file
+from otedi.progress import Progress, counted, silent
 from otedi.transport import Drop, TransportError
 from otedi.warehouse import models
 from otedi.warehouse.db import in_own_transaction, work_lock
@@ -225,22 +226,23 @@ def _fetch_inbound(session: Session, drop: Drop, archive_dir: str | Path) -> lis
     return recorded
 
 
-def ingest_fetched(session: Session, *, today: date | None = None) -> IngestResult:
+def ingest_fetched(session: Session, *, today: date | None = None, progress: Progress = silent) -> IngestResult:
     """Load every fetched file not processed yet: acknowledgments first, then remittances; then write off the
     QMB cost sharing (as of `today`, default the current date) the remittances left patients. Everything it
     records (inbound files, remittances, ledger entries, claim status events, write-offs and their audit
-    events) is stamped as of that date too (models.stamped_as_of)."""
+    events) is stamped as of that date too (models.stamped_as_of). `progress` hears of the files loaded."""
     today = today or date.today()
     with models.stamped_as_of(today):
-        return _ingest_fetched(session, today)
+        return _ingest_fetched(session, today, progress)
 
 
-def _ingest_fetched(session: Session, today: date) -> IngestResult:
+def _ingest_fetched(session: Session, today: date, progress: Progress) -> IngestResult:
     processed = set(session.scalars(select(models.InboundFile.sha256)))
     pending = [f for f in session.scalars(select(models.FetchedFile).order_by(models.FetchedFile.id))
                if f.sha256 not in processed]
     result = IngestResult()
-    for fetched in sorted(pending, key=lambda f: (f.kind not in ACK_KINDS, f.id)):
+    ordered = sorted(pending, key=lambda f: (f.kind not in ACK_KINDS, f.id))
+    for fetched in counted(ordered, "loading 999/277CA and posting 835s (files)", len(ordered), progress):
         if fetched.sha256 in processed:  # the same content under two names
             continue
         processed.add(fetched.sha256)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from otedi.cli_common import (DATA, OK, Json, Today, date_option, emit_json, existing_file, home, issue_lines,
-                              out_is_terminal, rejected, say, show_issues, show_pairs, warehouse, working)
+                              out_is_terminal, rejected, say, show_issues, show_pairs, tracking, warehouse, working)
 
 Mapping = Annotated[Optional[str], typer.Option(
     "--mapping", help="column mapping of another EHR's layout, under mappings/extracts/ without .yaml "
@@ -36,8 +36,8 @@ def load(file: Annotated[Path, existing_file("the extract: CSV, XLSX or Parquet"
     warehouse(writes=True)
     day = today or date.today()
     # a concurrent twin loading the same file loses on a lock or a key and retries, finding it loaded
-    with working(f"loading {file.name}"), models.stamped_as_of(day):  # its rows dated as of --today
-        result = db.in_own_transaction(lambda session: load_extract(session, file, mapping, today=day),
+    with tracking(f"loading {file.name}") as bar, models.stamped_as_of(day):  # its rows dated as of --today
+        result = db.in_own_transaction(lambda session: load_extract(session, file, mapping, today=day, progress=bar),
                                        what=file.name)
     issues = [i.as_dict() for i in result.issues]
     code = DATA if result.rejected or rejected(issues) else OK

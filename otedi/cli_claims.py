@@ -11,7 +11,7 @@ import typer
 
 from otedi.cli_common import (DATA, OK, By, Json, Note, Today, emit_json, existing_file, out_folder,
                               out_is_terminal, rejected, say, show_issues, show_pairs, show_table, warehouse,
-                              working)
+                              tracking, working)
 
 ClaimId = Annotated[str, typer.Argument(help="the claim id (patient control number, CLM01)", metavar="CLAIM_ID")]
 OutFolder = Annotated[Optional[Path], typer.Option(
@@ -72,8 +72,8 @@ def build(extract: Annotated[Path, existing_file("the charge extract: CSV, XLSX 
 
     warehouse(writes=True)
     folder = out_folder(out, "outbound")
-    with working(f"loading {extract.name}, coding, scrubbing and writing 837P files through the pyx12 gate"):
-        result = run_outbound(extract, folder, mapping=mapping, today=today)
+    with tracking(f"loading {extract.name}, coding, scrubbing and writing 837P files through the pyx12 gate") as bar:
+        result = run_outbound(extract, folder, mapping=mapping, today=today, progress=bar)
     summary = result.summary()
     if as_json:
         emit_json(summary)
@@ -327,9 +327,9 @@ def resubmit(claim: Annotated[Optional[list[str]], typer.Option(
     folder = out_folder(out, "outbound")
     with working("building the claims"), models.stamped_as_of(day), db.session_scope() as session:
         result = build_resubmissions(session, **asked, who=who, note=note)
-    with working("writing 837P files through the pyx12 gate"), models.stamped_as_of(day), \
+    with tracking("writing 837P files through the pyx12 gate") as bar, models.stamped_as_of(day), \
             db.session_scope() as session:
-        files = write_ready_claims(session, folder, today=day)
+        files = write_ready_claims(session, folder, today=day, progress=bar)
     summary = {"dry_run": False, **result.summary(), "files": [f.path for f in files if f.status == "ready"],
                "quarantined": [f.path for f in files if f.status != "ready"]}
     code = DATA if summary["quarantined"] else OK

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Iterable, Iterator, Optional
 import typer
 
 from otedi.errors import OtediError
+from otedi.progress import Progress, silent
 
 OK, INTERNAL, USAGE, DATA = 0, 1, 2, 3
 
@@ -250,6 +251,25 @@ def working(what: str) -> Iterator[None]:
     from rich.markup import escape
 
     _console(True).print(f"[green]done[/] {escape(what)} ({time.monotonic() - started:.1f} s)")
+
+
+@contextmanager
+def tracking(what: str) -> Iterator[Progress]:
+    """One long library call that reports its steps (otedi.progress): on a terminal a bar per step with the
+    count done of its total, elapsed time and ETA; else one `... what` line on stderr (both hidden by -q)."""
+    if not _live():
+        note(f"... {what}")
+        yield silent
+        return
+    with _progress(transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def report(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        yield report
 
 
 def each(items: Iterable, what: str, total: int | None = None) -> Iterator:

@@ -12,7 +12,7 @@ import typer
 from otedi import config
 from otedi.cli_common import (OK, Json, Today, ack_problem, each, emit_json, exit_code,
                               out_folder, out_is_terminal, remittance_problem, say, show_table, warehouse, warn,
-                              working)
+                              tracking, working)
 
 KeyFile = Annotated[Optional[Path], typer.Option(
     "--key-file", exists=True, dir_okay=False, readable=True,
@@ -101,8 +101,8 @@ def fetch(source: Annotated[Optional[str], typer.Option("--from", help=f"the dro
                  "archive_path": f.archive_path} for f in fetched]
     ingested, result = None, None
     if ingest:
-        with working("loading 999/277CA and posting 835s"), db.session_scope() as session:
-            result = ingest_fetched(session, today=today)
+        with tracking("loading 999/277CA and posting 835s") as bar, db.session_scope() as session:
+            result = ingest_fetched(session, today=today, progress=bar)
         ingested = {"acks": result.acks, "remittances": result.remittances, "skipped": result.skipped,
                     "failed": result.failed, "qmb_written_off": [vars(w) for w in result.qmb_written_off]}
         for name in result.failed:

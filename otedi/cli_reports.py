@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from otedi.cli_common import (OK, Json, Today, date_option, emit_json, out_file, out_folder, out_is_terminal,
-                              records, say, show_table, UsageProblem, warehouse, working)
+                              records, say, show_table, tracking, UsageProblem, warehouse, working)
 
 # otedi.analytics.export.FORMATS (tests/test_cli_app.py checks they agree; importing analytics here would load
 # pandas for every command)
@@ -44,8 +44,8 @@ def export(fmt: Annotated[Format, typer.Option(
     warehouse(writes=False)  # never created or migrated here: the refresh rewrites derived tables only
     folder = out_folder(out, "exports")
     what = "exporting the finance tables" if no_refresh else "refreshing the finance tables and exporting them"
-    with working(f"{what} as {fmt}"):
-        paths = export_tables(folder, fmt, today=today, refresh=not no_refresh)
+    with tracking(f"{what} as {fmt}") as bar:
+        paths = export_tables(folder, fmt, today=today, refresh=not no_refresh, progress=bar)
     if as_json:
         emit_json({"format": fmt, "folder": folder, "files": paths})
         return OK
@@ -70,8 +70,8 @@ def refresh(today: Today = None, as_json: Json = False) -> int:
 
     warehouse(writes=False)  # never created or migrated here: the refresh rewrites derived tables only
     day = today or date.today()
-    with working("refreshing the finance tables"):
-        counts = refresh_finance_tables(today=day)
+    with tracking("refreshing the finance tables") as bar:
+        counts = refresh_finance_tables(today=day, progress=bar)
     if as_json:
         emit_json({"as_of": day, "tables": counts})
         return OK

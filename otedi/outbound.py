@@ -15,6 +15,7 @@ from otedi.charges.load import LoadResult, load_extract
 from otedi.claims.batch import FileResult, write_ready_claims
 from otedi.claims.build import BuildResult, build_claims
 from otedi.issues import Issue
+from otedi.progress import Progress, silent
 from otedi.warehouse.db import in_own_transaction, session_scope
 from otedi.warehouse.models import stamped_as_of
 
@@ -49,25 +50,28 @@ class OutboundResult:
 
 
 def run_outbound(extract: str | Path | None, out_dir: str | Path, *, mapping: str | None = None,
-                 today: date | None = None) -> OutboundResult:
+                 today: date | None = None, progress: Progress = silent) -> OutboundResult:
     """Load `extract` (when given), code every pending charge, and write ready claims to out_dir.
 
     `today` (default: the current date) is the as-of date of the coding (timely filing, plan-of-care dates ...)
-    and of every row and file it creates (models.stamped_as_of)."""
+    and of every row and file it creates (models.stamped_as_of). `progress` hears of each step's count
+    (otedi.progress)."""
     today = today or date.today()
     with stamped_as_of(today):
-        return _run_outbound(extract, out_dir, mapping, today)
+        return _run_outbound(extract, out_dir, mapping, today, progress)
 
 
 def _run_outbound(extract: str | Path | None, out_dir: str | Path, mapping: str | None,
-                  today: date) -> OutboundResult:
+                  today: date, progress: Progress) -> OutboundResult:
     loaded = None
     # A concurrent twin loading the same file or coding the same charges makes this attempt lose on a
     # unique key; the retry then finds the work done (already loaded, nothing left to code).
     if extract is not None:
-        loaded = in_own_transaction(lambda session: load_extract(session, extract, mapping, today=today),
-                                    what=Path(extract).name)
-    built = in_own_transaction(lambda session: build_claims(session, today=today), what="build claims")
+        loaded = in_own_transaction(
+            lambda session: load_extract(session, extract, mapping, today=today, progress=progress),
+            what=Path(extract).name)
+    built = in_own_transaction(lambda session: build_claims(session, today=today, progress=progress),
+                               what="build claims")
     with session_scope() as session:
-        files = write_ready_claims(session, out_dir, today=today)
+        files = write_ready_claims(session, out_dir, today=today, progress=progress)
     return OutboundResult(load=loaded, build=built, files=files)

@@ -56,6 +56,7 @@ from otedi.analytics import aging, denials, kpis, reconcile, workqueue
 from otedi.analytics.snapshot import Snapshot, load_snapshot, money_out
 from otedi.errors import OtediError
 from otedi.files import open_private, private_dir
+from otedi.progress import Progress, counted, silent
 
 FORMATS = ("csv", "parquet", "xlsx")
 SCHEMA_FILE = "datapackage.json"
@@ -529,7 +530,7 @@ def _letter(n: int) -> str:
 
 
 def export_tables(out_dir: str | Path, fmt: str = "csv", *, today: date | None = None,
-                  snap: Snapshot | None = None, refresh: bool = True) -> list[Path]:
+                  snap: Snapshot | None = None, refresh: bool = True, progress: Progress = silent) -> list[Path]:
     """Write every finance table to `out_dir` in `fmt` (csv | parquet | xlsx); returns the paths written.
 
     csv: <table>.csv for each table, then datapackage.json (their schemas); parquet: <table>.parquet;
@@ -539,13 +540,14 @@ def export_tables(out_dir: str | Path, fmt: str = "csv", *, today: date | None =
     reading the warehouse and a person reading the files see the same figures. refresh=True (the default):
     refresh those tables as of `today` (from `snap`, else a snapshot read now) and write what that refresh
     committed. refresh=False: write the tables as the latest refresh left them (no write to the warehouse;
-    `today`, when given, must be their as-of date; ExportError otherwise, or when never refreshed)."""
+    `today`, when given, must be their as-of date; ExportError otherwise, or when never refreshed). `progress`
+    hears of the refresh's stages and of the tables written (otedi.progress)."""
     from otedi.analytics import warehouse_tables  # it imports this module
 
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
     if refresh:
-        frames, today = warehouse_tables.refresh_and_read(today=today or date.today(), snap=snap)
+        frames, today = warehouse_tables.refresh_and_read(today=today or date.today(), snap=snap, progress=progress)
     elif snap is not None:
         raise ValueError("export_tables(refresh=False) reads the warehouse's finance tables: a snapshot has no use")
     else:
@@ -554,9 +556,11 @@ def export_tables(out_dir: str | Path, fmt: str = "csv", *, today: date | None =
     out = private_dir(out_dir)
     written = []
     if fmt == "xlsx":
+        progress("writing the xlsx workbook", 0, 1)
         _write_xlsx(out / WORKBOOK, tables, today)
+        progress("writing the xlsx workbook", 1, 1)
         return [out / WORKBOOK]
-    for name, columns in tables.items():
+    for name, columns in counted(tables.items(), f"writing {fmt} files (tables)", len(tables), progress):
         path = out / f"{name}.{fmt}"
         (_write_csv if fmt == "csv" else _write_parquet)(path, name, columns)
         written.append(path)

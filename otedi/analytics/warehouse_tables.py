@@ -54,12 +54,14 @@ from sqlalchemy.types import TypeEngine
 from otedi.analytics import export
 from otedi.analytics.export import DECIMALS, SCHEMAS, Column, ExportError, conform
 from otedi.analytics.snapshot import Snapshot, load_snapshot
+from otedi.progress import Progress, silent
 from otedi.warehouse import db, models
 
 log = logging.getLogger(__name__)
 
 PREFIX = "finance_"
 REFRESH_TABLE = "finance_refresh"
+REFRESHING = "refreshing the finance tables (read, compute, write)"
 LOCK_KEY = "otedi:finance_refresh"  # PostgreSQL: pg_advisory_xact_lock(hashtextextended(LOCK_KEY, 0))
 
 # Columns every finance_<table> has after its declared ones.
@@ -270,18 +272,22 @@ def _snapshot(session: Session) -> Snapshot:
 
 
 def _refresh(target: Session | Engine | str | None, today: date | None, snap: Snapshot | None,
-             read_back: bool) -> tuple[dict[str, int], dict[str, pd.DataFrame] | None, date]:
+             read_back: bool, progress: Progress) -> tuple[dict[str, int], dict[str, pd.DataFrame] | None, date]:
     today = today or date.today()
     with _session(target) as session:
         try:
+            progress(REFRESHING, 0, 3)
             snap = snap or _snapshot(session)
+            progress(REFRESHING, 1, 3)
             # every table typed before anything is written: a table that does not fit its schema (ExportError)
             # leaves the previous refresh in place
             typed = {name: conform(name, frame) for name, frame in export.finance_tables(snap, today=today).items()}
+            progress(REFRESHING, 2, 3)
             _lock(session)
             counts = _write(session, typed, today)
             back = _read(session.connection()) if read_back else None
             session.commit()
+            progress(REFRESHING, 3, 3)
         except BaseException:
             session.rollback()
             raise
@@ -290,22 +296,23 @@ def _refresh(target: Session | Engine | str | None, today: date | None, snap: Sn
 
 
 def refresh_finance_tables(target: Session | Engine | str | None = None, *, today: date | None = None,
-                           snap: Snapshot | None = None) -> dict[str, int]:
+                           snap: Snapshot | None = None, progress: Progress = silent) -> dict[str, int]:
     """Recompute every finance table as of `today` (default: the date today) and replace the warehouse's
     finance_<table> tables with them in one transaction (see the module docstring); returns
     {finance table name: rows written}.
 
     `target`: a Session (its transaction is committed by the refresh), an Engine, a database URL, or None
-    (OTEDI_DATABASE_URL). `snap`: a snapshot already read (default: one read now, before the lock)."""
-    return _refresh(target, today, snap, read_back=False)[0]
+    (OTEDI_DATABASE_URL). `snap`: a snapshot already read (default: one read now, before the lock). `progress`
+    hears of its three stages: the snapshot read, the tables computed, the tables written and committed."""
+    return _refresh(target, today, snap, read_back=False, progress=progress)[0]
 
 
 def refresh_and_read(target: Session | Engine | str | None = None, *, today: date | None = None,
-                     snap: Snapshot | None = None) -> tuple[dict[str, pd.DataFrame], date]:
+                     snap: Snapshot | None = None, progress: Progress = silent) -> tuple[dict[str, pd.DataFrame], date]:
     """refresh_finance_tables, and the tables as this refresh wrote them, read back inside its transaction
     (so they are exactly what was committed, whatever a concurrent twin does next): ({export name: frame},
     as_of). What export_tables(refresh=True) writes to its files."""
-    _, back, as_of = _refresh(target, today, snap, read_back=True)
+    _, back, as_of = _refresh(target, today, snap, read_back=True, progress=progress)
     return back, as_of
 
 

@@ -20,6 +20,7 @@ from otedi.charges.extract import read_extract
 from otedi.charges.record import Charge
 from otedi.charges.validate import validate_rows
 from otedi.issues import Issue, Severity
+from otedi.progress import Progress, counted, silent
 from otedi.warehouse import models
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ def file_sha256(path: Path) -> str:
 
 
 def load_extract(session: Session, path: str | Path, mapping: str | None = None,
-                 today: date | None = None) -> LoadResult:
-    """Read, map, validate and store an extract. Reading errors raise ExtractError before anything is written."""
+                 today: date | None = None, progress: Progress = silent) -> LoadResult:
+    """Read, map, validate and store an extract. Reading errors raise ExtractError before anything is written.
+    `progress` hears of the rows checked and the charges stored (otedi.progress)."""
     path = Path(path)
     digest = file_sha256(path)
     result = LoadResult(file=path.name, sha256=digest)
@@ -59,7 +61,7 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
         return result
 
     frame = read_extract(path, mapping)
-    charges, issues = validate_rows(frame, file=path.name, today=today or date.today())
+    charges, issues = validate_rows(frame, file=path.name, today=today or date.today(), progress=progress)
     result.rows = len(frame)
     result.issues = issues
     rejected_rows = {i.row for i in issues if i.severity is Severity.REJECT}
@@ -72,7 +74,7 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
     session.flush()
 
     rows_by_charge = dict(zip(frame["charge_id"], frame["_row"]))
-    for charge in charges:
+    for charge in counted(charges, "storing charges", len(charges), progress):
         if charge.charge_id in known:
             result.duplicates += 1
             continue

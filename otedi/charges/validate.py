@@ -40,6 +40,7 @@ from otedi.charges.extract import RAGGED, ROW
 from otedi.charges.record import REQUIRED_COLUMNS, Charge
 from otedi.coding import codes
 from otedi.issues import Issue, Severity
+from otedi.progress import Progress, counted, silent
 
 CONTRACT = "docs/charge_extract.md"
 NPI_SOURCE = "CMS NPI standard: 10 digits, Luhn check digit over prefix 80840"
@@ -237,10 +238,12 @@ class _Row:
         return value
 
 
-def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) -> tuple[list[Charge], list[Issue]]:
+def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None,
+                  progress: Progress = silent) -> tuple[list[Charge], list[Issue]]:
     """Check every row of a canonical frame (from read_extract). Returns the good rows as
     Charges and one reject Issue per problem found, plus the warnings of rows that were
-    accepted (severity WARNING). `today` bounds the service date (default: the current date)."""
+    accepted (severity WARNING). `today` bounds the service date (default: the current date); `progress`
+    hears of the rows checked (otedi.progress)."""
     today = today or date.today()
     name = Path(file).name
     practices = config.practices()
@@ -251,7 +254,8 @@ def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None) 
     columns = [c for c in frame.columns if c != ROW]
     numbers = frame[ROW].tolist() if ROW in frame.columns else [i + 2 for i in range(len(frame))]
     ragged = frame.attrs.get(RAGGED, {})
-    for number, *values in zip(numbers, *(frame[c].tolist() for c in columns)):
+    rows = zip(numbers, *(frame[c].tolist() for c in columns))
+    for number, *values in counted(rows, "checking rows", len(numbers), progress):
         cleaned = {c: (v.strip() if isinstance(v, str) else "") for c, v in zip(columns, values)}
         row = _Row(cleaned, int(number), name)
         if (shape := ragged.get(int(number))) is not None:

@@ -30,12 +30,15 @@ from otedi.claims.resubmit import with_prior_payers
 from otedi.coding.assistants import billed_rendering
 from otedi.coding.payers import payer_rules
 from otedi.coding.result import CodedLine
+from otedi.progress import Progress, silent
 from otedi.warehouse import control_numbers, db, models
 from otedi.x12.envelope import ControlNumbers
 from otedi.x12.validate import ValidationReport, quarantine, validate_file
 from otedi.x12.x837p import write_837p
 
 log = logging.getLogger(__name__)
+
+WRITING = "writing 837P files through the pyx12 gate (claims)"
 
 
 @dataclass
@@ -70,19 +73,22 @@ def claim_from_model(row: models.Claim, charges: dict[str, models.Charge]) -> Cl
 
 def write_ready_claims(session: Session, out_dir: str | Path, *, created: datetime | None = None,
                        gate: Callable[[Path], ValidationReport] | None = None,
-                       practice_id: str | None = None, today: date | None = None) -> list[FileResult]:
+                       practice_id: str | None = None, today: date | None = None,
+                       progress: Progress = silent) -> list[FileResult]:
     """Batch every claim in status 'ready' (of one practice, when given) into validated 837P files under out_dir.
 
     Files are dated as of `today` (the 837P envelope's date and time, ISA09/ISA10, GS04/GS05, BHT04/BHT05, and
     claim_file.created_at: models.stamped_as_of), default the wall clock; `created` fixes the envelope's time
-    itself. `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart."""
+    itself. `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart.
+    `progress` hears of the claims written (otedi.progress)."""
     with models.stamped_as_of(today):
         return _write_ready_claims(session, out_dir, created=created, gate=gate or validate_file,
-                                   practice_id=practice_id)
+                                   practice_id=practice_id, progress=progress)
 
 
 def _write_ready_claims(session: Session, out_dir: str | Path, *, created: datetime | None,
-                        gate: Callable[[Path], ValidationReport], practice_id: str | None) -> list[FileResult]:
+                        gate: Callable[[Path], ValidationReport], practice_id: str | None,
+                        progress: Progress) -> list[FileResult]:
     out_dir = private_dir(out_dir)
     created = created or models.utcnow()
     query = select(models.Claim.id, models.Claim.practice_id).where(models.Claim.status == "ready")
@@ -93,10 +99,13 @@ def _write_ready_claims(session: Session, out_dir: str | Path, *, created: datet
         by_practice[claim_practice].append(claim_pk)
 
     results = []
+    total, done = sum(len(pks) for pks in by_practice.values()), 0
+    progress(WRITING, 0, total)
     for practice_id, claim_pks in by_practice.items():
         practice = config.practice(practice_id)
         house = config.clearinghouse(practice.clearinghouse)
         for start in range(0, len(claim_pks), house.max_claims_per_file):
+            done += len(claim_pks[start:start + house.max_claims_per_file])
             # One file's claims in memory at a time, taken exclusively: a concurrent batch run skips them
             # (PostgreSQL row locks) or waits for this file's commit and then finds them batched (SQLite).
             db.begin_exclusive(session)
@@ -105,11 +114,12 @@ def _write_ready_claims(session: Session, out_dir: str | Path, *, created: datet
                                            models.Claim.status == "ready")
                 .options(selectinload(models.Claim.lines)).order_by(models.Claim.claim_id)
                 .with_for_update(skip_locked=True, of=models.Claim)).all()
-            if not rows:
+            if rows:
+                results.append(_write_one(session, list(rows), practice, house, out_dir, created, gate))
+                session.expunge_all()
+            else:
                 session.commit()
-                continue
-            results.append(_write_one(session, list(rows), practice, house, out_dir, created, gate))
-            session.expunge_all()
+            progress(WRITING, done, total)
     return results
 
 

@@ -31,6 +31,7 @@ from otedi.coding.payers import kind_for_filing_code
 from otedi.coding.result import CodedLine
 from otedi.coding.scrub import scrub_visit
 from otedi.issues import Issue, Severity
+from otedi.progress import Progress, silent
 from otedi.warehouse import db, models
 
 log = logging.getLogger(__name__)
@@ -84,22 +85,25 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
 
 ONCE_PER_BUILD = frozenset({VINTAGE_RULE, NCCI_VINTAGE_RULE})
 PATIENTS_PER_CHUNK = 1_000  # claims never span patients, so patients can be coded in bounded chunks
+CODING = "coding and scrubbing (patients)"
 
 
-def build_claims(session: Session, *, today: date, practice_id: str | None = None) -> BuildResult:
+def build_claims(session: Session, *, today: date, practice_id: str | None = None,
+                 progress: Progress = silent) -> BuildResult:
     """Code every charge still in status 'new' (of one practice, when given) and store the resulting claims.
 
     Patients are taken a chunk at a time (flushed and released after each), so memory stays flat
     however large the backlog. Charges for a secondary or tertiary payer wait: their claim needs the
     primary's adjudication (2320/2430), so `otedi ar resubmit --secondary` builds it once the primary
-    835 has posted. What it stores (claims, issues) is stamped as of `today` (models.stamped_as_of)."""
+    835 has posted. What it stores (claims, issues) is stamped as of `today` (models.stamped_as_of).
+    `progress` hears of the patients coded (otedi.progress)."""
     with models.stamped_as_of(today):
-        result = _build_claims(session, today=today, practice_id=practice_id)
+        result = _build_claims(session, today=today, practice_id=practice_id, progress=progress)
         session.flush()  # stamped here, not at the caller's commit
     return result
 
 
-def _build_claims(session: Session, *, today: date, practice_id: str | None) -> BuildResult:
+def _build_claims(session: Session, *, today: date, practice_id: str | None, progress: Progress) -> BuildResult:
     pending = [models.Charge.status == "new", models.Charge.payer_sequence == "P"]
     if practice_id is not None:
         pending.append(models.Charge.practice_id == practice_id)
@@ -110,6 +114,7 @@ def _build_claims(session: Session, *, today: date, practice_id: str | None) -> 
         select(models.Charge.patient_id).where(*pending).distinct().order_by(models.Charge.patient_id)).all()
     result = BuildResult()
     warned: set[tuple[str, str | None]] = set()
+    progress(CODING, 0, len(patients))
     for start in range(0, len(patients), PATIENTS_PER_CHUNK):
         chunk = patients[start:start + PATIENTS_PER_CHUNK]
         rows = session.scalars(select(models.Charge).where(*pending, models.Charge.patient_id.in_(chunk)).order_by(
@@ -118,6 +123,7 @@ def _build_claims(session: Session, *, today: date, practice_id: str | None) -> 
         _build_chunk(session, rows, today, result, warned)
         session.flush()
         session.expunge_all()  # this chunk's rows are stored; let them go
+        progress(CODING, start + len(chunk), len(patients))
     log.info("coded %d charges into %d claims (%d held), %d lines; %d charges not billed",
              result.charges, result.claims, result.held, result.lines, result.not_billed)
     return result
