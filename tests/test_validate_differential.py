@@ -24,12 +24,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 
 from otedi.charges.extract import RAGGED, ROW, read_extract
+from otedi.charges.load import from_model, load_extract
 from otedi.charges.record import CANONICAL_COLUMNS, Charge
-from otedi.charges.synth import synth_charges, synthesize
+from otedi.charges.synth import synth_charges, synthesize, write_extract
 from otedi.charges.validate import validate_rows
-from otedi.issues import Issue
+from otedi.issues import Issue, Severity
+from otedi.warehouse import models
+from otedi.warehouse.db import session_scope
 
 EXPECTED = Path(__file__).resolve().parent / "fixtures" / "validate_expected.json.gz"
 TODAY = date(2026, 6, 30)
@@ -147,3 +151,44 @@ def test_hostile_and_borderline_values_give_the_recorded_issues_and_charges(expe
     got = outcome(hostile_frame(), "hostile.csv")
     assert got["charges"] and got["issues"]
     assert_same(got, expected["hostile"])
+
+
+def test_the_load_stores_exactly_the_validated_charges_and_issues(warehouse, tmp_path):
+    """load_extract writes in bulk (otedi.warehouse.bulk): what it stores reads back as validate_rows' Charges,
+    row numbers, rejects and warnings; a second file repeating charge_ids stores only the new ones."""
+    path = tmp_path / "defects.csv"
+    synth_charges(3000, 20260105, path, defect_rate=0.05, start=START, days=84)
+    frame = read_extract(path)
+    charges, issues = validate_rows(frame, file=path.name, today=TODAY)
+    with session_scope() as s:
+        result = load_extract(s, path, today=TODAY)
+    assert (result.accepted, result.duplicates, result.issues) == (len(charges), 0, issues)
+    rows = dict(zip(frame["charge_id"], frame[ROW]))  # the synthetic charge_ids are unique
+    with session_scope() as s:
+        stored = s.scalars(select(models.Charge).order_by(models.Charge.id)).all()
+        assert [from_model(c) for c in stored] == charges
+        assert [c.row_number for c in stored] == [rows[c.charge_id] for c in charges]
+        assert {(c.status, c.extract_file_id) for c in stored} == {("new", stored[0].extract_file_id)}
+        rejects = s.execute(select(models.ChargeReject.row_number, models.ChargeReject.charge_id,
+                                   models.ChargeReject.column_name, models.ChargeReject.value,
+                                   models.ChargeReject.rule, models.ChargeReject.message)
+                            .order_by(models.ChargeReject.id)).all()
+        assert [tuple(r) for r in rejects] == [(i.row, i.charge_id, i.column, i.value, i.rule, i.message)
+                                               for i in issues if i.severity is Severity.REJECT]
+        warnings = s.execute(select(models.EditIssue.charge_id, models.EditIssue.severity, models.EditIssue.rule,
+                                    models.EditIssue.source, models.EditIssue.message)
+                             .order_by(models.EditIssue.id)).all()
+        assert [tuple(w) for w in warnings] == [(i.charge_id, str(i.severity), i.rule, i.source, i.message)
+                                                for i in issues if i.severity is not Severity.REJECT]
+        assert warnings and rejects
+
+    again = tmp_path / "again.csv"  # 10 charge_ids the warehouse has, 5 new ones
+    frame = synthesize(15, 99, start=START, days=84)
+    frame["charge_id"] = [c.charge_id for c in charges[:10]] + [f"NEW{n}" for n in range(5)]
+    write_extract(frame, again)
+    with session_scope() as s:
+        second = load_extract(s, again, today=TODAY)
+    assert (second.accepted, second.duplicates, second.rejected) == (5, 10, 0)
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(models.Charge)) == len(charges) + 5
+        assert s.scalar(select(models.ExtractFile.duplicates).where(models.ExtractFile.sha256 == second.sha256)) == 10
