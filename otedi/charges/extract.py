@@ -290,11 +290,12 @@ def _plain_csv(path: Path) -> tuple[list[str], list, list[int], dict] | None:
     # utf8_trim_whitespace trims what str.strip() does (tests/test_extract.py checks every code point).
     columns = [pc.utf8_trim_whitespace(c) for c in table.columns]
     numbers = pa.array(range(2, table.num_rows + 2))  # the header is row 1; every line is a row
-    blank = None
-    for c in columns:
-        empty = pc.equal(pc.binary_length(c), 0)
-        blank = empty if blank is None else pc.and_(blank, empty)
-    if blank is not None and pc.any(blank).as_py():  # blank rows are not charges
+    blank = pc.equal(pc.binary_length(columns[0]), 0)  # rows empty in every column so far
+    for c in columns[1:]:
+        if not pc.any(blank).as_py():
+            break
+        blank = pc.and_(blank, pc.equal(pc.binary_length(c), 0))
+    if pc.any(blank).as_py():  # blank rows are not charges
         keep = pc.invert(blank)
         columns, numbers = [pc.filter(c, keep) for c in columns], pc.filter(numbers, keep)
     return header, columns, numbers.to_pylist(), {}

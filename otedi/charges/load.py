@@ -76,9 +76,11 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
     session.add(extract)
     session.flush()
 
-    new = [charge_id not in known for charge_id in ids]
-    charges = {name: list(compress(values, new)) for name, values in checked.columns.items()}
-    rows = list(compress(checked.rows, new))
+    charges, rows = checked.columns, checked.rows
+    if known:  # a charge_id seen before is a duplicate, not stored again
+        new = [charge_id not in known for charge_id in ids]
+        charges = {name: list(compress(values, new)) for name, values in charges.items()}
+        rows = list(compress(rows, new))
     result.accepted, result.duplicates = len(rows), len(ids) - len(rows)
     now = models.utcnow()  # one stamp for the file's rows (stamped_as_of applies)
     progress(STORING, 0, len(ids))

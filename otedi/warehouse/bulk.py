@@ -1,7 +1,7 @@
 """Many rows into one table at once, inside the session's transaction (issue 14: a charge extract has
 hundreds of thousands of rows, and the ORM spends tens of microseconds on each object it flushes).
 
-PostgreSQL gets COPY; SQLite one prepared INSERT run for every row (executemany). The values are Python
+PostgreSQL gets COPY (binary); SQLite one prepared INSERT run for every row (executemany). The values are Python
 values of the columns' types (str, int, date, datetime, Decimal, bool, None), converted by each column's own
 SQLAlchemy type as a flush would convert them, so the stored rows are the ones the ORM would store. Column
 defaults are not applied: the caller gives every column a value (a timestamp from models.utcnow(), so that
@@ -35,9 +35,11 @@ def insert_rows(session: Session, table: Table, columns: dict[str, list],
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     target = dialect.identifier_preparer.format_table(table)
     if dialect.name == "postgresql":
-        statement = f"COPY {target} ({quoted}) FROM STDIN"
+        statement = f"COPY {target} ({quoted}) FROM STDIN (FORMAT BINARY)"
         try:
             with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                # binary needs each column's type: VARCHAR(64) -> varchar, NUMERIC(12, 2) -> numeric, ...
+                copy.set_types([table.c[name].type.compile(dialect=dialect).split("(")[0].lower() for name in names])
                 for done in range(0, total, CHUNK):
                     for row in islice(rows, CHUNK):
                         copy.write_row(row)
