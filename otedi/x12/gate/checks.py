@@ -27,6 +27,7 @@ _DIGITS = re.compile(r"[0-9]*")
 # pyx12 rejects these control characters before any other check of the value
 _CONTROL = re.compile("[\x07\x09\x0a\x0b\x0c\x0d\x1c\x1d\x1e\x1f\x01-\x06\x11-\x17]")
 DATE_TYPES = ("RD8", "DT", "D8", "D6")
+CLEAN_LIMIT = 200_000  # clean values remembered per file, so memory stays flat on any file
 
 
 class Pyx12Fails(Exception):
@@ -103,9 +104,8 @@ def _problem(spec: Element, code: str, what: str, value: str | None = None):
 def check_element(spec: Element, value: str | None, icvn: str, type_list: list | None, errors: list) -> None:
     """pyx12 element_if.is_valid_errors for a value that is not a composite."""
     if not value:
-        if spec.usage != "N" and spec.usage != "S" and spec.required_when_empty:
-            errors.append(("element", "1", spec, f'{ELEMENT_CODES["1"]}: "{spec.name}" ({spec.refdes})',
-                           f"{spec.name} ({spec.refdes}) is missing"))
+        if spec.required_when_empty:
+            errors.append(_absent(spec))
         return
     if spec.usage == "N":
         errors.append(("element", "10", spec, f'{ELEMENT_CODES["10"]}: "{spec.name}" ({spec.refdes})',
@@ -156,7 +156,19 @@ def check_element(spec: Element, value: str | None, icvn: str, type_list: list |
         errors.append(_problem(spec, "7", "value does not match the guide's pattern", value))
 
 
-def _check_composite(spec: Composite, parts: list[str], icvn: str, errors: list) -> None:
+def _check_value(spec: Element, value: str, icvn: str, errors: list, clean: set) -> None:
+    """check_element without a type list, remembering the values found clean (they repeat: codes,
+    dates, amounts, the same provider on every claim)."""
+    key = (spec, value)
+    if key in clean:
+        return
+    before = len(errors)
+    check_element(spec, value, icvn, None, errors)
+    if len(errors) == before and len(clean) < CLEAN_LIMIT:
+        clean.add(key)
+
+
+def _check_composite(spec: Composite, parts: list[str], icvn: str, errors: list, clean: set) -> None:
     if not any(parts):
         if spec.usage == "R":
             errors.append(_absent(spec))
@@ -165,9 +177,11 @@ def _check_composite(spec: Composite, parts: list[str], icvn: str, errors: list)
         errors.append(("segment", "8", spec, f'composite "{spec.name}" ({spec.refdes}) must not be sent',
                        f"Composite {spec.name} ({spec.refdes}) is marked as not used"))
         return
-    components = spec.components
-    for i, component in enumerate(components):
-        check_element(component, parts[i] if i < len(parts) else None, icvn, None, errors)
+    for i, component in enumerate(spec.components):
+        if i < len(parts) and parts[i]:
+            _check_value(component, parts[i], icvn, errors, clean)
+        elif component.required_when_empty:
+            errors.append(_absent(component))
 
 
 def _absent(spec: Element | Composite) -> tuple:
@@ -210,9 +224,10 @@ def _syntax_broken(rule: str, positions: tuple, elements: list[str], subele: str
     return None
 
 
-def check_segment(seg: Segment, elements: list[str], subele: str | None, icvn: str) -> list:
+def check_segment(seg: Segment, elements: list[str], subele: str | None, icvn: str, clean: set) -> list:
     """All errors of one segment against its map node; `elements` excludes the segment id.
-    `subele` is None for the ISA, whose elements are never split into components."""
+    `subele` is None for the ISA, whose elements are never split into components. `clean` holds the
+    (element, value) pairs of the file found clean so far (see _check_value)."""
     errors: list = []
     children = seg.children
     count = len(children)
@@ -236,7 +251,7 @@ def check_segment(seg: Segment, elements: list[str], subele: str | None, icvn: s
             if len(parts) > len(spec.components) and spec.usage != "N":
                 raise Pyx12Fails("3", f"too many components in composite {spec.refdes} "
                                       "(pyx12 4.0.0 raises IndexError)")
-            _check_composite(spec, parts, icvn, errors)
+            _check_composite(spec, parts, icvn, errors, clean)
             continue
         if spec.data_ele == "1250":
             type_list = (type_list or []) + spec.code_list
@@ -255,7 +270,7 @@ def check_segment(seg: Segment, elements: list[str], subele: str | None, icvn: s
         elif type_list and spec.data_ele == "1251":
             check_element(spec, value, icvn, type_list, errors)
         else:
-            check_element(spec, value, icvn, None, errors)
+            _check_value(spec, value, icvn, errors, clean)
     for spec in seg.required_after[n]:
         errors.append(_absent(spec))
     for rule, positions in seg.syntax:

@@ -30,7 +30,7 @@ from typing import Iterator, TextIO
 
 from otedi.x12.gate.checks import Pyx12Fails, check_segment
 from otedi.x12.gate.maps import CONTROL_00501, X222A1, GuideMap, Loop, Segment, guide, map_index
-from otedi.x12.validate import SEGMENT_CODES, X12Problem
+from otedi.x12.validate import GROUP_CODES, INTERCHANGE_CODES, SEGMENT_CODES, TRANSACTION_CODES, X12Problem
 
 CHUNK = 1 << 20
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")  # pyx12 segment.rec_seg_id, with its `$`
@@ -217,6 +217,7 @@ class Run:
         self.id_ok: dict[str, bool] = {}
         # segments (map node, text) already found clean in this file: checked once, whatever they repeat
         self.clean: set[tuple[int, str]] = set()
+        self.clean_values: set = set()  # (element, value) pairs found clean (checks.check_segment)
 
     # --- counts (pyx12 nodeCounter, keyed by map path) -------------------------------------
 
@@ -487,7 +488,7 @@ class Run:
         map_file, loaded = CONTROL_00501, None
         icvn = None
         index = map_index()
-        clean = self.clean
+        clean, clean_values = self.clean, self.clean_values
         line = 0
         for raw in _lines(text, head, seg_term):
             line += 1
@@ -563,7 +564,7 @@ class Run:
             key = (node.uid, raw)
             if key in clean:
                 continue
-            errors = check_segment(node, elements, subele, gmap.icvn)
+            errors = check_segment(node, elements, subele, gmap.icvn, clean_values)
             if not errors:
                 if len(clean) < CLEAN_LIMIT:
                     clean.add(key)
@@ -580,7 +581,6 @@ class Run:
     def problems(self) -> list[X12Problem]:
         """validate.py's list: per interchange its errors, then per group, per transaction set,
         per segment; envelope errors about a header point at that header."""
-        from otedi.x12.validate import GROUP_CODES, INTERCHANGE_CODES, TRANSACTION_CODES
         meanings = {"ISA": INTERCHANGE_CODES, "GS": GROUP_CODES, "ST": TRANSACTION_CODES}
         problems: list[X12Problem] = []
 
