@@ -34,7 +34,8 @@ from otedi.coding.result import CodedLine
 from otedi.progress import Progress, silent
 from otedi.warehouse import control_numbers, db, models
 from otedi.x12.envelope import ControlNumbers
-from otedi.x12.validate import ValidationReport, quarantine, validate_file
+from otedi.x12.gate import validate_configured
+from otedi.x12.validate import ValidationReport, quarantine
 from otedi.x12.x837p import write_837p
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,11 @@ def write_ready_claims(session: Session, out_dir: str | Path, *, created: dateti
 
     Files are dated as of `today` (the 837P envelope's date and time, ISA09/ISA10, GS04/GS05, BHT04/BHT05, and
     claim_file.created_at: models.stamped_as_of), default the wall clock; `created` fixes the envelope's time
-    itself. `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart.
+    itself. `gate` validates each file (by default the gate OTEDI_GATE names: otedi's, or pyx12; otedi.x12.gate);
+    benchmarks swap it to time the stages apart.
     `progress` hears of the claims written (otedi.progress)."""
     with models.stamped_as_of(today):
-        return _write_ready_claims(session, out_dir, created=created, gate=gate or validate_file,
+        return _write_ready_claims(session, out_dir, created=created, gate=gate or validate_configured,
                                    practice_id=practice_id, progress=progress)
 
 
