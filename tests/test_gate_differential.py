@@ -11,6 +11,7 @@ fixtures/x12/gate_regressions/ (checked by test_regressions).
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def written(tmp_path_factory, sqlite_template) -> list[Path]:
             url = f"sqlite:///{folder / 'otedi.db'}"
             patch.setenv("OTEDI_DATABASE_URL", url)
             patch.setenv("OTEDI_HOME", str(folder / "home"))
-            patch.setattr(batch, "validate_configured", lambda path: ValidationReport(path=Path(path), ok=True))
+            patch.setattr(batch, "AuditedGate", lambda: lambda path: ValidationReport(path=Path(path), ok=True))
             synth_charges(150, seed, folder / "charges.csv", start=date(2026, 1, 5), days=56)
             result = run_outbound(folder / "charges.csv", folder / "out", today=date(2026, 3, 3))
             paths += [Path(f.path) for f in result.files]
@@ -240,16 +241,36 @@ def test_otedi_validate_takes_a_gate(capsys, monkeypatch):
     assert cli.main(["validate", fixture, "--gate", "fast"]) == 2
 
 
-def test_audit_sample_is_deterministic_and_reports_disagreements(tmp_path, monkeypatch):
-    paths = []
-    for n in range(6):
-        path = tmp_path / f"f{n}.837"
-        path.write_text((FIXTURES / "otedi_837p_mixed.837").read_text())
-        paths.append(path)
-    sample, found = gate.audit_sample(paths, fraction=0.5, seed="2026-12-01")
-    assert len(sample) == 3 and found == []
-    assert gate.audit_sample(reversed(paths), fraction=0.5, seed="2026-12-01")[0] == sample
-    monkeypatch.setattr(pyx12_gate, "validate_file", lambda p: pyx12_gate.ValidationReport(path=Path(p), ok=False))
-    _, found = gate.audit_sample(paths, fraction=0.5, seed="2026-12-01")
-    assert [d.path for d in found] == sample and found[0].otedi == (True, None) and found[0].pyx12 == (False, None)
+def test_a_batch_run_audits_its_first_file_and_a_sample_with_pyx12_whose_verdict_stands(tmp_path, monkeypatch,
+                                                                                         caplog):
+    monkeypatch.delenv(gate.GATE_SETTING, raising=False)
+    monkeypatch.delenv(gate.AUDIT_SETTING, raising=False)
+    good = FIXTURES / "otedi_837p_mixed.837"
+    files = []
+    for n in range(40):
+        path = tmp_path / f"P_DEMOCH_{n:09d}.837"
+        shutil.copy(good, path)
+        files.append(path)
+    audited = gate.AuditedGate()
+    assert audited.fraction == 0.05 and all(audited(p).ok for p in files)
+    assert audited.audited[0] == files[0] and 1 < len(audited.audited) < 10 and not audited.disagreements
+    never = gate.AuditedGate(0)
+    assert [never(p).validator for p in files[:3]] == ["otedi"] * 3 and never.audited == []
 
+    # A disagreement (here: otedi's gate made to pass a file pyx12 rejects) gives pyx12's verdict, logged by name.
+    broken = tmp_path / "P_DEMOCH_000000099.837"
+    text = good.read_text()
+    assert "\nSE*" in text
+    broken.write_text(text.replace("\nSE*", "\nREF*XX~\nSE*", 1))
+    monkeypatch.setattr(gate, "validate_file", lambda path: pyx12_gate.ValidationReport(path=Path(path), ok=True,
+                                                                                         validator="otedi"))
+    audited = gate.AuditedGate(1.0)
+    audited.gate = gate.validate_file
+    with caplog.at_level("WARNING", logger="otedi.x12.gate"):
+        report = audited(broken)
+    assert not report.ok and report.validator == "pyx12" and len(audited.disagreements) == 1
+    assert "gate audit P_DEMOCH_000000099.837: otedi's gate says valid, pyx12 says invalid (first error segment" in \
+        caplog.text
+    monkeypatch.setenv(gate.AUDIT_SETTING, "often")
+    with pytest.raises(ValueError, match="OTEDI_GATE_AUDIT must be a fraction between 0 and 1"):
+        gate.AuditedGate()

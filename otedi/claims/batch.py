@@ -34,7 +34,7 @@ from otedi.coding.result import CodedLine
 from otedi.progress import Progress, silent
 from otedi.warehouse import control_numbers, db, models
 from otedi.x12.envelope import ControlNumbers
-from otedi.x12.gate import validate_configured
+from otedi.x12.gate import AuditedGate
 from otedi.x12.validate import ValidationReport, quarantine
 from otedi.x12.x837p import write_837p
 
@@ -83,11 +83,11 @@ def write_ready_claims(session: Session, out_dir: str | Path, *, created: dateti
 
     Files are dated as of `today` (the 837P envelope's date and time, ISA09/ISA10, GS04/GS05, BHT04/BHT05, and
     claim_file.created_at: models.stamped_as_of), default the wall clock; `created` fixes the envelope's time
-    itself. `gate` validates each file (by default the gate OTEDI_GATE names: otedi's, or pyx12; otedi.x12.gate);
-    benchmarks swap it to time the stages apart.
+    itself. `gate` validates each file (by default the gate OTEDI_GATE names - otedi's, or pyx12 - with pyx12
+    auditing a sample of the files: otedi.x12.gate.AuditedGate); benchmarks swap it to time the stages apart.
     `progress` hears of the claims written (otedi.progress)."""
     with models.stamped_as_of(today):
-        return _write_ready_claims(session, out_dir, created=created, gate=gate or validate_configured,
+        return _write_ready_claims(session, out_dir, created=created, gate=gate or AuditedGate(),
                                    practice_id=practice_id, progress=progress)
 
 

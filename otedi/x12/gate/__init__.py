@@ -2,9 +2,9 @@
 
     validate_file(path) -> ValidationReport     same shape as otedi.x12.validate (the pyx12 gate)
     gate_for(name) -> the gate function          "otedi" (this one) or "pyx12"
-    validate_configured(path)                    the gate the OTEDI_GATE setting names (default otedi);
-                                                 what write_ready_claims uses unless given a gate
-    audit_sample(paths, fraction, seed)          pyx12 on a deterministic sample, disagreements
+    validate_configured(path)                    the gate the OTEDI_GATE setting names (default otedi)
+    AuditedGate()                                what write_ready_claims uses unless given a gate: that gate,
+                                                 with pyx12 beside it on a sample of the run's files
 
 The rules are pyx12's map XML, compiled once (gate/maps.py); one streaming pass per file
 reproduces pyx12's reader, map walker and error filing (gate/engine.py) and its element
@@ -22,12 +22,13 @@ invalid at that segment; pyx12 itself would stop the batch with an exception.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from otedi.x12 import validate as pyx12_gate
 from otedi.x12.gate.checks import Pyx12Fails
@@ -36,6 +37,9 @@ from otedi.x12.validate import ISA_LENGTH, UTF8_BOM, ValidationReport, X12Proble
 
 GATES = ("otedi", "pyx12")
 GATE_SETTING = "OTEDI_GATE"
+AUDIT_SETTING = "OTEDI_GATE_AUDIT"  # the share of a batch run's files pyx12 checks too (the first always)
+
+log = logging.getLogger(__name__)
 
 
 def validate_file(path: str | Path) -> ValidationReport:
@@ -93,6 +97,47 @@ def validate_configured(path: str | Path) -> ValidationReport:
     return gate_for()(Path(path))
 
 
+class AuditedGate:
+    """The gate a batch run uses (write_ready_claims' default): the one OTEDI_GATE names, and when that is otedi's,
+    pyx12 beside it on the run's first file and on about OTEDI_GATE_AUDIT (default 0.05) of the others, chosen
+    by file name. Where the two disagree pyx12's verdict decides (the file is quarantined if pyx12 finds it
+    invalid) and the disagreement is logged by file name and segment numbers: an audit, not a second gate."""
+
+    def __init__(self, fraction: float | None = None):
+        self.gate = gate_for()
+        value = os.environ.get(AUDIT_SETTING, "0.05") if fraction is None else fraction
+        try:
+            self.fraction = float(value)
+        except ValueError:
+            raise ValueError(f"{AUDIT_SETTING} must be a fraction between 0 and 1, not {value!r}") from None
+        if not 0 <= self.fraction <= 1:
+            raise ValueError(f"{AUDIT_SETTING} must be a fraction between 0 and 1, not {value!r}")
+        self.files = 0
+        self.audited: list[Path] = []
+        self.disagreements: list[Disagreement] = []
+
+    def __call__(self, path: str | Path) -> ValidationReport:
+        path = Path(path)
+        self.files += 1
+        ours = self.gate(path)
+        if self.gate is not validate_file or not self._sampled(path):
+            return ours
+        self.audited.append(path)
+        theirs = pyx12_gate.validate_file(path)
+        if _verdict(ours) == _verdict(theirs):
+            return ours
+        self.disagreements.append(Disagreement(path, _verdict(ours), _verdict(theirs)))
+        log.warning("gate audit %s: otedi's gate says %s, pyx12 says %s; pyx12's verdict stands", path.name,
+                    _said(ours), _said(theirs))
+        return theirs
+
+    def _sampled(self, path: Path) -> bool:
+        if self.files == 1:
+            return self.fraction > 0
+        draw = int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:4], "big") / 2 ** 32
+        return draw < self.fraction
+
+
 @dataclass(frozen=True)
 class Disagreement:
     path: Path
@@ -100,22 +145,12 @@ class Disagreement:
     pyx12: tuple[bool, int | None]
 
 
-def audit_sample(paths: Iterable[str | Path], fraction: float = 0.05, seed: int | str = 0,
-                 minimum: int = 1) -> tuple[list[Path], list[Disagreement]]:
-    """Run both gates on a deterministic sample of `paths` (at least `minimum` files, about
-    `fraction` of them; the same paths and seed give the same sample). Returns the sample and
-    where the verdict or the first error segment differs. Reports name files and segment
-    numbers only."""
-    paths = sorted(Path(p) for p in paths)
-    size = min(len(paths), max(minimum, round(len(paths) * fraction)))
-    sample = sorted(random.Random(seed).sample(paths, size))
-    disagreements = []
-    for path in sample:
-        ours, theirs = validate_file(path), pyx12_gate.validate_file(path)
-        if _verdict(ours) != _verdict(theirs):
-            disagreements.append(Disagreement(path, _verdict(ours), _verdict(theirs)))
-    return sample, disagreements
-
-
 def _verdict(report: ValidationReport) -> tuple[bool, int | None]:
     return report.ok, report.errors[0].segment_number if report.errors else None
+
+
+def _said(report: ValidationReport) -> str:
+    if report.ok:
+        return "valid"
+    first = report.errors[0] if report.errors else None
+    return f"invalid (first error segment {first.segment_number} {first.segment_id})" if first else "invalid"
