@@ -29,6 +29,11 @@ Claims match on CLP01 = our patient control number, lines on REF*6R = our
 line control number, falling back to procedure + date + charge when the
 payer dropped the 6R or the modifiers. What cannot be matched is still
 posted (without a claim) and listed in `remit_exception` for a biller.
+
+The second pass posts BATCH claims at a time: their claims, lines and earlier
+payments are looked up by set, and their rows written in bulk
+(`otedi.warehouse.bulk`); a claim payment that may belong to a crossover
+record goes the ORM way, after and before what the batch wrote so far.
 """
 
 from __future__ import annotations
