@@ -1,14 +1,16 @@
 """Time 835 parsing and posting, against pyx12 validating the same file in the same run.
 
-    python -m benchmarks.remit [--claims 20000] [--seed 20260715] [--keep DIR] [--profile] [--record]
+    python -m benchmarks.remit [--claims 20000] [--database URL] [--seed 20260715] [--keep DIR] [--profile] [--record]
 
 Writes one large, balanced, pyx12-valid 835 (005010X221A1) to a temp folder,
 streaming, then times on that one file: otedi's tokenizer (`read_segments`),
 first pass (`scan_835`: structure + balancing), second pass (`iter_835`:
-objects), full posting into a fresh SQLite warehouse (`post_remittance_file`,
-commit included), and the anchor, pyx12 4.0.0 through `validate_file`, which
-must report zero errors. Prints one table; `--record` also writes it to
-benchmarks/results/<date>-remit.md. See benchmarks/README.md.
+objects), full posting into a fresh SQLite warehouse and, with `--database`, a
+fresh PostgreSQL one (`post_remittance_file`, commit included), a peer parser
+(edi-835-parser, in its own environment, when there is one), and the anchor,
+pyx12 4.0.0 through `validate_file`, which must report zero errors. Prints one
+table; `--record` also writes it to benchmarks/results/<date>-remit.md. See
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import gc
 import io
 import os
 import pstats
+import json
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,11 +37,29 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.run import MIB, ROOT, PeakRSS, commit, machine, record
+from sqlalchemy import create_engine, text
+from benchmarks.run import MIB, ROOT, PeakRSS, commit, machine, record, warehouse
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_CLAIMS = 20_000
 SEED = 20260715
+# the peer parser's own environment (as tests/test_independent_readers.py): it needs another pandas
+EDI835_PYTHON = Path(os.environ.get("OTEDI_EDI835_PYTHON", ROOT / ".venv" / "edi835" / "bin" / "python"))
+# Timed inside its interpreter (start-up and imports excluded): parse the file, walk every claim and line.
+EDI835_SCRIPT = r"""
+import json, sys, time, warnings
+from importlib.metadata import version
+warnings.simplefilter("ignore")
+from edi_835_parser import parse
+t0 = time.perf_counter()
+claims = lines = 0
+for ts in parse(sys.argv[1]).transaction_sets:
+    for claim in ts.claims:
+        claims += 1
+        lines += len(claim.services)
+json.dump({"seconds": time.perf_counter() - t0, "claims": claims, "lines": lines,
+           "version": version("edi-835-parser")}, sys.stdout)
+"""
 
 # --- the 835 --------------------------------------------------------------------------------
 
@@ -201,7 +223,7 @@ def write_835(path: Path, claims: int, seed: int) -> File835:
 class Stage:
     name: str
     seconds: float
-    peak_mib: float  # process RSS high-water mark during the stage
+    peak_mib: float | None  # process RSS high-water mark during the stage (None: another process)
     start_mib: float | None
     traced_mib: float | None = None  # tracemalloc peak, measured in a separate (slower) pass
     product: bool = True  # False: test-data preparation, not part of otedi
@@ -263,9 +285,25 @@ READ = "otedi read_segments (tokenize + envelopes)"
 SCAN = "otedi scan_835 (pass 1: structure + balancing)"
 ITER = "otedi iter_835 (pass 2: objects)"
 POST = "otedi post_remittance_file (SQLite, commit)"
+POST_PG = "otedi post_remittance_file (PostgreSQL, commit)"
 
 
-def run(claims: int, seed: int, keep: Path | None, profile: bool) -> Result:
+def peer_parse(path: Path, claims: int) -> tuple[str, float] | None:
+    """(name, seconds) of edi-835-parser reading the file, in its own interpreter; None without one."""
+    if not EDI835_PYTHON.exists():
+        print(f"  peer: {EDI835_PYTHON} not found, edi-835-parser not measured", flush=True)
+        return None
+    done = subprocess.run([str(EDI835_PYTHON), "-c", EDI835_SCRIPT, str(path)], capture_output=True, text=True,
+                          timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"FAIL: edi-835-parser failed on the file: {done.stderr.strip()[-1500:]}")
+    out = json.loads(done.stdout)
+    if out["claims"] != claims:
+        raise SystemExit(f"FAIL: edi-835-parser read {out['claims']} claims, the file holds {claims}")
+    return f"peer: edi-835-parser {out['version']} parse (own process)", out["seconds"]
+
+
+def run(claims: int, seed: int, keep: Path | None, profile: bool, database: str | None) -> Result:
     from sqlalchemy import func, select
 
     from otedi.remit.post import post_remittance_file
@@ -316,22 +354,41 @@ def run(claims: int, seed: int, keep: Path | None, profile: bool) -> Result:
         if iterated != f835.claims:
             raise SystemExit(f"FAIL: iter_835 yielded {iterated} claims, the file holds {f835.claims}")
 
-        t0 = time.perf_counter()
-        db.upgrade(url)
-        migrate_seconds = time.perf_counter() - t0
+        def post_into(target: str, name: str) -> tuple[dict, int, int, float]:
+            """(summary, ledger rows, exception rows, migration seconds) of posting the file into a fresh
+            warehouse at `target`."""
+            t0 = time.perf_counter()
+            db.upgrade(target)
+            migrated = time.perf_counter() - t0
 
-        def post():
-            with db.session_scope(url) as session:
-                return post_remittance_file(session, path)
+            def post():
+                with db.session_scope(target) as session:
+                    return post_remittance_file(session, path)
 
-        posted = timed(stages, peak, POST, post).summary()
-        with db.session_scope(url) as session:
-            ledger_rows = session.scalar(select(func.count()).select_from(models.LedgerEntry))
-            exceptions = session.scalar(select(func.count()).select_from(models.RemitException))
-        if (posted["status"] != "posted" or posted["unmatched"] != f835.claims
-                or Decimal(posted["totals"]["bpr02"]) != summary.payment_amount
-                or Decimal(posted["totals"]["paid"]) * 100 != f835.paid):
-            raise SystemExit(f"FAIL: posting does not agree with the file: {posted}")
+            summary_ = timed(stages, peak, name, post).summary()
+            with db.session_scope(target) as session:
+                rows = session.scalar(select(func.count()).select_from(models.LedgerEntry))
+                queued = session.scalar(select(func.count()).select_from(models.RemitException))
+            if (summary_["status"] != "posted" or summary_["unmatched"] != f835.claims
+                    or Decimal(summary_["totals"]["bpr02"]) != summary.payment_amount
+                    or Decimal(summary_["totals"]["paid"]) * 100 != f835.paid):
+                raise SystemExit(f"FAIL: posting does not agree with the file: {summary_}")
+            if profile:
+                profile_post(path, target, work, name)
+            return summary_, rows, queued, migrated
+
+        posted, ledger_rows, exceptions, migrate_seconds = post_into(url, POST)
+        if database:
+            with warehouse(database, work, claims) as (pg_url, _):
+                pg = post_into(pg_url, POST_PG)
+            if pg[1:3] != (ledger_rows, exceptions):
+                raise SystemExit(f"FAIL: PostgreSQL holds {pg[1]} ledger and {pg[2]} exception rows, SQLite "
+                                 f"{ledger_rows} and {exceptions}")
+
+        peer = peer_parse(path, f835.claims)
+        if peer is not None:
+            stages.append(Stage(peer[0], peer[1], None, None))
+            print(f"  {peer[0]:<48} {peer[1]:9.2f} s", flush=True)
 
         report = timed(stages, peak, f"anchor: pyx12 {version('pyx12')} validate, same file",
                        lambda: validate_file(path))
@@ -341,15 +398,13 @@ def run(claims: int, seed: int, keep: Path | None, profile: bool) -> Result:
         if report.segments != f835.segments:
             raise SystemExit(f"FAIL: pyx12 read {report.segments} segments, the file holds {f835.segments}")
         # clear_refs resets ru_maxrss along with VmHWM, so the process peak is the highest stage peak.
-        maxrss = max([process_maxrss_mib(), *(s.peak_mib for s in stages)])
+        maxrss = max([process_maxrss_mib(), *(s.peak_mib for s in stages if s.peak_mib is not None)])
 
         # Memory pass: tracemalloc on otedi's parse stages (not timed; tracemalloc slows them down).
         print("  tracemalloc pass (untimed) ...", flush=True)
         for name, fn in ((READ, read), (SCAN, scan), (ITER, second_pass)):
             next(s for s in stages if s.name == name).traced_mib = traced_peak_mib(fn)
 
-        if profile:
-            profile_post(path, work)
         db.engine(url).dispose()
         return Result(f835, stages, migrate_seconds, posted, ledger_rows, exceptions, report.segments, maxrss,
                       stages[0].start_mib or 0.0)
@@ -357,24 +412,40 @@ def run(claims: int, seed: int, keep: Path | None, profile: bool) -> Result:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def profile_post(path: Path, work: Path, top: int = 20) -> None:
-    """cProfile of post_remittance_file on the same file, into another fresh warehouse."""
+def profile_post(path: Path, url: str, work: Path, name: str, top: int = 20) -> None:
+    """cProfile of post_remittance_file on the same file, into another fresh warehouse beside `url` (a second
+    SQLite file, or a second PostgreSQL database on the same server), untimed."""
+    from sqlalchemy.engine import make_url
+
     from otedi.remit.post import post_remittance_file
     from otedi.warehouse import db
 
-    url = f"sqlite:///{work / 'profile.db'}"
-    db.upgrade(url)
-    profiler = cProfile.Profile()
-    with db.session_scope(url) as session:
-        profiler.enable()
-        post_remittance_file(session, path)
-        session.commit()
-        profiler.disable()
-    db.engine(url).dispose()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        target, admin = f"sqlite:///{work / 'profile.db'}", None
+    else:
+        admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}_profile"'))
+        target = parsed.set(database=f"{parsed.database}_profile").render_as_string(hide_password=False)
+    try:
+        db.upgrade(target)
+        profiler = cProfile.Profile()
+        with db.session_scope(target) as session:
+            profiler.enable()
+            post_remittance_file(session, path)
+            session.commit()
+            profiler.disable()
+        db.engine(target).dispose()
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}_profile" WITH (FORCE)'))
+            admin.dispose()
     for key in ("tottime", "cumulative"):
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(key).print_stats(top)
-        print(f"\ncProfile of post_remittance_file, top {top} by {key}:\n" + text.getvalue(), flush=True)
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(key).print_stats(top)
+        print(f"\ncProfile of {name}, top {top} by {key}:\n" + out.getvalue(), flush=True)
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -414,6 +485,12 @@ def table(result: Result, seed: int) -> str:
 
     ratio = anchor.seconds / parse_seconds if parse_seconds > 0 else float("nan")
     post = result.stage(POST)
+    pg = next((s for s in result.stages if s.name == POST_PG), None)
+    peer = next((s for s in result.stages if s.name.startswith("peer:")), None)
+    postgres = (f"; PostgreSQL {f.claims / pg.seconds:,.0f} claims/s ({pg.seconds:.2f} s)" if pg else
+                "; PostgreSQL not measured (no --database)")
+    versus_peer = (f"; otedi parse / {peer.name[6:].split(' parse')[0]}: {peer.seconds / parse_seconds:.2f}x its rate"
+                   if peer else "; no peer measured (no edi-835-parser environment)")
     adjustments = ", ".join(f"{k} {money(v)}" for k, v in f.adjustments.items())
     lines = [
         f"### {f.claims:,} claims",
@@ -424,7 +501,8 @@ def table(result: Result, seed: int) -> str:
         f"line CAS {adjustments}",
         f"- checks: read_segments, scan_835 (balanced, same BPR02), iter_835 and pyx12 "
         f"(0 errors, {result.pyx12_segments:,} segments read) all agree with the generator",
-        f"- posting: fresh SQLite warehouse (migration {result.migrate_seconds:.2f} s, not in the table), no "
+        f"- posting: fresh SQLite warehouse (migration {result.migrate_seconds:.2f} s, not in the table), and a "
+        f"fresh PostgreSQL database with --database, the same rows in each; no "
         f"matching claims: {result.posted['unmatched']:,} claims posted unmatched, {result.ledger_rows:,} ledger "
         f"rows ({_rate(result.ledger_rows, post.seconds)}/s), {result.exceptions:,} exception-queue rows; paid "
         f"{result.posted['totals']['paid']}, PLB {result.posted['totals']['plb']}",
@@ -442,7 +520,8 @@ def table(result: Result, seed: int) -> str:
         "",
         f"**otedi parse / pyx12: {ratio:.2f}x** pyx12's rate (scan_835 + iter_835 {parse_seconds:.2f} s vs pyx12 "
         f"validate {anchor.seconds:.2f} s on the same file); full posting "
-        f"{anchor.seconds / post.seconds:.2f}x ({post.seconds:.2f} s)",
+        f"{anchor.seconds / post.seconds:.2f}x ({post.seconds:.2f} s){versus_peer}",
+        f"**posting: SQLite {f.claims / post.seconds:,.0f} claims/s ({post.seconds:.2f} s){postgres}**",
     ]
     return "\n".join(lines)
 
@@ -453,8 +532,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"claims in the generated 835 (default {DEFAULT_CLAIMS:,})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"generator seed (default {SEED})")
     parser.add_argument("--keep", metavar="DIR", type=Path, help="write the 835 to DIR and keep it")
+    parser.add_argument("--database", metavar="URL",
+                        help="PostgreSQL admin URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres): also "
+                             "post into a fresh database there, dropped afterwards")
     parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of post_remittance_file on the same file (untimed)")
+                        help="also print a cProfile of post_remittance_file on the same file (untimed), per database")
     parser.add_argument("--record", action="store_true",
                         help="also write the table, machine and commit to benchmarks/results/<date>-remit.md")
     args = parser.parse_args(argv)
@@ -465,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     revision = commit()
     print(f"otedi 835 benchmark: {started.isoformat(timespec='seconds')}, commit {revision}, "
           f"nproc {info['nproc']}, {info['python']}\n\nrunning {args.claims:,} claims ...", flush=True)
-    result = run(args.claims, args.seed, args.keep, args.profile)
+    result = run(args.claims, args.seed, args.keep, args.profile, args.database)
     text = table(result, args.seed)
     print("\n" + text, flush=True)
     if args.record:

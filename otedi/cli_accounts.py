@@ -151,10 +151,12 @@ def balance(practice: Practice, patient: Patient, as_json: Json = False) -> int:
     ```
     """
     from otedi.accounts.balances import claim_balances, patient_claims, unapplied_credit
+    from otedi.actions.patient_payments import known_patient
     from otedi.warehouse import db
 
     warehouse(writes=False)
     with db.session_scope(readonly=True) as session:
+        known_patient(session, practice, patient)  # a typo is refused, not shown as a zero balance
         claims = patient_claims(session, practice, patient)
         balances = claim_balances(session, claims)
         out = {"claims": [balances[c.id].__dict__ | {"status": c.status, "service_date": c.service_date_from}

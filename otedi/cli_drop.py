@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from otedi import config
-from otedi.cli_common import (OK, Json, Today, ack_problem, each, emit_json, exit_code,
-                              out_folder, out_is_terminal, remittance_problem, say, show_table, warehouse, warn,
-                              tracking, working)
+from otedi.cli_common import (OK, Json, Today, ack_problem, each, emit_json, exit_code, note, out_folder,
+                              out_is_terminal, remittance_problem, say, show_table, tracking, warehouse, warn,
+                              working)
 
 KeyFile = Annotated[Optional[Path], typer.Option(
     "--key-file", exists=True, dir_okay=False, readable=True,
@@ -48,20 +48,21 @@ def send(path: Annotated[Optional[Path], typer.Argument(
 
     folder = path if path is not None else out_folder(None, "outbound")
     if not folder.exists():
-        say(f"nothing to send: {folder} does not exist")
+        if as_json:
+            emit_json({"files": []})
+        note(f"nothing to send: {folder} does not exist")
         return OK
     files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder]
     warehouse(writes=True)
     out = []
     with _open_drop(to or config.drop_url(), key_file) as drop, db.session_scope() as session:
         for file in each(files, "sending 837P files"):
-            out += [{k: v for k, v in asdict(o).items() if v is not None}
-                    for o in send_files(session, drop, [file], today=today)]
+            out += [asdict(o) for o in send_files(session, drop, [file], today=today)]
     if as_json:
         emit_json({"files": out})
     elif out_is_terminal() and out:
         show_table(["status", "file", "remote name", "size"],
-                   [[o["status"], o["file"], o.get("remote_name", ""), o.get("size", "")] for o in out],
+                   [[o["status"], o["file"], o["remote_name"] or "", o["size"] or ""] for o in out],
                    title="drop send", right=("size",))
     else:
         for item in out:

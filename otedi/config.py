@@ -72,6 +72,7 @@ def _data_root() -> Path:
     return root
 
 
+@lru_cache(maxsize=64)
 def data_path(*parts: str) -> Path:
     """A file or folder otedi ships (`data_path("mappings")`, `data_path(*SAMPLE_EXTRACT)`): the one function
     that reaches the repository's mappings/, sample_edi/ and docs/, the same in every kind of install."""
@@ -89,8 +90,13 @@ def contract_path() -> Path:
 
 
 def mappings_dir() -> Path:
-    """OTEDI_MAPPINGS (a practice's own rules and configuration), else the mappings/ otedi ships."""
-    custom = os.environ.get("OTEDI_MAPPINGS")
+    """OTEDI_MAPPINGS (a practice's own rules and configuration), else the mappings/ otedi ships. (Every rule
+    lookup asks for it, hundreds of thousands of times a night: resolved once per value of the setting.)"""
+    return _mappings_dir(os.environ.get("OTEDI_MAPPINGS") or None)
+
+
+@lru_cache(maxsize=16)
+def _mappings_dir(custom: str | None) -> Path:
     return _resolved(custom) if custom else data_path("mappings")
 
 

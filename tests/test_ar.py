@@ -95,6 +95,9 @@ def test_a_biller_sets_an_items_state_and_done_items_leave_the_default_worklist(
     assert cli.main(["ar", "worklist", "--today", TODAY.isoformat(), "--all"]) == 0
     assert "[done - " in capsys.readouterr().out
     assert cli.main(["ar", "item", f"{finance['F']}:lost", "--state", "done", "--note", "x"]) == 2
+    capsys.readouterr()
+    assert cli.main(["ar", "item", f"{finance['E']}:no_835", "--state", "done", "--note", "x"]) == 2  # E was paid
+    assert f"{finance['E']}:no_835 is not in today's work queue" in capsys.readouterr().err
     assert cli.main(["ar", "item", item, "--state", "later", "--note", "x"]) == 2  # not a state: a usage error
 
 
@@ -155,3 +158,37 @@ def test_coinsurance_a_secondary_payer_is_on_file_for_is_not_the_patients_yet(fi
         due, _, _ = statements_due(s, TODAY)
     assert finance["A"] not in {line["claim_id"] for st in due for line in st.lines}
     assert {line["claim_id"] for st in due for line in st.lines} >= {finance["C"]}
+
+
+def test_a_claim_under_appeal_is_not_corrected_until_the_payer_decides(finance, tmp_path):
+    # C is partly denied (CO-197) by Medicare, whose corrections are reopenings, so a dry run offers it as a
+    # work item; once appealed it says to wait for the decision, named or not; the decision's 835 ends that.
+    from otedi.actions.appeals import appeal
+    from otedi.claims.resubmit import plan_resubmissions
+    from otedi.warehouse.db import session_scope
+
+    c = finance["C"]
+
+    def offered(claim_ids=None):
+        with session_scope() as s:
+            plan = plan_resubmissions(s, today=TODAY, claim_ids=claim_ids)
+            assert c not in {p.original_claim_id for p in plan.planned}
+            return {w.claim_id: w.reason for w in plan.work_items}[c]
+
+    assert offered() == "CGS MEDICARE PART B OHIO does not process corrected claims (frequency 7/8)"
+    with session_scope() as s:
+        appeal(s, c, tmp_path / "appeals", who="b1", note="Authorization 55-1 was on file.", today=TODAY)
+    assert offered() == offered([c]) == "appealed on 2026-04-20: the payer has not decided yet"
+
+    # The payer decides: it reprocesses the claim (reversal, then the new adjudication) and upholds the
+    # CO-197 denial of line 2, so the claim is the biller's to work again.
+    reversal = Clp(c, status="22", icn="ICN-C", services=[
+        Svc("97530", D("-160.00"), D("-64.00"), [("CO", "45", D("-80.00")), ("PR", "2", D("-16.00"))],
+            lcn="C-1", units=2, date="20260304"),
+        Svc("97535", D("-65.00"), D("0.00"), [("CO", "197", D("-65.00"))], lcn="C-2", date="20260304")])
+    upheld = Clp(c, icn="ICN-C3", services=[
+        Svc("97530", D("160.00"), D("64.00"), [("CO", "45", D("80.00")), ("PR", "2", D("16.00"))],
+            lcn="C-1", units=2, date="20260304"),
+        Svc("97535", D("65.00"), D("0.00"), [("CO", "197", D("65.00"))], lcn="C-2", date="20260304")])
+    post(write(tmp_path, "era10.835", interchange([remittance([reversal, upheld], trace="T10")], control=10)))
+    assert offered() == "CGS MEDICARE PART B OHIO does not process corrected claims (frequency 7/8)"

@@ -108,11 +108,13 @@ def test_read_only_commands_never_migrate_and_say_which_warehouse(warehouse, tmp
     monkeypatch.setattr(db, "upgrade", never)
     for argv in (["report", "export", "--out", str(tmp_path / "exports")],
                  ["report", "html", "--out", str(tmp_path / "r.html")],
-                 ["ar", "worklist", "--json"], ["ar", "resubmit", "--json"],
-                 ["patient", "balance", "--practice", "BRIGHTHANDS", "--patient", "P100", "--json"]):
+                 ["ar", "worklist", "--json"], ["ar", "resubmit", "--json"]):
         code, _, err = run(capsys, *argv)
         assert code == 0, (argv, err)
         assert err.splitlines()[0] == f"warehouse: {warehouse}", argv
+    code, _, err = run(capsys, "patient", "balance", "--practice", "BRIGHTHANDS", "--patient", "P100", "--json")
+    assert code == 2 and err.splitlines()[0] == f"warehouse: {warehouse}"  # read, then refused: not billed here
+    assert "no charges for patient P100 at BRIGHTHANDS" in err
     code, _, err = run(capsys, "claims", "review", "NOSUCHCLAIM")
     assert code == 2 and "NOSUCHCLAIM" in err and "Traceback" not in err
 

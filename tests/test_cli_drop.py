@@ -109,7 +109,8 @@ def test_drop_send_uploads_each_file_once_and_records_it(built, tmp_path, capsys
 
     again = run(capsys, "drop", "send", str(out), "--to", drop_url(tmp_path), "--json")
 
-    assert again == {"files": [{"file": str(p), "status": "skipped (sent)"} for p in built]}
+    assert again == {"files": [{"file": str(p), "status": "skipped (sent)", "remote_name": None, "size": None,
+                                "sha256": None} for p in built]}
     assert submissions() == 2
     assert sorted(p.name for p in (drop / "outbound").iterdir()) == [p.name for p in built]
 
@@ -284,8 +285,15 @@ def test_drop_send_sends_only_what_the_warehouse_holds_as_ready(built, tmp_path,
     assert by_file["ORPHAN_DEMOCH_000000099.837"] == "skipped (not an 837P file the warehouse recorded)"
     assert by_file["copy_of_first.837"].startswith(f"skipped (recorded as {built[0].name}")
     assert by_file[built[1].name + ".part"].startswith("skipped")
+    skipped = next(f for f in sent["files"] if Path(f["file"]).name == "copy_of_first.837")
+    assert (skipped["remote_name"], skipped["size"], skipped["sha256"]) == (None, None, None)  # one shape
     assert sorted(p.name for p in (tmp_path / "drop" / "outbound").iterdir()) == [p.name for p in built]
     assert submissions() == len(built)
+
+
+def test_drop_send_json_with_no_outbound_folder_is_an_empty_list(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OTEDI_HOME", str(tmp_path / "home"))
+    assert run(capsys, "drop", "send", "--json") == {"files": []}
 
 
 def _dead_pid() -> int:

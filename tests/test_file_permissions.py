@@ -49,7 +49,7 @@ def test_phi_files_are_private_whatever_the_umask(open_umask, tmp_path, monkeypa
                 message="invalid code value", detail="")])
         return ValidationReport(path=Path(path), ok=True, errors=[], segments=9)
 
-    monkeypatch.setattr(batch, "validate_file", gate)
+    monkeypatch.setattr(batch, "AuditedGate", lambda: gate)
     result = run_outbound(extract, home / "outbound" / "night", today=date(2026, 3, 5)).summary()
     exports = export_tables(home / "exports" / "csv", "csv", today=date(2026, 3, 5))
     exports += export_tables(home / "exports" / "parquet", "parquet", today=date(2026, 3, 5))

@@ -252,7 +252,7 @@ def test_the_summary_the_report_and_the_tables_agree_and_claims_not_sent_are_not
 # The demo's warehouse: two nights of the simulator
 
 
-DEMO_NIGHT = date(2026, 11, 3)  # the night after the sample extract's last date of service
+DEMO_NIGHT = date(2026, 11, 10)  # the night after the sample extract's last date of service, as `make demo` runs
 
 
 @pytest.fixture

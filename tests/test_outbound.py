@@ -123,7 +123,7 @@ def test_a_file_failing_the_gate_is_quarantined_and_its_claims_marked(warehouse,
                              message="invalid code value", detail="")
         return ValidationReport(path=Path(path), ok=False, errors=[problem], segments=40)
 
-    monkeypatch.setattr(batch, "validate_file", failing_gate)
+    monkeypatch.setattr(batch, "AuditedGate", lambda: failing_gate)
     result = run_outbound(extract, tmp_path / "out", today=TODAY)
     summary = result.summary()
     assert summary["files"] == [] and len(summary["quarantined"]) == 3

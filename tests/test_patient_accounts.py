@@ -126,6 +126,7 @@ def test_small_write_offs_post_large_ones_wait_for_a_second_person(owed):
         small = adjust(s, owed["C"], amount=D("2.00"), reason="small_balance", who="biller1", note="under $10")
         big = adjust(s, owed["A"], amount=D("16.80"), reason="bad_debt", who="biller1", note="returned mail x3")
     assert small["status"] == "posted" and big["status"] == "pending"
+    assert str(big["needs_approval_above"]) == "0.00"  # money in cents, like every amount shown
     assert owes() == {owed["A"]: D("16.80"), owed["C"]: D("10.00"), owed["D"]: D("0.00")}
     with pytest.raises(ActionError, match="another person approves it"):
         with session_scope() as s:
@@ -186,6 +187,7 @@ def test_the_cli_posts_a_payment_and_shows_the_balances(owed, capsys):
     out = capsys.readouterr().out
     shown = json.loads(out[out.index("{\n  \"claims\""):])
     assert {c["claim_id"]: c["patient_owes"] for c in shown["claims"]}[owed["A"]] == "6.80"
+    assert cli.main(["patient", "balance", "--practice", PRACTICE, "--patient", PATIENT + "X"]) == 2  # a typo
     assert cli.main(["ar", "adjust", "--claim", owed["C"], "--amount", "99", "--reason", "small_balance",
                      "--note", "x"]) == 2  # more than is owed
 

@@ -88,9 +88,9 @@ def test_the_same_claim_payment_under_another_trace_is_a_duplicate_not_a_second_
     assert p2["difference"] == D("65.86")  # the deposit holds the duplicate: a refund for the biller to arrange
 
 
-@pytest.mark.parametrize("flush_every", [1, post_module.FLUSH_EVERY])  # read back from the database, or not yet
-def test_a_duplicate_under_two_traces_of_one_file_is_caught_too(billed, tmp_path, monkeypatch, flush_every):
-    monkeypatch.setattr(post_module, "FLUSH_EVERY", flush_every)
+@pytest.mark.parametrize("batch", [1, post_module.BATCH])  # read back from the database, or not yet
+def test_a_duplicate_under_two_traces_of_one_file_is_caught_too(billed, tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(post_module, "BATCH", batch)
     first = remittance([medicare_paid_a(billed["A"])], trace="T-ONE", st="0001")
     second = remittance([medicare_paid_a(billed["A"])], trace="T-TWO", st="0002")
     result = post(write(tmp_path, "both.835", interchange([first, second])))

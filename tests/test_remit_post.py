@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from otedi.outbound import run_outbound
+from otedi.remit import post as post_module
 from otedi.remit.post import post_remittance_file
 from otedi.warehouse import models
 from otedi.warehouse.db import session_scope
@@ -298,3 +299,34 @@ def test_random_balanced_remittances_post_exactly_their_amounts(warehouse, tmp_p
     after = ledger()
     for kind, amount in expected.items():
         assert after.get(kind, D(0)) - before.get(kind, D(0)) == amount
+
+
+def test_a_file_of_more_claims_than_one_batch_posts_each_payment_once(billed, tmp_path, monkeypatch):
+    """Claims are looked up and written BATCH at a time: across batch boundaries, ours still match, unknown ones
+    queue, and copies in a later transaction (of the claim and of an unmatched payment) are duplicates."""
+    monkeypatch.setattr(post_module, "BATCH", 2)
+    b_paid = Clp(billed["B"], icn="ICN-B", services=[
+        Svc("97110", D("65.00"), D("40.00"), [("CO", "45", D("25.00"))], lcn="B-1", date="20260303")])
+    unknown = [Clp(f"ZZ-UNKNOWN-{n}", icn=f"ICN-U{n}", services=[
+        Svc("97110", D("50.00"), D("30.00"), [("CO", "45", D("20.00"))])]) for n in range(3)]
+    first = remittance([unknown[0], medicare_paid_a(billed["A"]), unknown[1], b_paid, unknown[2]], trace="T1",
+                       st="0001")
+    again = remittance([medicare_paid_a(billed["A"]), unknown[0]], trace="T2", st="0002")
+    result = post(write(tmp_path, "batches.835", interchange([first, again])))
+    assert [(t.status, t.matched, t.unmatched, t.duplicates) for t in result.transactions] == [
+        ("posted", 2, 3, 0), ("posted", 0, 0, 2)]
+    assert ledger(billed["A"]) == {"payment": D("65.86"), "contractual": D("147.34"),
+                                   "patient_responsibility": D("16.80")}
+    assert ledger(billed["B"]) == {"payment": D("40.00"), "contractual": D("25.00")}
+    assert claim_status(billed["A"]) == "patient_balance" and claim_status(billed["B"]) == "paid"
+    with session_scope() as s:
+        kinds = dict(s.execute(select(models.RemitException.kind, func.count())
+                               .group_by(models.RemitException.kind)).all())
+        per_payment = dict(s.execute(select(models.LedgerEntry.claim_payment_id, func.sum(models.LedgerEntry.amount))
+                                     .group_by(models.LedgerEntry.claim_payment_id)).all())
+        payments = s.execute(select(models.ClaimPayment.id, models.ClaimPayment.charge_amount,
+                                    models.ClaimPayment.claim_pk)).all()
+    assert kinds == {"claim_not_found": 3, "duplicate_payment": 2}
+    posted = {pk: charge for pk, charge, claim_pk in payments if pk in per_payment}
+    assert len(payments) == 7 and len(posted) == 5  # the two copies are recorded without entries
+    assert all(per_payment[pk] == charge for pk, charge in posted.items())  # each payment's entries sum to CLP03

@@ -22,6 +22,7 @@ from otedi.actions.audit import ActionError, locked_claim, record, require_note,
 from otedi.actions.patient_payments import parse_amount
 from otedi.warehouse import models
 
+CENT = Decimal("0.01")
 REASONS = "ar/adjustment_reasons.yaml"
 SIDES = ("insurance", "patient")
 SYSTEM_ACTOR = "otedi"  # who a write-off otedi posts by rule is recorded as (system_write_off)
@@ -43,7 +44,7 @@ def _reasons(root: str) -> dict[str, Reason]:
     for key, r in data["reasons"].items():
         if r["side"] not in SIDES:
             raise config.ConfigError(f"{REASONS}: reason {key} has side {r['side']!r}, not one of {SIDES}")
-        out[key] = Reason(key, r["side"], r["label"], Decimal(str(r["approval_above"])),
+        out[key] = Reason(key, r["side"], r["label"], Decimal(str(r["approval_above"])).quantize(CENT),
                           tuple(str(c) for c in r.get("offered_for", ())))
     return out
 

@@ -60,7 +60,7 @@ def pay(session: Session, *, practice_id: str, patient_id: str, amount: Decimal 
     amount = parse_amount(amount)
     method, reference = _check(method, reference)
     _lock_account(session, practice_id, patient_id)
-    _known_patient(session, practice_id, patient_id)
+    known_patient(session, practice_id, patient_id)
     same = _same(session, practice_id, patient_id, "payment", reference, amount, received_on)
     if same is not None:
         return PaymentResult("already_posted", same.id, credit=unapplied_credit(session, practice_id, patient_id))
@@ -135,7 +135,7 @@ def _same(session: Session, practice_id: str, patient_id: str, kind: str, refere
                                           p.reference == reference, p.amount == amount, p.received_on == day))
 
 
-def _known_patient(session: Session, practice_id: str, patient_id: str) -> None:
+def known_patient(session: Session, practice_id: str, patient_id: str) -> None:
     """Money is only taken for a practice otedi bills and a patient it has charges for (a typo would
     otherwise open a credit on an account nobody has)."""
     if practice_id not in config.practices():

@@ -7,6 +7,7 @@ an item the warehouse resolves leaves the queue whatever its state.
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +21,8 @@ ACTION = "work_item"
 
 def set_state(session: Session, item_id: str, state: str, *, who: str, note: str) -> dict:
     """Record a work item's new state (item ids are <claim id>:<reason>, as the work queue lists them)."""
-    from otedi.analytics.workqueue import REASONS
+    from otedi.analytics.snapshot import load_snapshot
+    from otedi.analytics.workqueue import REASONS, work_queue
 
     note = require_note(note)
     if state not in STATES:
@@ -30,6 +32,12 @@ def set_state(session: Session, item_id: str, state: str, *, who: str, note: str
         raise ActionError(f"{item_id!r} is not a work item id (<claim id>:<reason>, reasons: {', '.join(REASONS)})")
     if session.scalar(select(models.Claim.id).where(models.Claim.claim_id == claim_id)) is None:
         raise ActionError(f"no claim {claim_id}")
+    queue = work_queue(load_snapshot(session), today=date.today())
+    if item_id not in set(queue["item_id"]):
+        listed = sorted(i for i in queue["item_id"] if i.startswith(f"{claim_id}:"))
+        raise ActionError(f"{item_id} is not in today's work queue"
+                          + (f" (claim {claim_id} has {', '.join(listed)})" if listed else
+                             f" (claim {claim_id} has no open item)"))
     before = states(session).get(item_id, {}).get("state", "open")
     record(session, action=ACTION, subject=f"item:{item_id}", who=who, note=note,
            changes={"state": [before, state]})

@@ -84,19 +84,20 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
     result.accepted, result.duplicates = len(rows), len(ids) - len(rows)
     now = models.utcnow()  # one stamp for the file's rows (stamped_as_of applies)
     progress(STORING, 0, len(ids))
-    bulk.insert_rows(session, models.Charge.__table__,
+    connection = session.connection()
+    bulk.insert_columns(connection, models.Charge.__table__,
                      {**_stored(charges), "extract_file_id": [extract.id] * len(rows), "row_number": rows,
                       "status": ["new"] * len(rows), "loaded_at": [now] * len(rows)},
                      progress=lambda done: progress(STORING, result.duplicates + done, len(ids)))
     progress(STORING, len(ids), len(ids))
     rejects = [i for i in checked.issues if i.severity is Severity.REJECT]
     warnings = [i for i in checked.issues if i.severity is not Severity.REJECT]  # they stay with their charges
-    bulk.insert_rows(session, models.ChargeReject.__table__, {
+    bulk.insert_columns(connection, models.ChargeReject.__table__, {
         "extract_file_id": [extract.id] * len(rejects), "row_number": [i.row for i in rejects],
         "charge_id": [i.charge_id for i in rejects], "column_name": [i.column for i in rejects],
         "value": [i.value for i in rejects], "rule": [i.rule for i in rejects],
         "message": [i.message for i in rejects], "created_at": [now] * len(rejects)})
-    bulk.insert_rows(session, models.EditIssue.__table__, {
+    bulk.insert_columns(connection, models.EditIssue.__table__, {
         "charge_id": [i.charge_id for i in warnings], "severity": [str(i.severity) for i in warnings],
         "rule": [i.rule for i in warnings], "source": [i.source for i in warnings],
         "message": [i.message for i in warnings], "created_at": [now] * len(warnings)})

@@ -13,14 +13,15 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from otedi import config
 from otedi.files import open_private, private_dir
@@ -33,7 +34,8 @@ from otedi.coding.result import CodedLine
 from otedi.progress import Progress, silent
 from otedi.warehouse import control_numbers, db, models
 from otedi.x12.envelope import ControlNumbers
-from otedi.x12.validate import ValidationReport, quarantine, validate_file
+from otedi.x12.gate import AuditedGate
+from otedi.x12.validate import ValidationReport, quarantine
 from otedi.x12.x837p import write_837p
 
 log = logging.getLogger(__name__)
@@ -52,10 +54,12 @@ class FileResult:
     errors: str | None = None
 
 
-def claim_from_model(row: models.Claim, charges: dict[str, models.Charge]) -> Claim:
+def claim_from_model(row, lines_of_claim: Sequence, charges: dict) -> Claim:
+    """A stored claim (a claim row, its claim_line rows in line order, the charge rows by charge_id) as the
+    837P writer takes it."""
     rules, _ = payer_rules(row.payer_id, row.claim_filing_code, row.service_date_from)
     lines = []
-    for line in row.lines:
+    for line in lines_of_claim:
         charge = from_model(charges[line.charge_id])
         coded = CodedLine(
             charge=charge, units=line.units,
@@ -79,10 +83,11 @@ def write_ready_claims(session: Session, out_dir: str | Path, *, created: dateti
 
     Files are dated as of `today` (the 837P envelope's date and time, ISA09/ISA10, GS04/GS05, BHT04/BHT05, and
     claim_file.created_at: models.stamped_as_of), default the wall clock; `created` fixes the envelope's time
-    itself. `gate` validates each file (pyx12 by default); benchmarks swap it to time the stages apart.
+    itself. `gate` validates each file (by default the gate OTEDI_GATE names - otedi's, or pyx12 - with pyx12
+    auditing a sample of the files: otedi.x12.gate.AuditedGate); benchmarks swap it to time the stages apart.
     `progress` hears of the claims written (otedi.progress)."""
     with models.stamped_as_of(today):
-        return _write_ready_claims(session, out_dir, created=created, gate=gate or validate_file,
+        return _write_ready_claims(session, out_dir, created=created, gate=gate or AuditedGate(),
                                    practice_id=practice_id, progress=progress)
 
 
@@ -109,11 +114,11 @@ def _write_ready_claims(session: Session, out_dir: str | Path, *, created: datet
             # One file's claims in memory at a time, taken exclusively: a concurrent batch run skips them
             # (PostgreSQL row locks) or waits for this file's commit and then finds them batched (SQLite).
             db.begin_exclusive(session)
-            rows = session.scalars(
-                select(models.Claim).where(models.Claim.id.in_(claim_pks[start:start + house.max_claims_per_file]),
-                                           models.Claim.status == "ready")
-                .options(selectinload(models.Claim.lines)).order_by(models.Claim.claim_id)
-                .with_for_update(skip_locked=True, of=models.Claim)).all()
+            claim = models.Claim.__table__
+            rows = session.execute(
+                select(claim).where(claim.c.id.in_(claim_pks[start:start + house.max_claims_per_file]),
+                                    claim.c.status == "ready")
+                .order_by(claim.c.claim_id).with_for_update(skip_locked=True, of=claim)).all()
             if rows:
                 results.append(_write_one(session, list(rows), practice, house, out_dir, created, gate))
                 session.expunge_all()
@@ -126,10 +131,17 @@ def _write_ready_claims(session: Session, out_dir: str | Path, *, created: datet
 def _write_one(session: Session, rows: list[models.Claim], practice: config.Practice,
                house: config.Clearinghouse, out_dir: Path, created: datetime,
                gate: Callable[[Path], ValidationReport]) -> FileResult:
-    charge_ids = [line.charge_id for row in rows for line in row.lines]
-    charges = {c.charge_id: c for c in session.scalars(
-        select(models.Charge).where(models.Charge.charge_id.in_(charge_ids)))}
-    claims = with_prior_payers(session, rows, [claim_from_model(row, charges) for row in rows])
+    lines: dict[int, list] = defaultdict(list)
+    line = models.ClaimLine.__table__
+    for chunk in _chunks([row.id for row in rows]):
+        for found in session.execute(select(line).where(line.c.claim_pk.in_(chunk))):
+            lines[found.claim_pk].append(found)
+    charge = models.Charge.__table__
+    charges = {}
+    for chunk in _chunks([found.charge_id for claim_lines in lines.values() for found in claim_lines]):
+        charges.update((c.charge_id, c) for c in session.execute(select(charge).where(charge.c.charge_id.in_(chunk))))
+    claims = with_prior_payers(session, rows, [
+        claim_from_model(row, sorted(lines[row.id], key=lambda found: found.line_number), charges) for row in rows])
     # One counter per receiver: ISA13 never repeats towards a clearinghouse, whichever practice sends.
     counter = house.clearinghouse_id
     control = ControlNumbers(
@@ -161,11 +173,17 @@ def _write_one(session: Session, rows: list[models.Claim], practice: config.Prac
     )
     session.add(record)
     session.flush()
-    for row in rows:
-        row.status = "batched" if status == "ready" else "quarantined"
-        row.claim_file_id = record.id
+    claim = models.Claim.__table__
+    for chunk in _chunks([row.id for row in rows]):
+        session.execute(update(claim).where(claim.c.id.in_(chunk)).values(
+            status="batched" if status == "ready" else "quarantined", claim_file_id=record.id))
     session.commit()
     log.info("837P %s: %d claims, %d lines, status %s", name, stats.claims, stats.lines, status)
     return FileResult(path=str(path), status=status, claims=stats.claims, lines=stats.lines,
                       total_charge=stats.total_charge, interchange_control_number=control.interchange,
                       errors=errors)
+
+
+def _chunks(ids: list, size: int = 5_000) -> list[list]:
+    """`ids` in lists short enough for one IN (...) (SQLite and PostgreSQL cap bound parameters)."""
+    return [ids[start:start + size] for start in range(0, len(ids), size)]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from otedi.charges.load import from_model
@@ -86,6 +86,7 @@ def seed_history(session: Session, patient_ids: set[str], years: set[int]) -> In
 ONCE_PER_BUILD = frozenset({VINTAGE_RULE, NCCI_VINTAGE_RULE})
 PATIENTS_PER_CHUNK = 1_000  # claims never span patients, so patients can be coded in bounded chunks
 CODING = "coding and scrubbing (patients)"
+UPDATE_CHUNK = 5_000  # ids per IN (...) list (bound parameters are capped)
 
 
 def build_claims(session: Session, *, today: date, practice_id: str | None = None,
@@ -117,22 +118,23 @@ def _build_claims(session: Session, *, today: date, practice_id: str | None, pro
     progress(CODING, 0, len(patients))
     for start in range(0, len(patients), PATIENTS_PER_CHUNK):
         chunk = patients[start:start + PATIENTS_PER_CHUNK]
-        rows = session.scalars(select(models.Charge).where(*pending, models.Charge.patient_id.in_(chunk)).order_by(
-            models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
+        rows = session.execute(
+            select(models.Charge.__table__).where(*pending, models.Charge.patient_id.in_(chunk))
+            .order_by(models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
             .with_for_update(skip_locked=True)).all()
         _build_chunk(session, rows, today, result, warned)
         session.flush()
-        session.expunge_all()  # this chunk's rows are stored; let them go
+        session.expunge_all()  # this chunk is stored; let go of what it read
         progress(CODING, start + len(chunk), len(patients))
     log.info("coded %d charges into %d claims (%d held), %d lines; %d charges not billed",
              result.charges, result.claims, result.held, result.lines, result.not_billed)
     return result
 
 
-def _build_chunk(session: Session, rows: list[models.Charge], today: date, result: BuildResult,
+def _build_chunk(session: Session, rows: list, today: date, result: BuildResult,
                  warned: set[tuple[str, str | None]]) -> None:
     result.charges += len(rows)
-    row_by_charge = {row.charge_id: row for row in rows}
+    status = {row.charge_id: row.status for row in rows}
     visits: dict[tuple, list[Charge]] = defaultdict(list)
     for row in rows:
         charge = from_model(row)
@@ -162,45 +164,67 @@ def _build_chunk(session: Session, rows: list[models.Charge], today: date, resul
                 else:
                     held_charges.add(issue.charge_id)
 
+    claims, stored_issues = [], []
     for claim in group_into_claims(coded):
         held = any(charge_id in held_charges for line in claim.lines
                    for charge_id in (line.charge.charge_id, *line.coded.merged_charge_ids))
-        _store_claim(session, claim, held)
+        claims.append((claim, "held" if held else "ready"))
         result.claims += 1
         result.held += held
         result.lines += len(claim.lines)
         for line in claim.lines:
             for charge_id in (line.charge.charge_id, *line.coded.merged_charge_ids):
-                row_by_charge[charge_id].status = "claimed"
-                for issue in issues_by_charge.pop(charge_id, []):
-                    _store_issue(session, issue, claim.claim_id, result)
-
+                status[charge_id] = "claimed"
+                stored_issues += [_with_claim(i, claim.claim_id) for i in issues_by_charge.pop(charge_id, [])]
     for charge_id, issues in issues_by_charge.items():
-        for issue in issues:
-            _store_issue(session, issue, None, result)
-        if charge_id in row_by_charge and row_by_charge[charge_id].status == "new":
-            row_by_charge[charge_id].status = "not_billed"
+        stored_issues += issues
+        if status.get(charge_id) == "new":
+            status[charge_id] = "not_billed"
             result.not_billed += 1
+    _store(session, claims, stored_issues, status)
+    result.issues += stored_issues
 
 
-def _store_issue(session: Session, issue: Issue, claim_id: str | None, result: BuildResult) -> None:
-    if claim_id and issue.claim_id is None:
-        issue = Issue(**{**issue.__dict__, "claim_id": claim_id})
-    session.add(models.EditIssue(charge_id=issue.charge_id, claim_id=issue.claim_id, severity=str(issue.severity),
-                                 rule=issue.rule, source=issue.source, message=issue.message))
-    result.issues.append(issue)
+def _with_claim(issue: Issue, claim_id: str) -> Issue:
+    return issue if issue.claim_id is not None else replace(issue, claim_id=claim_id)
 
 
-def _store_claim(session: Session, claim: Claim, held: bool) -> None:
-    session.add(claim_model(claim, "held" if held else "ready"))
+def _store(session: Session, claims: list[tuple[Claim, str]], issues: list[Issue], status: dict[str, str]) -> None:
+    """A chunk's claims, lines and issues in a few bulk statements (executemany; rows stamped by the columns'
+    defaults, so models.stamped_as_of applies), and its charges' new statuses: one UPDATE per status."""
+    conn = session.connection()
+    if claims:
+        table = models.Claim.__table__
+        conn.execute(insert(table), [claim_values(claim, state) for claim, state in claims])
+        ids = [claim.claim_id for claim, _ in claims]
+        claim_pk = {}
+        for start in range(0, len(ids), UPDATE_CHUNK):
+            claim_pk.update(conn.execute(select(table.c.claim_id, table.c.id)
+                                         .where(table.c.claim_id.in_(ids[start:start + UPDATE_CHUNK]))).all())
+        conn.execute(insert(models.ClaimLine.__table__),
+                     [{**values, "claim_pk": claim_pk[claim.claim_id]} for claim, _ in claims
+                      for values in line_values(claim)])
+    if issues:
+        conn.execute(insert(models.EditIssue.__table__), [
+            {"charge_id": i.charge_id, "claim_id": i.claim_id, "severity": str(i.severity), "rule": i.rule,
+             "source": i.source, "message": i.message} for i in issues])
+    by_status: dict[str, list[str]] = defaultdict(list)
+    for charge_id, state in status.items():
+        if state != "new":
+            by_status[state].append(charge_id)
+    charge = models.Charge.__table__
+    for state, charge_ids in by_status.items():
+        for start in range(0, len(charge_ids), UPDATE_CHUNK):
+            conn.execute(update(charge).where(charge.c.charge_id.in_(charge_ids[start:start + UPDATE_CHUNK]))
+                         .values(status=state))
 
 
-def claim_model(claim: Claim, status: str) -> models.Claim:
-    """The warehouse rows of a coded claim and its lines."""
+def claim_values(claim: Claim, status: str) -> dict:
+    """The warehouse row of a coded claim (claim table columns)."""
     header = claim.header
     first, last = claim.service_dates
     allowed = [line.coded.expected_allowed for line in claim.lines]
-    row = models.Claim(
+    return dict(
         claim_id=claim.claim_id, practice_id=header.practice_id, patient_id=header.patient_id,
         payer_id=header.payer_id, payer_sequence=header.payer_sequence, claim_filing_code=header.claim_filing_code,
         rendering_npi=claim.rendering.npi, service_date_from=first, service_date_to=last,
@@ -209,11 +233,19 @@ def claim_model(claim: Claim, status: str) -> models.Claim:
         frequency_code=claim.frequency_code, payer_claim_number=claim.payer_claim_number,
         diagnoses="|".join(claim.diagnoses), status=status,
     )
-    for line in claim.lines:
-        row.lines.append(models.ClaimLine(
-            line_number=line.number, charge_id=line.charge.charge_id, line_control_number=line.line_control_number,
-            service_date=line.charge.service_date, cpt=line.coded.cpt, modifiers=":".join(line.coded.modifiers),
-            units=line.coded.units, charge_amount=line.coded.charge_amount,
-            expected_allowed=line.coded.expected_allowed, dx_pointers=":".join(map(str, line.dx_pointers)),
-        ))
+
+
+def line_values(claim: Claim) -> list[dict]:
+    """The warehouse rows of a coded claim's lines (claim_line columns but claim_pk)."""
+    return [dict(line_number=line.number, charge_id=line.charge.charge_id, line_control_number=line.line_control_number,
+                 service_date=line.charge.service_date, cpt=line.coded.cpt, modifiers=":".join(line.coded.modifiers),
+                 units=line.coded.units, charge_amount=line.coded.charge_amount,
+                 expected_allowed=line.coded.expected_allowed, dx_pointers=":".join(map(str, line.dx_pointers)))
+            for line in claim.lines]
+
+
+def claim_model(claim: Claim, status: str) -> models.Claim:
+    """The claim and its lines as ORM objects (a resubmission links them to the claim it follows)."""
+    row = models.Claim(**claim_values(claim, status))
+    row.lines.extend(models.ClaimLine(**values) for values in line_values(claim))
     return row

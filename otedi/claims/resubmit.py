@@ -178,7 +178,16 @@ def plan_resubmissions(session: Session, *, today: date, claim_ids: Collection[s
     claim_ids: claims the biller corrected (None: every claim rejected, denied or partially paid);
     void_ids: claims to cancel; secondary: also every secondary claim that is due."""
     plan = ResubmitPlan()
+    appealed = _awaiting_appeal(session)
     for row in _select(session, claim_ids, CORRECTABLE, plan):
+        if row.claim_id in appealed:
+            # An appeal and a corrected claim ask the payer for the same decision (for Medicare Part B a
+            # correction is itself a reopening or a redetermination: ot_billing_rules.md, corrections); sending
+            # both while the appeal is open asks twice, and both would pay if both succeeded.
+            plan.work_items.append(WorkItem(row.claim_id, f"appealed on {appealed[row.claim_id]}: the payer has "
+                                            "not decided yet", "wait for the decision's 835; correct the claim "
+                                            "only if the appeal is lost"))
+            continue
         _plan_correction(session, row, today, plan)
     for row in _select(session, void_ids, None, plan):
         _plan_void(session, row, plan)
@@ -229,6 +238,21 @@ def resubmit(session: Session, *, today: date, claim_ids: Collection[str] | None
                    changes=changes)
     session.flush()
     return result
+
+
+def _awaiting_appeal(session: Session) -> dict[str, date]:
+    """Claim id -> the date its appeal was filed, for every appeal no 835 for the claim has answered since."""
+    from otedi.actions.appeals import appeals_filed  # actions import claims: not at module level
+
+    waiting = {}
+    for claim_id, filed in appeals_filed(session).items():
+        answered = session.scalar(
+            select(models.ClaimPayment.id).join(models.Remittance)
+            .join(models.Claim, models.Claim.id == models.ClaimPayment.claim_pk)
+            .where(models.Claim.claim_id == claim_id, models.Remittance.posted_at > filed["at"]).limit(1))
+        if answered is None:
+            waiting[claim_id] = filed["on"]
+    return waiting
 
 
 def _select(session: Session, claim_ids: Collection[str] | None, statuses: Sequence[str] | None,

@@ -29,6 +29,11 @@ Claims match on CLP01 = our patient control number, lines on REF*6R = our
 line control number, falling back to procedure + date + charge when the
 payer dropped the 6R or the modifiers. What cannot be matched is still
 posted (without a claim) and listed in `remit_exception` for a biller.
+
+The second pass posts BATCH claims at a time: their claims, lines and earlier
+payments are looked up by set, and their rows written in bulk
+(`otedi.warehouse.bulk`); a claim payment that may belong to a crossover
+record goes the ORM way, after and before what the batch wrote so far.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import bindparam, exists, insert, or_, select
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from otedi import config
@@ -49,13 +54,14 @@ from otedi.charges.load import file_sha256
 from otedi.errors import X12Error
 from otedi.remit import crossover
 from otedi.warehouse import models
+from otedi.warehouse.bulk import insert_rows, reserve_ids
 from otedi.warehouse.inbound import inbound_record
 from otedi.x12 import x835
 
 log = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
-FLUSH_EVERY = 500  # claims posted between flushes
+BATCH = 500  # claims looked up together (one IN list: both databases cap bound parameters) and written together
 ENTRY_TYPES = ("payment", "contractual", "patient_responsibility", "other_adjustment", "denial")
 PREDETERMINATION = "25"  # CLP02: pricing only, no adjudication
 # remit_exception kinds of claim payments recorded but not posted (no ledger entries)
@@ -70,13 +76,18 @@ def _posting_rules(root: str) -> dict[str, str]:
     return rules
 
 
-def entry_type_for(group: str, carc: str) -> str:
-    """Ledger entry type of a CAS adjustment (see mappings/remit/adjustment_posting.yaml)."""
+def posting_rules() -> dict[str, str]:
+    """CARC -> ledger entry type of CO/OA/PI adjustments (mappings/remit/adjustment_posting.yaml)."""
+    return _posting_rules(str(config.mappings_dir()))
+
+
+def entry_type_for(group: str, carc: str, rules: dict[str, str]) -> str:
+    """Ledger entry type of a CAS adjustment, by `posting_rules()`."""
     if group == "PR":
         return "patient_responsibility"
     if group == "CR":
         return "other_adjustment"
-    return _posting_rules(str(config.mappings_dir())).get(carc, "denial")
+    return rules.get(carc, "denial")
 
 
 @dataclass
@@ -151,7 +162,7 @@ def post_remittance_file(session: Session, path: str | Path, name: str | None = 
     poster = _Poster(session, inbound, scan.transactions)
     for item in x835.iter_835(path, waive=waive):
         poster.feed(item)
-    poster.flush()
+    poster.finish()
     result.transactions = poster.outcomes
     held = sum(1 for t in poster.outcomes if t.status != "posted")
     if held:
@@ -162,8 +173,21 @@ def post_remittance_file(session: Session, path: str | Path, name: str | None = 
     return result
 
 
+@dataclass(slots=True)
+class _Claim:
+    """One of our claims as posting reads and sets it, read in bulk (the crossover path uses the ORM claim)."""
+
+    id: int
+    claim_id: str
+    payer_sequence: str
+    status: str
+    payer_icn: str | None
+    lines: list = field(default_factory=list)  # claim_line rows (id, line_number, line_control_number, ...)
+
+
 class _Poster:
-    """Second pass: turns the parsed items of one file into ledger rows."""
+    """Second pass: turns the parsed items of one file into ledger rows, BATCH claims at a time: their claims,
+    lines and earlier payments looked up by set, their rows written in bulk."""
 
     def __init__(self, session: Session, inbound: models.InboundFile, summaries: list[x835.TransactionSummary]):
         self.session = session
@@ -173,26 +197,36 @@ class _Poster:
         self.remittance: models.Remittance | None = None
         self.outcome: TransactionOutcome | None = None
         self.posted_here: set[tuple[str, str]] = set()
-        self.pending_rows: list = []
-        self.pending_entries: list[dict] = []
-        self.claims_since_flush = 0
         self.occurrences: Counter[str] = Counter()
-        # claim payments posted since the last flush, per CLP01 (the duplicate check reads the rest from
-        # the database): (CLP02, CLP03, CLP04, CLP07, trace)
-        self.unflushed: dict[str, list[tuple]] = defaultdict(list)
-        # CLP01s not ours that have posted claim payments (claim_payment has no index on CLP01): read once,
-        # on the first such CLP01 of the file, so only those are looked up
-        self.foreign_pcns: set[str] | None = None
+        self.rules = posting_rules()
+        self.batch: list[x835.ClaimPayment] = []
+        # the batch's lookups: our claims by CLP01, and per CLP01 the claim payments posted before it (with
+        # those the batch posts, as they post) as (claim_pk, CLP02, CLP03, CLP04, CLP07, trace)
+        self.claims: dict[str, _Claim] = {}
+        self.posted: dict[str, list[tuple]] = {}
+        # rows not written yet: claim payments, and the ledger entries and exceptions pointing at them (by the
+        # payment's dict under "payment", replaced by its id when written), claims' new status
+        self.payments: list[dict] = []
+        self.entries: list[dict] = []
+        self.exceptions: list[dict] = []
+        self.claim_updates: list[dict] = []
 
     def feed(self, item) -> None:
         if isinstance(item, x835.RemittanceHeader):
+            self._post_batch()
             self._start(item, next(self.summaries))
         elif self.outcome.status != "posted":
             return
         elif isinstance(item, x835.ClaimPayment):
-            self._post_claim(item)
+            self.batch.append(item)
+            if len(self.batch) >= BATCH:
+                self._post_batch()
         elif isinstance(item, x835.ProviderAdjustment):
             self._post_plb(item)
+
+    def finish(self) -> None:
+        self._post_batch()
+        self.session.flush()
 
     def _start(self, header: x835.RemittanceHeader, summary: x835.TransactionSummary) -> None:
         payer_key = header.originating_company_id or header.payer_id
@@ -227,16 +261,28 @@ class _Poster:
         if status != "posted":
             log.warning("835 transaction %s %s: %s", header.envelope.control_number, status, reason)
 
+    def _post_batch(self) -> None:
+        """Post the claims collected so far: look up their claims, lines and earlier payments, post each,
+        write the rows."""
+        batch, self.batch = self.batch, []
+        if not batch:
+            return
+        pcns = sorted({clp.patient_control_number for clp in batch})
+        self.claims = _claims_of(self.session, pcns)
+        self.posted = defaultdict(list)
+        for pk, pcn, *figures in self.session.execute(_POSTED, {"pcns": pcns}):
+            self.posted[pcn].append((pk, *figures))
+        for clp in batch:
+            self._post_claim(clp)
+        self._write()
+
     def _post_claim(self, clp: x835.ClaimPayment) -> None:
-        with self.session.no_autoflush:  # rows are flushed in batches (see _added)
-            claim = self.session.scalar(
-                select(models.Claim).where(models.Claim.claim_id == clp.patient_control_number)
-                .options(selectinload(models.Claim.lines)))
+        claim = self.claims.get(clp.patient_control_number)
         primary = None  # set when the payment posts to the crossover record of this (primary) claim
-        if claim is not None and clp.status != PREDETERMINATION and crossover.needs_routing(claim, clp):
-            primary, claim = self._side(claim, clp)
-        with self.session.no_autoflush:
-            earlier = None if clp.status == PREDETERMINATION else self._posted_under_another_trace(clp, claim)
+        routed = claim is not None and clp.status != PREDETERMINATION and crossover.needs_routing(claim, clp)
+        if routed:  # from here on the ORM claim (and its crossover record), read after what was posted so far
+            primary, claim = self._side(claim.id, clp)
+        earlier = None if clp.status == PREDETERMINATION else self._posted_under_another_trace(clp, claim)
         if clp.status == PREDETERMINATION or earlier is not None:
             ours = f"claim {clp.patient_control_number}" if claim else \
                 f"CLP01 {clp.patient_control_number} (not one of our claims)"
@@ -253,11 +299,13 @@ class _Poster:
                                  f"{ours} (CLP02 {clp.status}, {figures}) was already posted under trace {earlier}; "
                                  f"this copy under trace {self.remittance.trace_number} is not posted (a duplicate "
                                  f"payment: if the payer paid twice, arrange the refund or recoupment with it)")
+            if routed:
+                self._routed_done(clp)
             return
-        self.unflushed[clp.patient_control_number].append(
-            (clp.status, clp.charge, clp.paid, clp.payer_claim_control_number or None, self.remittance.trace_number))
+        self.posted.setdefault(clp.patient_control_number, []).append(
+            (claim.id if claim else None, clp.status, clp.charge, clp.paid, clp.payer_claim_control_number or None,
+             self.remittance.trace_number))
         payment = self._claim_payment(clp, claim.id if claim else None)
-        self._added(payment, claim)
         if claim is None:
             self.outcome.unmatched += 1
             self.remittance.unmatched += 1
@@ -270,6 +318,8 @@ class _Poster:
 
         entries: list[dict] = []
         claim_remarks = ":".join(clp.remark_codes) or None
+        claim_pk = claim.id if claim else None
+        reversal = clp.is_reversal
         used: set[int] = set()
         # the secondary payer of a crossover returns the primary's REF*6R: match on the primary's lines
         matching = primary.lines if primary else claim.lines if claim else []
@@ -288,44 +338,49 @@ class _Poster:
                                 f"{service.line_control_number or 'missing'}) matches no line of claim "
                                 f"{clp.patient_control_number}")
             remarks = ":".join(code for _, code in service.remarks) or claim_remarks
-            common = dict(claim_line_pk=line.id if line else None, cpt=service.original_procedure or service.procedure,
-                          service_date=service.service_date or (line.service_date if line else None),
-                          units=service.units, rarc=remarks)
+            line_pk = line.id if line else None
+            cpt = service.original_procedure or service.procedure
+            service_date = service.service_date or (line.service_date if line else None)
             if service.paid:
-                entries.append(self._entry(payment, "payment", service.paid, **common))
+                entries.append(self._entry(payment, claim_pk, reversal, "payment", service.paid, None, None,
+                                           remarks, line_pk, cpt, service_date, service.units))
             for adj in service.adjustments:
-                entries.append(self._entry(payment, entry_type_for(adj.group, adj.reason), adj.amount,
-                                           group_code=adj.group, carc=adj.reason, **common))
+                entries.append(self._entry(payment, claim_pk, reversal,
+                                           entry_type_for(adj.group, adj.reason, self.rules), adj.amount, adj.group,
+                                           adj.reason, remarks, line_pk, cpt, service_date, service.units))
         # Claim level: the payment not carried by lines (all of it when there are none, or the part
         # claim-level adjustments took from the line payments), then the claim-level CAS.
         claim_level_paid = clp.paid - sum((s.paid for s in clp.services), ZERO)
         if claim_level_paid:
-            entries.append(self._entry(payment, "payment", claim_level_paid, rarc=claim_remarks))
+            entries.append(self._entry(payment, claim_pk, reversal, "payment", claim_level_paid, None, None,
+                                       claim_remarks))
         for adj in clp.adjustments:
-            entries.append(self._entry(payment, entry_type_for(adj.group, adj.reason), adj.amount,
-                                       group_code=adj.group, carc=adj.reason, rarc=claim_remarks))
+            entries.append(self._entry(payment, claim_pk, reversal, entry_type_for(adj.group, adj.reason, self.rules),
+                                       adj.amount, adj.group, adj.reason, claim_remarks))
+        totals = self.outcome.totals
         for entry in entries:
-            entry.update(claim_pk=payment.claim_pk, reversal=clp.is_reversal)
-            self.outcome.totals[entry["entry_type"]] += entry["amount"]
-        self.pending_entries.extend(entries)
-        if primary is not None and claim.claim_filing_code == crossover.UNKNOWN_FILING and clp.filing_indicator:
-            claim.claim_filing_code = clp.filing_indicator[:2]  # the carrier's own CLP06, now that it answered
+            totals[entry["entry_type"]] += entry["amount"]
+        self.entries.extend(entries)
         if claim is not None:
             _update_claim(claim, clp, entries)
-            self.pending_rows.extend(claim.lines)
+            if not routed:
+                self.claim_updates.append({"pk": claim.id, "new_status": claim.status,
+                                           "icn": claim.payer_icn if clp.payer_claim_control_number else None})
+        if routed:
+            if primary is not None and claim.claim_filing_code == crossover.UNKNOWN_FILING and clp.filing_indicator:
+                claim.claim_filing_code = clp.filing_indicator[:2]  # the carrier's own CLP06, now that it answered
             if primary is None and crossover.forwards(claim, clp):
-                self.flush()
+                self._write()
                 crossover.open_crossover(self.session, claim, *crossover.carrier_of(
                     clp, self.remittance.payer_key, self.remittance.payer_name))
-        self.claims_since_flush += 1
-        if self.claims_since_flush >= FLUSH_EVERY:
-            self.flush()
+            self._routed_done(clp)
 
-    def _side(self, claim: models.Claim, clp: x835.ClaimPayment) -> tuple[models.Claim | None, models.Claim]:
-        """(primary, claim to post to): (None, claim) when the payment is the primary's, else (claim, its
-        crossover record), the record created when this is the first 835 of the secondary side."""
-        self.flush()  # the question reads what this file posted so far (and lets go of the claims it posted)
-        claim = self.session.get(models.Claim, claim.id, options=[selectinload(models.Claim.lines)])
+    def _side(self, claim_pk: int, clp: x835.ClaimPayment) -> tuple[models.Claim | None, models.Claim]:
+        """(primary, claim to post to), ORM claims: (None, claim) when the payment is the primary's, else (claim,
+        its crossover record), the record created when this is the first 835 of the secondary side."""
+        self._write()  # the question reads what this file posted so far
+        claim = self.session.get(models.Claim, claim_pk, options=[selectinload(models.Claim.lines)],
+                                 populate_existing=True)
         payer_key = self.remittance.payer_key
         side = crossover.crossover_of(self.session, claim)
         if not crossover.belongs_to_crossover(self.session, claim, side, clp, payer_key):
@@ -335,18 +390,22 @@ class _Poster:
                 clp, payer_key, self.remittance.payer_name))
         return claim, side
 
+    def _routed_done(self, clp: x835.ClaimPayment) -> None:
+        """After a claim payment on the crossover path: write it, and read its claim again for the rest of the
+        batch (its status may have changed)."""
+        self._write()
+        self.session.flush()
+        self.claims.update(_claims_of(self.session, [clp.patient_control_number]))
+
     def _not_posted(self, clp: x835.ClaimPayment, kind: str, message: str) -> None:
         """Record a claim payment that posts nothing (no ledger entries, no claim_pk, claim untouched)."""
         payment = self._claim_payment(clp, claim_pk=None)
-        self._added(payment)
         self._exception(payment, kind, clp.patient_control_number, clp.charge, clp.paid, message)
-        self.claims_since_flush += 1
-        if self.claims_since_flush >= FLUSH_EVERY:
-            self.flush()
 
-    def _claim_payment(self, clp: x835.ClaimPayment, claim_pk: int | None) -> models.ClaimPayment:
-        return models.ClaimPayment(
-            remittance_id=self.remittance.id, claim_pk=claim_pk,
+    def _claim_payment(self, clp: x835.ClaimPayment, claim_pk: int | None) -> dict:
+        """A claim_payment row, written with the batch (its id is reserved then)."""
+        payment = dict(
+            id=None, remittance_id=self.remittance.id, claim_pk=claim_pk,
             patient_control_number=clp.patient_control_number, status_code=clp.status, charge_amount=clp.charge,
             paid_amount=clp.paid, patient_responsibility=clp.patient_responsibility,
             payer_claim_number=clp.payer_claim_control_number or None,
@@ -354,24 +413,15 @@ class _Poster:
             remark_codes=":".join(clp.remark_codes) or None,
             money_key=self._money_key(clp),
         )
+        self.payments.append(payment)
+        return payment
 
-    def _posted_under_another_trace(self, clp: x835.ClaimPayment, claim: models.Claim | None) -> str | None:
+    def _posted_under_another_trace(self, clp: x835.ClaimPayment, claim) -> str | None:
         """The trace an identical claim payment (CLP01, 02, 03, 04, 07) already posted under, when it is
-        another trace than this remittance's and that payment still stands (not reversed since)."""
-        params = {"pcn": clp.patient_control_number, "charge": clp.charge, "negated_charge": -clp.charge,
-                  "paid": clp.paid, "negated_paid": -clp.paid}
-        if claim is not None:
-            params["claim_pk"] = claim.id
-        else:
-            if self.foreign_pcns is None:
-                self.foreign_pcns = set(self.session.connection().execute(_FOREIGN_PCNS).scalars())
-            known = clp.patient_control_number in self.foreign_pcns
-            self.foreign_pcns.add(clp.patient_control_number)  # it posts now, or is a copy of what did
-            if not known:
-                return None
-        # on the session's connection: no autoflush (rows are flushed in batches), no ORM overhead per claim
-        found = self.session.connection().execute(_POSTED_BY_CLAIM if claim is not None else _POSTED_BY_PCN, params)
-        rows = [tuple(r) for r in found] + self.unflushed.get(clp.patient_control_number, [])
+        another trace than this remittance's and that payment still stands (not reversed since). Our claim's
+        payments are those posted to it (claim_pk); a CLP01 not ours has those of any claim_pk."""
+        posted = self.posted.get(clp.patient_control_number, ())
+        rows = [r[1:] for r in posted if claim is None or r[0] == claim.id]
         return earlier_trace(clp.status, clp.charge, clp.paid, clp.payer_claim_control_number or None,
                              self.remittance.trace_number, rows)
 
@@ -384,37 +434,42 @@ class _Poster:
         self.occurrences[base] += 1
         return hashlib.sha256(f"{base}|{self.occurrences[base]}".encode()).hexdigest()
 
-    def _added(self, *rows) -> None:
-        rows = [r for r in rows if r is not None]
-        self.session.add_all(rows)
-        self.pending_rows.extend(rows)
-
-    def flush(self) -> None:
-        """Write what this batch of claims posted and let it go, so memory stays flat."""
+    def _write(self) -> None:
+        """Write the rows posted since the last write: the claim payments (with reserved ids), then the ledger
+        entries and exceptions pointing at them, then the claims' new status; the ORM's rows first."""
         self.session.flush()
-        if self.pending_entries:
-            self.session.execute(insert(models.LedgerEntry), [
-                {**{k: v for k, v in e.items() if k != "claim_payment"}, "claim_payment_id": e["claim_payment"].id}
-                for e in self.pending_entries])
-            self.pending_entries.clear()
-        for row in self.pending_rows:
-            if row in self.session:  # a claim paid twice in one file (reversal, correction) is listed twice
-                self.session.expunge(row)
-        self.pending_rows.clear()
-        self.unflushed.clear()
-        self.claims_since_flush = 0
+        if not self.payments:
+            return
+        connection = self.session.connection()
+        ids = reserve_ids(connection, models.ClaimPayment.__table__, len(self.payments))
+        for payment, pk in zip(self.payments, ids):
+            payment["id"] = pk
+        now = models.utcnow()
+        for entry in self.entries:
+            entry["claim_payment_id"] = entry.pop("payment")["id"]
+            entry["posted_at"] = now
+        for exception in self.exceptions:
+            exception["claim_payment_id"] = exception.pop("payment")["id"]
+        insert_rows(connection, models.ClaimPayment.__table__, self.payments)
+        insert_rows(connection, models.LedgerEntry.__table__, self.entries)
+        insert_rows(connection, models.RemitException.__table__, self.exceptions)
+        if self.claim_updates:
+            connection.execute(_SET_CLAIM, self.claim_updates)
+        self.payments, self.entries, self.exceptions, self.claim_updates = [], [], [], []
 
-    def _entry(self, payment: models.ClaimPayment, entry_type: str, amount: Decimal, **values) -> dict:
-        """A ledger row, inserted in bulk at the next flush (once the payment has its id)."""
-        return dict(remittance_id=self.remittance.id, claim_payment=payment, entry_type=entry_type, amount=amount,
-                    claim_line_pk=None, cpt=None, service_date=None, units=None, rarc=None, group_code=None,
-                    carc=None) | values
+    def _entry(self, payment: dict, claim_pk: int | None, reversal: bool, entry_type: str, amount: Decimal,
+               group_code: str | None, carc: str | None, rarc: str | None, claim_line_pk: int | None = None,
+               cpt: str | None = None, service_date=None, units: Decimal | None = None) -> dict:
+        """A ledger row, written with the batch (once its payment has an id)."""
+        return dict(remittance_id=self.remittance.id, payment=payment, claim_pk=claim_pk,
+                    claim_line_pk=claim_line_pk, entry_type=entry_type, group_code=group_code, carc=carc, rarc=rarc,
+                    amount=amount, units=units, cpt=cpt, service_date=service_date, reversal=reversal)
 
-    def _exception(self, payment: models.ClaimPayment, kind: str, reference: str, charge: Decimal, paid: Decimal,
+    def _exception(self, payment: dict, kind: str, reference: str, charge: Decimal, paid: Decimal,
                    message: str) -> None:
-        self._added(models.RemitException(
-            remittance_id=self.remittance.id, claim_payment=payment, kind=kind, reference=reference[:80],
-            charge_amount=charge, paid_amount=paid, message=message))
+        self.exceptions.append(dict(
+            remittance_id=self.remittance.id, payment=payment, kind=kind, reference=reference[:80],
+            charge_amount=charge, paid_amount=paid, message=message, resolved=False))
 
     def _post_plb(self, plb: x835.ProviderAdjustment) -> None:
         for item in plb.items:
@@ -425,27 +480,38 @@ class _Poster:
             self.outcome.provider_adjustments += item.amount
 
 
-def _posted_like(by_claim: bool):
-    """Posted claim payments of one CLP01 with the same or negated CLP03 and CLP04, oldest first, as
-    (CLP02, CLP03, CLP04, CLP07, trace); by claim_pk (indexed) when the claim is ours."""
-    cp, rem = models.ClaimPayment, models.Remittance
-    query = (select(cp.status_code, cp.charge_amount, cp.paid_amount, cp.payer_claim_number, rem.trace_number)
-             .join(rem, rem.id == cp.remittance_id)
-             .where(rem.status == "posted", cp.patient_control_number == bindparam("pcn"),
-                    or_(cp.charge_amount == bindparam("charge"), cp.charge_amount == bindparam("negated_charge")),
-                    or_(cp.paid_amount == bindparam("paid"), cp.paid_amount == bindparam("negated_paid")),
-                    ~exists().where(models.RemitException.claim_payment_id == cp.id,
-                                    models.RemitException.kind.in_(NOT_POSTED_KINDS)))
-             .order_by(cp.id))
-    return query.where(cp.claim_pk == bindparam("claim_pk")) if by_claim else query
+def _claims_of(session: Session, pcns: list[str]) -> dict[str, _Claim]:
+    """Our claims with these CLP01s (at most BATCH), with their lines, by claim id."""
+    claims = {row.claim_id: _Claim(*row) for row in session.execute(_CLAIMS, {"ids": pcns})}
+    by_pk = {claim.id: claim for claim in claims.values()}
+    if by_pk:
+        for line in session.execute(_LINES, {"pks": list(by_pk)}):
+            by_pk[line.claim_pk].lines.append(line)
+    return claims
 
 
-_POSTED_BY_CLAIM = _posted_like(by_claim=True)
-_POSTED_BY_PCN = _posted_like(by_claim=False)
-# CLP01s of claim payments posted without a claim, or linked by hand to a claim of another id
-_FOREIGN_PCNS = select(models.ClaimPayment.patient_control_number).distinct().where(or_(
-    models.ClaimPayment.claim_pk.is_(None),
-    ~exists().where(models.Claim.claim_id == models.ClaimPayment.patient_control_number)))
+_CLAIMS = select(models.Claim.id, models.Claim.claim_id, models.Claim.payer_sequence, models.Claim.status,
+                 models.Claim.payer_icn).where(models.Claim.claim_id.in_(bindparam("ids", expanding=True)))
+_LINES = (select(models.ClaimLine.claim_pk, models.ClaimLine.id, models.ClaimLine.line_number,
+                 models.ClaimLine.line_control_number, models.ClaimLine.cpt, models.ClaimLine.service_date,
+                 models.ClaimLine.charge_amount)
+          .where(models.ClaimLine.claim_pk.in_(bindparam("pks", expanding=True)))
+          .order_by(models.ClaimLine.claim_pk, models.ClaimLine.line_number))
+_CP, _REM = models.ClaimPayment, models.Remittance
+# Posted claim payments of some CLP01s, oldest first, as (claim_pk, CLP01, CLP02, CLP03, CLP04, CLP07, trace):
+# every payment of a posted remittance but those recorded and not posted (duplicates, predeterminations).
+_POSTED = (select(_CP.claim_pk, _CP.patient_control_number, _CP.status_code, _CP.charge_amount, _CP.paid_amount,
+                  _CP.payer_claim_number, _REM.trace_number)
+           .join(_REM, _REM.id == _CP.remittance_id)
+           .where(_REM.status == "posted", _CP.patient_control_number.in_(bindparam("pcns", expanding=True)),
+                  ~exists().where(models.RemitException.claim_payment_id == _CP.id,
+                                  models.RemitException.kind.in_(NOT_POSTED_KINDS)))
+           .order_by(_CP.id))
+_CLAIM_TABLE = models.Claim.__table__
+# A claim's status after a claim payment; its payer ICN when the payment named one (else unchanged).
+_SET_CLAIM = (update(_CLAIM_TABLE).where(_CLAIM_TABLE.c.id == bindparam("pk"))
+              .values(status=bindparam("new_status"),
+                      payer_icn=func.coalesce(bindparam("icn"), _CLAIM_TABLE.c.payer_icn)))
 
 
 def earlier_trace(status: str, charge: Decimal, paid: Decimal, payer_claim_number: str | None, trace: str,

@@ -1,67 +1,105 @@
-"""Many rows into one table at once, inside the session's transaction (issue 14: a charge extract has
-hundreds of thousands of rows, and the ORM spends tens of microseconds on each object it flushes).
+"""Many rows in few statements, for the writes of large files (an 835 of 20,000 claims writes ~200,000 rows, a
+charge extract hundreds of thousands of charges; the ORM spends tens of microseconds on each object it flushes).
 
-PostgreSQL gets COPY (binary); SQLite one prepared INSERT run for every row (executemany). The values are Python
-values of the columns' types (str, int, date, datetime, Decimal, bool, None), converted by each column's own
-SQLAlchemy type as a flush would convert them, so the stored rows are the ones the ORM would store. Column
-defaults are not applied: the caller gives every column a value (a timestamp from models.utcnow(), so that
-stamped_as_of applies). A database error is raised as SQLAlchemy's (IntegrityError, OperationalError, ...)
-with the statement's values hidden, as for any statement.
+- `reserve_ids`: primary keys for rows that other rows of the same write point at (a claim payment's ledger
+  entries), known before anything is inserted.
+- `insert_rows` (rows as dicts) and `insert_columns` (columns as lists): COPY (binary) on PostgreSQL; multi-row
+  INSERT ... VALUES on SQLite, a bounded number of bound parameters per statement (SQLite's limit is 999 before
+  3.32). One statement per few dozen rows also keeps SQLite from journaling every row's pages apart, which its
+  append-only triggers otherwise cost.
+
+Values are converted by the column types' own bind processing, as the ORM would store them (once per distinct
+value: dates, amounts and timestamps repeat on many rows). Column defaults are not applied: every column gets
+a value from the caller (a timestamp from models.utcnow(), so that stamped_as_of applies). A driver error is
+raised as SQLAlchemy's (an IntegrityError stays one) without the statement's parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from itertools import islice
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import chain, islice
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
-CHUNK = 10_000  # rows per executemany or COPY write between two progress reports
+SQLITE_PARAMETERS = 999  # bound parameters per statement on every SQLite version
+CHUNK = 10_000  # rows written between two progress reports
 
 
-def insert_rows(session: Session, table: Table, columns: dict[str, list],
-                progress: Callable[[int], None] | None = None) -> int:
+def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """`count` new primary keys of `table` (an integer `id`). PostgreSQL: from its sequence, so concurrent
+    writers never collide. SQLite: after the largest id, which is safe because the transaction must already
+    hold the database's write lock (it wrote before), so nobody else inserts until it commits; a mistaken
+    caller would meet the primary key, never a wrong row."""
+    if count <= 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        return list(connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+            {"table": table.name, "count": count}).scalars())
+    largest = connection.execute(text(f"SELECT coalesce(max(id), 0) FROM {table.name}")).scalar_one()
+    return list(range(largest + 1, largest + 1 + count))
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[dict]) -> None:
+    """Insert `rows` (dicts with the same keys, every column a value) into `table`."""
+    if rows:
+        insert_columns(connection, table, {column: [row[column] for row in rows] for column in rows[0]})
+
+
+def insert_columns(connection: Connection, table: Table, columns: dict[str, list],
+                   progress: Callable[[int], None] | None = None) -> None:
     """Insert one row per position of the equally long lists in `columns` (column name -> values); `progress`
-    hears the rows written so far after each chunk. Returns the number of rows."""
-    connection = session.connection()
-    dialect = connection.dialect
+    hears the number of rows written so far after each CHUNK of them."""
     names = list(columns)
-    values = [_for_database(table.c[name].type.dialect_impl(dialect).bind_processor(dialect), columns[name])
-              for name in names]
-    rows = zip(*values)
-    total = len(values[0]) if values else 0
-    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
-    target = dialect.identifier_preparer.format_table(table)
-    if dialect.name == "postgresql":
-        statement = f"COPY {target} ({quoted}) FROM STDIN (FORMAT BINARY)"
-        try:
-            with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                # binary needs each column's type: VARCHAR(64) -> varchar, NUMERIC(12, 2) -> numeric, ...
-                copy.set_types([table.c[name].type.compile(dialect=dialect).split("(")[0].lower() for name in names])
-                for done in range(0, total, CHUNK):
-                    for row in islice(rows, CHUNK):
-                        copy.write_row(row)
-                    if progress:
-                        progress(min(done + CHUNK, total))
-        except dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
-                                      dialect=dialect) from None
-        return total
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = f"INSERT INTO {target} ({quoted}) VALUES ({', '.join([mark] * len(names))})"
+    total = len(columns[names[0]]) if names else 0
+    dialect = connection.dialect
+    rows = zip(*(_converted(table.c[name].type.dialect_impl(dialect).bind_processor(dialect), columns[name])
+                 for name in names))
+    write = _copy if dialect.name == "postgresql" else _multi_row_insert
     for done in range(0, total, CHUNK):
-        connection.exec_driver_sql(statement, list(islice(rows, CHUNK)))
+        write(connection, table, names, list(islice(rows, CHUNK)))
         if progress:
             progress(min(done + CHUNK, total))
-    return total
 
 
-def _for_database(process, values: list) -> list:
-    """The column's values as its type binds them (once per distinct value: dates, amounts and timestamps
-    repeat on many rows)."""
+def _converted(process, values: list) -> list:
     if process is None:
         return values
-    converted = {value: process(value) for value in set(values)}
-    return [converted[value] for value in values]
+    converted = {value: process(value) for value in set(values) if value is not None}
+    return [None if value is None else converted[value] for value in values]
+
+
+def _copy(connection: Connection, table: Table, columns: list[str], rows: list[tuple]) -> None:
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    # binary needs each column's type, by name: VARCHAR(64) -> varchar, NUMERIC(12, 2) -> numeric, ...
+    types = [table.c[c].type.compile(dialect=connection.dialect).split("(")[0].lower() for c in columns]
+    with _driver_errors(connection, statement), connection.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+
+def _multi_row_insert(connection: Connection, table: Table, columns: list[str], rows: list[tuple]) -> None:
+    per_statement = max(1, SQLITE_PARAMETERS // len(columns))
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    one = "(" + ", ".join(["?"] * len(columns)) + ")"
+    full = head + ", ".join([one] * per_statement)
+    for start in range(0, len(rows), per_statement):
+        batch = rows[start:start + per_statement]
+        statement = full if len(batch) == per_statement else head + ", ".join([one] * len(batch))
+        connection.exec_driver_sql(statement, tuple(chain.from_iterable(batch)))
+
+
+@contextmanager
+def _driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """A driver error as SQLAlchemy raises it for its own statements (an IntegrityError for a unique key), with
+    the parameters hidden: COPY bypasses SQLAlchemy's execution."""
+    error = connection.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except error as exc:
+        raise DBAPIError.instance(statement, None, exc, error, hide_parameters=True,
+                                  dialect=connection.dialect) from exc

@@ -27,8 +27,10 @@ from __future__ import annotations
 import codecs
 import itertools
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import gt
 from os import PathLike
 from typing import BinaryIO
 
@@ -62,12 +64,28 @@ _ST_FRAGMENT = re.compile(r"ST[^A-Za-z0-9\s]")
 _FOREIGN_COMPOSITE = re.compile(r"[A-Z0-9]{2}([^A-Za-z0-9\s.\-])[A-Za-z0-9]")
 
 
+def _thresholds() -> dict[str, tuple[int, ...]]:
+    """Per segment id, per element (XX01 first), a length no valid value exceeds: ELEMENT_MAX's, the smallest
+    component maximum for a composite, no bound elsewhere. Comparing lengths against these is one pass in C;
+    only a segment with a longer value is looked at element by element (`_check_values`)."""
+    by_id: dict[str, list[int]] = {}
+    for (sid, position), limit in ELEMENT_MAX.items():
+        row = by_id.setdefault(sid, [])
+        row.extend([sys.maxsize] * (position - len(row)))
+        row[position - 1] = min(limit) if isinstance(limit, tuple) else limit
+    return {sid: tuple(row) for sid, row in by_id.items()}
+
+
+_THRESHOLDS = _thresholds()
+_ENVELOPE_IDS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
+
+
 def _check_values(segment: "Segment") -> None:
     """No control characters (a NUL byte, say) and no value longer than its element allows."""
     for position, value in enumerate(segment.elements, start=1):
-        if _CONTROL.search(value):
+        if found := _CONTROL.search(value):
             raise X12Error(f"{segment.id}{position:02d} contains a control character (byte "
-                           f"0x{ord(_CONTROL.search(value).group()):02x}); the file is corrupt",
+                           f"0x{ord(found.group()):02x}); the file is corrupt",
                            segment_number=segment.number, segment_id=segment.id)
         limit = ELEMENT_MAX.get((segment.id, position))
         if limit is None or not value:
@@ -114,27 +132,27 @@ class Segment:
         split at that other character instead.
         """
         value = self.element(position)
-        reference = f"{self.id}{position:02d}"
         parts = value.split(self.delimiters.component)
-        if len(parts) < required or not all(parts[:required]):
-            foreign = _FOREIGN_COMPOSITE.match(value) if len(parts) == 1 else None
-            if foreign is None:
-                raise X12Error(
-                    f"{reference} composite needs {required} non-empty component(s), "
-                    f"found {sum(1 for p in parts if p)} (malformed composite)",
-                    segment_number=self.number,
-                    segment_id=self.id,
-                )
-            other = foreign.group(1)
-            if not tolerant:
-                raise X12Error(
-                    f"{reference} separates components with {other!r} but ISA16 declares "
-                    f"{self.delimiters.component!r} (component separator mismatch)",
-                    segment_number=self.number,
-                    segment_id=self.id,
-                )
-            parts = value.split(other)
-        return parts
+        if len(parts) >= required and all(parts[:required]):
+            return parts
+        reference = f"{self.id}{position:02d}"
+        foreign = _FOREIGN_COMPOSITE.match(value) if len(parts) == 1 else None
+        if foreign is None:
+            raise X12Error(
+                f"{reference} composite needs {required} non-empty component(s), "
+                f"found {sum(1 for p in parts if p)} (malformed composite)",
+                segment_number=self.number,
+                segment_id=self.id,
+            )
+        other = foreign.group(1)
+        if not tolerant:
+            raise X12Error(
+                f"{reference} separates components with {other!r} but ISA16 declares "
+                f"{self.delimiters.component!r} (component separator mismatch)",
+                segment_number=self.number,
+                segment_id=self.id,
+            )
+        return value.split(other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,22 +353,34 @@ class X12Reader:
         in_group = in_transaction = False
         groups_in_interchange = sets_in_group = 0
         st_count = 0  # segments since ST, ST included
+        valid_ids: set[str] = set()  # segment ids seen and found well formed
         for text in self._raw_segments():
             delimiters = self._delimiters
             assert delimiters is not None
             parts = text.split(delimiters.element)
             self._count += 1
-            segment = Segment(self._count, parts[0], parts[1:], delimiters)
-            if not _SEGMENT_ID.fullmatch(segment.id):
-                raise X12Error(
-                    "segment id is not 2 or 3 capital letters or digits (corrupt segment or wrong delimiters)",
-                    segment_number=segment.number,
-                )
-            _check_values(segment)
+            sid = parts[0]
+            segment = Segment(self._count, sid, parts[1:], delimiters)
+            if sid not in valid_ids:
+                if not _SEGMENT_ID.fullmatch(sid):
+                    raise X12Error(
+                        "segment id is not 2 or 3 capital letters or digits (corrupt segment or wrong delimiters)",
+                        segment_number=segment.number,
+                    )
+                valid_ids.add(sid)
+            # the whole text looked at once (an element separator that is a control character is found too,
+            # and then passes the element by element check); printable text holds no control character
+            thresholds = _THRESHOLDS.get(sid)
+            if thresholds is not None and any(map(gt, map(len, segment.elements), thresholds)) \
+                    or not text.isprintable() and _CONTROL.search(text):
+                _check_values(segment)
             if in_transaction:
                 st_count += 1
-            sid = segment.id
-            if sid == "ISA":
+            if sid not in _ENVELOPE_IDS:
+                if not in_transaction and sid != "TA1":  # TA1 (interchange acknowledgment) sits between ISA and GS
+                    where = "in a functional group but" if in_group else "between ISA and GS,"
+                    raise X12Error(f"segment {where} outside a transaction set (no ST before it)", **_at(segment))
+            elif sid == "ISA":
                 if self._open_interchange:
                     raise X12Error("ISA inside an open interchange (no IEA before it)", **_at(segment))
                 self._open_isa(segment)
@@ -409,9 +439,6 @@ class X12Reader:
                 self._check_equal(segment, 2, self.transaction.control_number, "SE02", "ST02")
                 self._check_count(segment, 1, st_count, "segments from ST to SE")
                 in_transaction = False
-            elif not in_transaction and sid != "TA1":  # TA1 (interchange acknowledgment) sits between ISA and GS
-                where = "in a functional group but" if in_group else "between ISA and GS,"
-                raise X12Error(f"segment {where} outside a transaction set (no ST before it)", **_at(segment))
             yield segment
         if in_transaction:
             raise X12Error(

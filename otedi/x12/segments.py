@@ -46,24 +46,34 @@ def format_segment(
     are dropped, as X12 requires. `position` (the segment's number in the
     file) is only used to say where a refused value is.
     """
-    texts = [_element_text(segment_id, i, value, delimiters, position) for i, value in enumerate(elements, 1)]
+    texts, values = [], []
+    for value in elements:
+        if value is None:
+            texts.append("")
+        elif isinstance(value, str):
+            texts.append(value)
+            values.append(value)
+        else:
+            components = ["" if part is None else part for part in value]
+            values += components
+            while components and components[-1] == "":
+                components.pop()
+            texts.append(delimiters.component.join(components))
+    # One search over all the values at once; only a hit goes back to find which element holds it.
+    if delimiters.reserved.search("".join(values)):
+        _refuse(segment_id, elements, delimiters, position)
     while texts and texts[-1] == "":
         texts.pop()
     return delimiters.element.join([segment_id, *texts])
 
 
-def _element_text(segment_id: str, index: int, value: Element, delimiters: Delimiters, position: int | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        _refuse_delimiters(segment_id, f"{index:02d}", value, delimiters, position)
-        return value
-    components = ["" if part is None else part for part in value]
-    for sub, part in enumerate(components, 1):
-        _refuse_delimiters(segment_id, f"{index:02d}-{sub}", part, delimiters, position)
-    while components and components[-1] == "":
-        components.pop()
-    return delimiters.component.join(components)
+def _refuse(segment_id: str, elements: Sequence[Element], delimiters: Delimiters, position: int | None) -> None:
+    for index, value in enumerate(elements, 1):
+        parts = [value] if isinstance(value, str) else [] if value is None else list(value)
+        for sub, part in enumerate(parts, 1):
+            if part is not None:
+                reference = f"{index:02d}" if isinstance(value, str) else f"{index:02d}-{sub}"
+                _refuse_delimiters(segment_id, reference, part, delimiters, position)
 
 
 def _refuse_delimiters(

@@ -149,12 +149,13 @@ class ValidationReport:
     path: Path
     ok: bool
     errors: list[X12Problem] = field(default_factory=list)
-    segments: int = 0  # segments pyx12 read
+    segments: int = 0  # segments the validator read
     bom_stripped: bool = False
+    validator: str = "pyx12"  # or "otedi" (otedi.x12.gate: pyx12's verdict, compiled from its maps)
 
     def to_text(self, *, with_details: bool = False) -> str:
         verdict = "valid" if self.ok else f"INVALID, {len(self.errors)} error(s)"
-        lines = [f"{self.path.name}: {verdict} ({self.segments} segments read by pyx12)"]
+        lines = [f"{self.path.name}: {verdict} ({self.segments} segments read by {self.validator})"]
         if self.bom_stripped:
             lines.append("note: a UTF-8 byte-order mark was stripped before validating; remove it before sending")
         lines += [f"  {problem.to_text(with_detail=with_details)}" for problem in self.errors]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from os import PathLike
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from otedi.errors import X12Error
 from otedi.x12.reader import Segment, TransactionEnvelope, X12Reader
@@ -104,9 +104,8 @@ PROVIDER_ADJUSTMENT_REASON = {
 # -- parsed objects ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Adjustment:
-    """One CAS reason/amount/quantity triplet (a CAS carries up to six)."""
+class Adjustment(NamedTuple):
+    """One CAS reason/amount/quantity triplet (a CAS carries up to six). A tuple: the most numerous object."""
 
     group: str  # CAS01: CO, PR, OA, PI, CR
     reason: str  # CARC
@@ -368,6 +367,27 @@ def balance_claim(claim: ClaimPayment) -> list[Balance]:
     return checks
 
 
+def claim_problems(claim: ClaimPayment) -> list[Balance]:
+    """The rules of `balance_claim` the claim breaks, the sums compared first (Balance objects only for a
+    claim that does not balance)."""
+    line_cas = line_paid = ZERO
+    lines_balance = True
+    for service in claim.services:
+        cas = ZERO
+        for adjustment in service.adjustments:
+            cas += adjustment.amount
+        lines_balance = lines_balance and service.charge - service.paid == cas
+        line_cas += cas
+        line_paid += service.paid
+    claim_cas = ZERO
+    for adjustment in claim.adjustments:
+        claim_cas += adjustment.amount
+    if lines_balance and claim.charge - claim.paid == claim_cas + line_cas and (
+            not claim.services or claim.paid == line_paid - claim_cas):
+        return []
+    return [b for b in balance_claim(claim) if not b.ok]
+
+
 def balance_transaction(end: TransactionEnd) -> Balance:
     """Σ CLP04 − Σ PLB = BPR02."""
     return Balance(
@@ -393,15 +413,29 @@ def _required(segment: Segment, position: int) -> str:
     return value
 
 
+# Amounts and dates repeat across a file (fees, dates of service): each text is checked and converted once, in
+# caches of bounded size (memory stays flat however many distinct values a file has).
+_CACHE_SIZE = 1 << 14
+_DECIMALS: dict[str, Decimal] = {}
+_DATES: dict[str, date] = {}
+
+
 def _decimal(segment: Segment, position: int, *, required: bool = True) -> Decimal | None:
-    value = segment.element(position)
+    elements = segment.elements
+    value = elements[position - 1] if position <= len(elements) else ""
+    number = _DECIMALS.get(value)
+    if number is not None:
+        return number
     if not value:
         if required:
             raise _fail(segment, f"{segment.id}{position:02d} amount is required but empty")
         return None
     if not _DECIMAL.fullmatch(value) or len(value) > 20:
         raise _fail(segment, f"{segment.id}{position:02d} is not a decimal number")
-    return Decimal(value)
+    number = Decimal(value)
+    if len(_DECIMALS) < _CACHE_SIZE:
+        _DECIMALS[value] = number
+    return number
 
 
 def _amount(segment: Segment, position: int) -> Decimal:
@@ -411,12 +445,20 @@ def _amount(segment: Segment, position: int) -> Decimal:
 
 
 def _date(segment: Segment, position: int) -> date:
-    value = segment.element(position)
+    elements = segment.elements
+    value = elements[position - 1] if position <= len(elements) else ""
+    day = _DATES.get(value)
+    if day is not None:
+        return day
     if _DATE.fullmatch(value):
         try:
-            return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+            day = date(int(value[:4]), int(value[4:6]), int(value[6:]))
         except ValueError:
             pass
+        else:
+            if len(_DATES) < _CACHE_SIZE:
+                _DATES[value] = day
+            return day
     raise _fail(segment, f"{segment.id}{position:02d} is not a valid CCYYMMDD date")
 
 
@@ -445,14 +487,19 @@ def _adjustments(segment: Segment) -> list[Adjustment]:
     group = _required(segment, 1)
     result = []
     elements = segment.elements
-    for start in range(2, min(len(elements), 19) + 1, 3):
-        reason = segment.element(start)
-        if not reason and not segment.element(start + 1):
+    count = len(elements)
+    for start in range(2, min(count, 19) + 1, 3):
+        reason = elements[start - 1]
+        amount = elements[start] if start < count else ""
+        if not reason and not amount:
             continue
         if not reason:
             raise _fail(segment, f"CAS{start + 1:02d} amount without a reason code in CAS{start:02d}")
-        quantity = _decimal(segment, start + 2, required=False)
-        result.append(Adjustment(group, reason, _amount(segment, start + 1), quantity))
+        value = _DECIMALS.get(amount)  # the cache looked at here first: CAS carries most amounts of a file
+        if value is None:
+            value = _amount(segment, start + 1)
+        quantity = _decimal(segment, start + 2, required=False) if start + 1 < count else None
+        result.append(Adjustment(group, reason, value, quantity))
     if not result:
         raise _fail(segment, "CAS has no reason code and amount")
     return result
@@ -527,15 +574,23 @@ class _Transaction:
         self.claim_count = 0
         self.total_paid = ZERO
         self.provider_adjustment_total = ZERO
+        self.details = {"CAS": self._cas, "REF": self._ref, "AMT": self._amt, "DTM": self._dtm, "LQ": self._lq,
+                        "NM1": self._nm1, "MIA": self._mia, "MOA": self._moa}
 
-    def feed(self, segment: Segment) -> list[Item]:
+    def feed(self, segment: Segment) -> list[Item] | None:
+        """The items this segment completes, or None."""
         sid = segment.id
         if self.header_segments is not None:
             if sid not in ("LX", "CLP", "PLB", "SE"):
                 self.header_segments.append(segment)
-                return []
+                return None
             out: list[Item] = [self._header(segment)]
         else:
+            detail = self.details.get(sid)
+            if detail is not None:  # loop 2100/2110 detail, the bulk of a file
+                if self.claim is not None:
+                    detail(segment)
+                return None
             out = []
         if sid == "CLP":
             self._flush(out)
@@ -564,8 +619,6 @@ class _Transaction:
                 TransactionEnd(self.envelope, segment.number, self.payment_amount, self.claim_count,
                                self.total_paid, self.provider_adjustment_total)
             )
-        elif self.claim is not None:
-            self._claim_detail(segment)
         # Segments of loop 2000 other than LX/TS3/TS2, and ones this parser has no use for, are skipped.
         return out
 
@@ -661,30 +714,35 @@ class _Transaction:
              self.service.original_modifiers) = _procedure(svc, 6, self.tolerant)
         self.claim.services.append(self.service)
 
-    def _claim_detail(self, seg: Segment) -> None:
-        claim, service, sid = self.claim, self.service, seg.id
-        assert claim is not None
-        if sid == "CAS":
-            (service or claim).adjustments.extend(_adjustments(seg))
-        elif sid == "REF":
-            (service or claim).references.setdefault(_required(seg, 1), seg.element(2))
-        elif sid == "AMT":
-            (service or claim).amounts[_required(seg, 1)] = _amount(seg, 2)
-        elif sid == "DTM":
-            self._date(seg, claim, service)
-        elif sid == "LQ" and service is not None:
-            service.remarks.append((seg.element(1), _required(seg, 2)))
-        elif sid == "NM1":
-            role = _CLAIM_PARTIES.get(seg.element(1))
-            if role:
-                setattr(claim, role, _party(seg))
-        elif sid == "MIA":  # inpatient: MIA05 and MIA20-23 are remark codes
-            claim.remark_codes.extend(c for c in (seg.element(n) for n in (5, 20, 21, 22, 23)) if c)
-        elif sid == "MOA":  # outpatient: MOA03-07 are remark codes
-            claim.remark_codes.extend(c for c in (seg.element(n) for n in range(3, 8)) if c)
+    # loop 2100 / 2110 detail: on the service line being read, else on the claim
 
-    @staticmethod
-    def _date(seg: Segment, claim: ClaimPayment, service: ServicePayment | None) -> None:
+    def _cas(self, seg: Segment) -> None:
+        (self.service or self.claim).adjustments.extend(_adjustments(seg))
+
+    def _ref(self, seg: Segment) -> None:
+        elements = seg.elements
+        (self.service or self.claim).references.setdefault(_required(seg, 1), elements[1] if len(elements) > 1 else "")
+
+    def _amt(self, seg: Segment) -> None:
+        (self.service or self.claim).amounts[_required(seg, 1)] = _amount(seg, 2)
+
+    def _lq(self, seg: Segment) -> None:
+        if self.service is not None:
+            self.service.remarks.append((seg.element(1), _required(seg, 2)))
+
+    def _nm1(self, seg: Segment) -> None:
+        role = _CLAIM_PARTIES.get(seg.element(1))
+        if role:
+            setattr(self.claim, role, _party(seg))
+
+    def _mia(self, seg: Segment) -> None:  # inpatient: MIA05 and MIA20-23 are remark codes
+        self.claim.remark_codes.extend(c for c in (seg.element(n) for n in (5, 20, 21, 22, 23)) if c)
+
+    def _moa(self, seg: Segment) -> None:  # outpatient: MOA03-07 are remark codes
+        self.claim.remark_codes.extend(c for c in (seg.element(n) for n in range(3, 8)) if c)
+
+    def _dtm(self, seg: Segment) -> None:
+        claim, service = self.claim, self.service
         qualifier = seg.element(1)
         if service is not None:
             if qualifier == "472":
@@ -733,24 +791,27 @@ def _items(reader: X12Reader, tolerant: bool, waiver: _Waiver | None = None, *,
     """`check_envelope`: the mismatches a non-strict reader keeps are checked against `waiver` as they come
     (raised unless waived)."""
     waiver = waiver or _Waiver()
-    transaction: _Transaction | None = None
+    feed = None  # of the transaction set being read (the reader refuses segments outside ST/SE)
+    problems = reader.problems
     checked = 0
     for segment in reader:
-        if check_envelope and len(reader.problems) > checked:
-            for problem in reader.problems[checked:]:
+        if check_envelope and len(problems) > checked:
+            for problem in problems[checked:]:
                 waiver.check(problem)
-            checked = len(reader.problems)
-        if segment.id in _ENVELOPE:
+            checked = len(problems)
+        sid = segment.id
+        if sid in _ENVELOPE:
             continue
-        if segment.id == "ST":
+        if sid == "ST":
             envelope = reader.transaction
             assert envelope is not None
             if envelope.transaction_set_id != "835":
                 raise _fail(segment, f"transaction set {envelope.transaction_set_id!r} is not an 835")
-            transaction = _Transaction(envelope, tolerant, waiver)
+            feed = _Transaction(envelope, tolerant, waiver).feed
             continue
-        assert transaction is not None  # the reader refuses segments outside ST/SE
-        yield from transaction.feed(segment)
+        items = feed(segment)
+        if items:
+            yield from items
 
 
 def iter_835(source: Source, *, strict: bool = True, tolerant: bool = False,
@@ -830,7 +891,7 @@ def scan_835(source: Source, *, strict: bool = True, tolerant: bool = False,
             summary.service_count += len(item.services)
             summary.total_charge += item.charge
             summary.total_paid += item.paid
-            summary.problems.extend(b for b in balance_claim(item) if not b.ok)
+            summary.problems.extend(claim_problems(item))
         elif isinstance(item, ProviderAdjustment):
             summary.provider_adjustment_total += item.total
         elif not item.balance.ok:
