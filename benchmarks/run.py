@@ -44,9 +44,7 @@ START = date(2026, 1, 5)  # a Monday
 DAYS = 84
 SEED = 20260105
 DEFAULT_CLAIMS = "10000,100000"
-# Big extracts are loaded as several files, as a practice sending a file a day or a week would;
-# 50,000 rows is about 18,000 claims.
-MAX_ROWS_PER_FILE = 50_000
+ROW_STAGES = ("synthesize extract (CSV)", "load: read + validate + insert")  # their unit is the charge row
 MIB = 1024 * 1024
 
 
@@ -117,7 +115,6 @@ class Run:
     days: int
     today: date
     database: str
-    extract_files: int = 1
     stages: list[Stage] = field(default_factory=list)
     migrate_seconds: float = 0.0
     accepted: int = 0
@@ -199,25 +196,6 @@ def last_service_date(path: Path) -> date:
         return max(date.fromisoformat(row["service_date"]) for row in csv.DictReader(fh))
 
 
-def split_extract(path: Path, max_rows: int) -> list[Path]:
-    """The extract as files of at most max_rows rows each (in service-date order); itself when small enough."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        rows = list(reader)
-    if len(rows) <= max_rows:
-        return [path]
-    parts = []
-    for n, start in enumerate(range(0, len(rows), max_rows), start=1):
-        part = path.with_name(f"{path.stem}-{n:02d}{path.suffix}")
-        with open(part, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows[start:start + max_rows])
-        parts.append(part)
-    return parts
-
-
 def run_one(target: int, *, database: str | None, out: Path | None, days: int, seed: int) -> Run:
     from otedi.charges.load import load_extract
     from otedi.charges.synth import synth_charges
@@ -246,23 +224,17 @@ def run_one(target: int, *, database: str | None, out: Path | None, days: int, s
                   lambda: synth_charges(rows, seed, extract, start=START, days=days))
             # Process the day after the last date of service: every row is in the past, none is stale.
             run.today = last_service_date(extract) + timedelta(days=1)
-            parts = split_extract(extract, MAX_ROWS_PER_FILE)  # not timed: test-data preparation
-            run.extract_files = len(parts)
 
             t0 = time.perf_counter()
             db.upgrade(url)
             run.migrate_seconds = time.perf_counter() - t0
 
             def load():
-                results = []
-                for part in parts:  # one unit of work per file, as the nightly job loads each file
-                    with db.session_scope(url) as session:
-                        results.append(load_extract(session, part, today=run.today))
-                return results
+                with db.session_scope(url) as session:  # one file, one unit of work, as the nightly job loads it
+                    return load_extract(session, extract, today=run.today)
 
             loaded = timed(run, peak, "load: read + validate + insert", load)
-            run.accepted = sum(r.accepted for r in loaded)
-            run.rejected = sum(r.rejected for r in loaded)
+            run.accepted, run.rejected = loaded.accepted, loaded.rejected
 
             def build():
                 with db.session_scope(url) as session:
@@ -329,12 +301,13 @@ def table(run: Run) -> str:
     anchor = run.stages[-1]
     ours = sum(run.stage(n).seconds for n in OURS)
     ours_peak = max(run.stage(n).peak_mib for n in OURS)
-    header = ["stage", "seconds", "claims/s", "segments/s", "peak RSS MiB", "RSS growth MiB"]
-    body = [[s.name, f"{s.seconds:.2f}", _rate(run.claims, s.seconds), _rate(run.segments, s.seconds),
-             f"{s.peak_mib:,.0f}", s.growth] for s in run.stages[:-1]]
-    body.append(["**ours end-to-end: load + build + write**", f"**{ours:.2f}**", f"**{_rate(run.claims, ours)}**",
+    header = ["stage", "seconds", "rows/s", "claims/s", "segments/s", "peak RSS MiB", "RSS growth MiB"]
+    body = [[s.name, f"{s.seconds:.2f}", _rate(run.rows, s.seconds) if s.name in ROW_STAGES else "",
+             _rate(run.claims, s.seconds), _rate(run.segments, s.seconds), f"{s.peak_mib:,.0f}", s.growth]
+            for s in run.stages[:-1]]
+    body.append(["**ours end-to-end: load + build + write**", f"**{ours:.2f}**", "", f"**{_rate(run.claims, ours)}**",
                  f"**{_rate(run.segments, ours)}**", f"{ours_peak:,.0f}", ""])
-    body.append([f"anchor: {anchor.name}", f"{anchor.seconds:.2f}", _rate(run.claims, anchor.seconds),
+    body.append([f"anchor: {anchor.name}", f"{anchor.seconds:.2f}", "", _rate(run.claims, anchor.seconds),
                  _rate(run.segments, anchor.seconds), f"{anchor.peak_mib:,.0f}", anchor.growth])
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
@@ -348,17 +321,15 @@ def table(run: Run) -> str:
         f"### {run.target:,} claims (target)",
         "",
         f"- extract: {run.rows:,} charge rows ({ROWS_PER_CLAIM} per claim), {run.days} days of service from {START}, "
-        f"processed as of {run.today}; "
-        + (f"loaded as {run.extract_files} files of at most {MAX_ROWS_PER_FILE:,} rows (see MAX_ROWS_PER_FILE); "
-           if run.extract_files > 1 else "one file; ")
-        + f"{run.accepted:,} loaded, {run.rejected:,} rejected",
+        f"processed as of {run.today}; one file; {run.accepted:,} loaded, {run.rejected:,} rejected",
         f"- warehouse: {run.database}; schema migration {run.migrate_seconds:.2f} s (not in the table)",
         f"- built {run.built_claims:,} claims: {run.held:,} held (hold issues: {held}), "
         f"{run.not_billed:,} charges not billed",
         f"- written: {run.files} file(s), {run.claims:,} claims, {run.lines:,} service lines, "
         f"{run.segments:,} segments, {run.bytes / MIB:,.1f} MiB; pyx12: {run.pyx12_errors} errors, "
         f"{run.pyx12_segments:,} segments read",
-        "- claims/s and segments/s of every row use the claims and segments written, so rows compare directly; "
+        "- rows/s: the extract's charge rows per second (synthesize, load); "
+        "claims/s and segments/s of every row use the claims and segments written, so rows compare directly; "
         "peak RSS is the whole process's high-water mark during the stage, RSS growth its rise over the RSS "
         "the stage started with",
         "",
@@ -380,8 +351,7 @@ def partial_table(run: Run, stage: str | None, since: float | None, failure: str
         f"### {run.target:,} claims (target): {'FAILED' if failure else 'INTERRUPTED'}, incomplete",
         "",
         f"- extract: {run.rows:,} charge rows ({ROWS_PER_CLAIM} per claim), {run.days} days of service from "
-        f"{START}, loaded as {run.extract_files} file(s) of at most {MAX_ROWS_PER_FILE:,} rows; "
-        f"warehouse: {run.database}",
+        f"{START}, one file; warehouse: {run.database}",
         "",
         "| stage | seconds | peak RSS MiB | RSS growth MiB |",
         "|:--|--:|--:|--:|",

@@ -8,6 +8,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -311,3 +312,52 @@ def test_a_row_with_values_out_of_place_is_rejected_alone_without_showing_them(t
     text = " ".join(i.message + str(i.value) for i in rejects)
     for secret in ("01002", "1EG4TE5MK73", "AMHERST", "TESTPATIENT", "APT 9"):
         assert secret not in text
+
+
+def test_pyarrow_strips_exactly_what_str_strip_does():
+    # The plain-CSV path strips with pyarrow (extract._plain_csv); the csv path with str.strip().
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    stripped = pc.utf8_trim_whitespace(pa.array([f"{ch}x{ch}" for ch in points])).to_pylist()
+    assert [ch for ch, s in zip(points, stripped) if (s == "x") != ch.isspace()] == []
+
+
+def _unnamed_columns(text: str) -> str:
+    header, body = text.split("\n", 1)
+    return " x ," + header + ",\n" + "".join(f",{line},\n" for line in body.splitlines())
+
+
+PLAIN_EDITS = {
+    "as written": lambda text: text,
+    "crlf": lambda text: text.replace("\n", "\r\n"),
+    "bom": lambda text: "\ufeff" + text,
+    "no final newline": lambda text: text.rstrip("\n"),
+    "blank rows of commas": lambda text: text.replace("\n", "\n" + "," * 47 + "\n", 3),
+    "values padded with blanks": lambda text: text.replace(",", " ,\u3000", 40).replace("\nC000004,",
+                                                                                      "\n\x1fC000004\t,"),
+    "control and non-ASCII characters": lambda text: text.replace("C000002", "C00\x000002").replace("C000003",
+                                                                                                   "CÖ😀3"),
+    "unnamed and extra columns": _unnamed_columns,
+    "a row of another width": lambda text: text.replace("\n", ",EXTRA\n", 5),
+    "a quoted value": lambda text: text.replace("C000005", '"C000005, 6"'),
+    "a lone carriage return": lambda text: text.replace("\n", "\r", 1),
+    "a blank line": lambda text: text.replace("\n", "\n\n", 2),
+}
+
+
+@pytest.mark.parametrize("edit", PLAIN_EDITS)
+def test_plain_csv_reads_as_the_csv_module_reads_it(tmp_path, monkeypatch, edit):
+    from otedi.charges import extract
+    from otedi.charges.synth import synth_charges
+
+    source = tmp_path / "synth.csv"
+    synth_charges(60, 4, source)
+    path = tmp_path / "edited.csv"
+    path.write_bytes(PLAIN_EDITS[edit](source.read_text(encoding="utf-8")).encode("utf-8"))
+    fast = read_extract(path)
+    with monkeypatch.context() as m:
+        m.setattr(extract, "_plain_csv", lambda path: None)
+        slow = read_extract(path)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast.attrs == slow.attrs
+    assert (extract._plain_csv(path) is not None) == (edit not in (
+        "a row of another width", "a quoted value", "a lone carriage return", "a blank line")), "which path read it"

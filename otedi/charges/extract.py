@@ -54,6 +54,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pcsv
 
 from otedi import config
 from otedi.charges.record import CANONICAL_COLUMNS, REQUIRED_COLUMNS
@@ -202,18 +205,17 @@ def read_extract(path: str | Path, mapping: str | None = None) -> pd.DataFrame:
             f"(available: {', '.join(available_mappings()) or 'none'})"
         )
     spec = load_mapping(mapping) if mapping is not None else None
-    header, rows, numbers, ragged = _read_table(path, sheet=spec.sheet if spec else None)
-    raw = _frame(file, header, rows)
+    header, columns, numbers, ragged = _read_table(path, sheet=spec.sheet if spec else None)
+    raw = _frame(file, header, columns)
     out = _apply(file, raw, spec) if spec else _canonical(file, raw)
     out.insert(len(out.columns), ROW, pd.array(numbers, dtype="int64"))
     out.attrs[RAGGED] = ragged
     return out
 
 
-# --- reading the three file types into (header, rows, row numbers) ---------------------------
+# --- reading the three file types into (header, columns, row numbers) ------------------------
 
-def _read_table(path: Path, *,
-                sheet: str | None) -> tuple[list[str], list[list[str]], list[int], dict[int, int]]:
+def _read_table(path: Path, *, sheet: str | None) -> tuple[list[str], list, list[int], dict[int, tuple[int, int]]]:
     file = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -223,6 +225,8 @@ def _read_table(path: Path, *,
         raise ExtractError(file, "file not found")
     if path.stat().st_size == 0:
         raise ExtractError(file, "file is empty")
+    if suffix == ".csv" and (table := _plain_csv(path)) is not None:
+        return table
     if suffix == ".csv":
         records = _csv_records(path)
     elif suffix == ".xlsx":
@@ -249,7 +253,52 @@ def _read_table(path: Path, *,
         values = values[:width]
         rows.append(values + [""] * (width - len(values)))
         numbers.append(number)
-    return header, rows, numbers, ragged
+    return header, list(zip(*rows)) if rows else [()] * width, numbers, ragged
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _plain_csv(path: Path) -> tuple[list[str], list, list[int], dict] | None:
+    """A CSV file with no quote, no carriage return outside a CRLF line end, no blank line and every row as wide
+    as its header is read by pyarrow (the csv module takes most of a load's time otherwise): each line is then one
+    row and its values are the text between the commas, exactly what the csv module reads. None for any other
+    file, which _csv_records reads (and refuses, naming the problem)."""
+    data = path.read_bytes().removeprefix(_BOM)
+    if b'"' in data:
+        return None
+    if b"\r" in data:
+        if data.count(b"\r") != data.count(b"\r\n"):
+            return None
+        data = data.replace(b"\r\n", b"\n")
+    if data.startswith(b"\n") or b"\n\n" in data:
+        return None
+    end = data.find(b"\n")
+    try:
+        header = [name.strip() for name in data[:end if end >= 0 else len(data)].decode("utf-8").split(",")]
+        names = [str(i) for i in range(len(header))]
+        table = pcsv.read_csv(
+            pa.py_buffer(data), read_options=pcsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pcsv.ParseOptions(quote_char=False),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.large_string()),
+                                                strings_can_be_null=False))
+    except (UnicodeDecodeError, pa.ArrowInvalid):
+        return None  # not UTF-8, or a row of another width
+    longest = max((pc.max(pc.binary_length(c)).as_py() or 0 for c in table.columns), default=0)
+    if not any(header) or longest > csv.field_size_limit():
+        return None
+    # utf8_trim_whitespace trims what str.strip() does (tests/test_extract.py checks every code point).
+    columns = [pc.utf8_trim_whitespace(c) for c in table.columns]
+    numbers = pa.array(range(2, table.num_rows + 2))  # the header is row 1; every line is a row
+    blank = pc.equal(pc.binary_length(columns[0]), 0)  # rows empty in every column so far
+    for c in columns[1:]:
+        if not pc.any(blank).as_py():
+            break
+        blank = pc.and_(blank, pc.equal(pc.binary_length(c), 0))
+    if pc.any(blank).as_py():  # blank rows are not charges
+        keep = pc.invert(blank)
+        columns, numbers = [pc.filter(c, keep) for c in columns], pc.filter(numbers, keep)
+    return header, columns, numbers.to_pylist(), {}
 
 
 def _csv_records(path: Path) -> list[tuple[int, list[str]]]:
@@ -292,7 +341,6 @@ def _xlsx_records(path: Path, sheet: str | None) -> list[tuple[int, list[str]]]:
 
 
 def _parquet_records(path: Path) -> list[tuple[int, list[str]]]:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     file = str(path)
@@ -327,7 +375,7 @@ def _cell_text(value) -> str:
 
 # --- header checks and mapping ---------------------------------------------------------------
 
-def _frame(file: str, header: list[str], rows: list[list[str]]) -> pd.DataFrame:
+def _frame(file: str, header: list[str], columns: list) -> pd.DataFrame:
     named = [i for i, name in enumerate(header) if name]  # unnamed columns carry nothing we can map
     names = [header[i] for i in named]
     seen: set[str] = set()
@@ -335,9 +383,8 @@ def _frame(file: str, header: list[str], rows: list[list[str]]) -> pd.DataFrame:
         if name in seen:
             raise ExtractError(file, f"column {name!r} appears more than once in the header")
         seen.add(name)
-    columns = list(zip(*rows)) if rows else [()] * len(header)
-    data = {name: columns[i] for name, i in zip(names, named)}
-    return pd.DataFrame(data, columns=names, dtype="str")
+    data = {name: pd.Series(columns[i], dtype="str") for name, i in zip(names, named)}
+    return pd.DataFrame(data, columns=names)
 
 
 def _no_header(frame: pd.DataFrame, expected: set[str]) -> bool:

@@ -8,20 +8,23 @@ nothing. Rejected rows are kept with their reasons; the rest are loaded.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field, fields
 from datetime import date
+from itertools import compress
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from otedi.charges.extract import read_extract
 from otedi.charges.record import Charge
-from otedi.charges.validate import validate_rows
+from otedi.charges.validate import check_frame
 from otedi.issues import Issue, Severity
-from otedi.progress import Progress, counted, silent
-from otedi.warehouse import models
+from otedi.progress import Progress, silent
+from otedi.warehouse import bulk, models
 
 log = logging.getLogger(__name__)
 
@@ -61,34 +64,43 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
         return result
 
     frame = read_extract(path, mapping)
-    charges, issues = validate_rows(frame, file=path.name, today=today or date.today(), progress=progress)
+    checked = check_frame(frame, file=path.name, today=today or date.today(), progress=progress)
     result.rows = len(frame)
-    result.issues = issues
-    rejected_rows = {i.row for i in issues if i.severity is Severity.REJECT}
-    result.rejected = len(rejected_rows)
+    result.issues = checked.issues
+    result.rejected = len({i.row for i in checked.issues if i.severity is Severity.REJECT})
 
-    known = known_charge_ids(session, [c.charge_id for c in charges])
+    ids = checked.columns["charge_id"]
+    known = known_charge_ids(session, ids)
     extract = models.ExtractFile(file_name=path.name, sha256=digest, mapping=mapping, rows=result.rows,
                                  accepted=0, rejected=result.rejected)
     session.add(extract)
     session.flush()
 
-    rows_by_charge = dict(zip(frame["charge_id"], frame["_row"]))
-    for charge in counted(charges, "storing charges", len(charges), progress):
-        if charge.charge_id in known:
-            result.duplicates += 1
-            continue
-        session.add(to_model(charge, extract.id, int(rows_by_charge.get(charge.charge_id, 0))))
-        result.accepted += 1
-    for issue in issues:
-        if issue.severity is not Severity.REJECT:  # a loaded row's warning stays with its charge
-            session.add(models.EditIssue(charge_id=issue.charge_id, severity=str(issue.severity), rule=issue.rule,
-                                         source=issue.source, message=issue.message))
-            continue
-        session.add(models.ChargeReject(
-            extract_file_id=extract.id, row_number=issue.row, charge_id=issue.charge_id,
-            column_name=issue.column, value=issue.value, rule=issue.rule, message=issue.message,
-        ))
+    charges, rows = checked.columns, checked.rows
+    if known:  # a charge_id seen before is a duplicate, not stored again
+        new = [charge_id not in known for charge_id in ids]
+        charges = {name: list(compress(values, new)) for name, values in charges.items()}
+        rows = list(compress(rows, new))
+    result.accepted, result.duplicates = len(rows), len(ids) - len(rows)
+    now = models.utcnow()  # one stamp for the file's rows (stamped_as_of applies)
+    progress(STORING, 0, len(ids))
+    connection = session.connection()
+    bulk.insert_columns(connection, models.Charge.__table__,
+                     {**_stored(charges), "extract_file_id": [extract.id] * len(rows), "row_number": rows,
+                      "status": ["new"] * len(rows), "loaded_at": [now] * len(rows)},
+                     progress=lambda done: progress(STORING, result.duplicates + done, len(ids)))
+    progress(STORING, len(ids), len(ids))
+    rejects = [i for i in checked.issues if i.severity is Severity.REJECT]
+    warnings = [i for i in checked.issues if i.severity is not Severity.REJECT]  # they stay with their charges
+    bulk.insert_columns(connection, models.ChargeReject.__table__, {
+        "extract_file_id": [extract.id] * len(rejects), "row_number": [i.row for i in rejects],
+        "charge_id": [i.charge_id for i in rejects], "column_name": [i.column for i in rejects],
+        "value": [i.value for i in rejects], "rule": [i.rule for i in rejects],
+        "message": [i.message for i in rejects], "created_at": [now] * len(rejects)})
+    bulk.insert_columns(connection, models.EditIssue.__table__, {
+        "charge_id": [i.charge_id for i in warnings], "severity": [str(i.severity) for i in warnings],
+        "rule": [i.rule for i in warnings], "source": [i.source for i in warnings],
+        "message": [i.message for i in warnings], "created_at": [now] * len(warnings)})
     extract.accepted = result.accepted
     extract.duplicates = result.duplicates
     session.flush()
@@ -97,23 +109,40 @@ def load_extract(session: Session, path: str | Path, mapping: str | None = None,
     return result
 
 
-LOOKUP_CHUNK = 10_000  # bound parameters per query (SQLite and PostgreSQL both cap them)
+STORING = "storing charges"
+LOOKUP_CHUNK = 10_000  # charge_ids per lookup query, all of them in one parameter
 
 
 def known_charge_ids(session: Session, charge_ids: list[str]) -> set[str]:
-    """Which of these charge_ids the warehouse already holds."""
+    """Which of these charge_ids the warehouse already holds. The ids go in as one array (PostgreSQL) or one
+    JSON text (SQLite) per query: no bound parameter per id, so no limit on their number and no statement
+    of ten thousand placeholders to build."""
+    if session.get_bind().dialect.name == "postgresql":
+        chunk_param, among = list, models.Charge.charge_id == any_(bindparam("ids", type_=ARRAY(String)))
+    else:
+        each = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+        chunk_param, among = json.dumps, models.Charge.charge_id.in_(select(each.c.value))
+    query = select(models.Charge.charge_id).where(among)
     known: set[str] = set()
     for start in range(0, len(charge_ids), LOOKUP_CHUNK):
-        chunk = charge_ids[start:start + LOOKUP_CHUNK]
-        known.update(session.scalars(select(models.Charge.charge_id).where(models.Charge.charge_id.in_(chunk))))
+        known.update(session.scalars(query, {"ids": chunk_param(charge_ids[start:start + LOOKUP_CHUNK])}))
     return known
+
+
+# Charge fields the warehouse keeps in another form than the record: modifiers and dx_codes joined, qmb a
+# boolean (Y/N in the extract and the record).
+_AS_STORED = {"modifiers": ":".join, "dx_codes": "|".join, "qmb": lambda qmb: qmb == "Y"}
+
+
+def _stored(columns: dict[str, list]) -> dict[str, list]:
+    """Charge fields (name -> values) as the charge table holds them."""
+    return {name: list(map(_AS_STORED[name], values)) if name in _AS_STORED else values
+            for name, values in columns.items()}
 
 
 def to_model(charge: Charge, extract_file_id: int, row_number: int) -> models.Charge:
     values = {name: getattr(charge, name) for name in _CHARGE_FIELDS}
-    values["modifiers"] = ":".join(charge.modifiers)
-    values["dx_codes"] = "|".join(charge.dx_codes)
-    values["qmb"] = charge.is_qmb  # Y/N in the extract and the record, a boolean in the warehouse
+    values.update({name: store(values[name]) for name, store in _AS_STORED.items()})
     return models.Charge(extract_file_id=extract_file_id, row_number=row_number, **values)
 
 

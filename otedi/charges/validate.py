@@ -4,6 +4,15 @@ Every row is checked in full, so a biller sees all of a row's problems at
 once. A row with any problem is rejected (one Issue per problem) and not
 returned as a Charge; the other rows proceed.
 
+How (issue 14: hundreds of thousands of rows a run): each column is checked
+once per distinct value (codes, dates, NPIs, a patient's name on all of their
+lines repeat) by the column's own rules (_column_rules), and the rules that
+read several columns compare the parsed columns as arrays (_suspect). Only
+the rows some rule finds a problem with, or warns about, are then checked row
+by row (_check, with the same rules), which writes their Issues; every other
+row is accepted as parsed. tests/test_validate_differential.py holds what the
+row-by-row validator returned before, and checks it stays so.
+
 Messages read `<file> row 14 (charge_id C-8812): <column> <what is wrong and
 what to do>`. They name codes and ids but never a patient's or subscriber's
 name, birth date, member id or address: for those columns Issue.value is
@@ -28,19 +37,24 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from otedi import config
 from otedi.charges.extract import RAGGED, ROW
-from otedi.charges.record import REQUIRED_COLUMNS, Charge
+from otedi.charges.record import CANONICAL_COLUMNS, REQUIRED_COLUMNS, Charge
 from otedi.coding import codes
 from otedi.issues import Issue, Severity
-from otedi.progress import Progress, counted, silent
+from otedi.progress import Progress, silent
 
 CONTRACT = "docs/charge_extract.md"
 NPI_SOURCE = "CMS NPI standard: 10 digits, Luhn check digit over prefix 80840"
@@ -131,7 +145,8 @@ ID_LIMITS = {
     "charge_id": 64, "patient_id": 64, "payer_id": 80, "member_id": 80, "group_number": 50,
     "prior_auth_number": 50,
 }
-_X12_ID_CHARS = re.compile(r"[A-Za-z0-9 !\"&'()+,\-./;?=%@\[\]_{}\\|<>#$]*")  # basic + extended, no * : ^ ~
+_X12_ID_CLASS = r"[A-Za-z0-9 !\"&'()+,\-./;?=%@\[\]_{}\\|<>#$]"  # basic + extended, no * : ^ ~
+_X12_ID_CHARS = re.compile(_X12_ID_CLASS + "*")
 
 
 def npi_is_valid(npi: str) -> bool:
@@ -238,155 +253,405 @@ class _Row:
         return value
 
 
+@dataclass
+class Checked:
+    """What validation found: the accepted rows as columns and every Issue, in row order."""
+
+    rows: list[int]  # the row number of each accepted row, in file order
+    columns: dict[str, list]  # Charge field -> its value on each accepted row (the Charge's types)
+    issues: list[Issue]
+
+    def charges(self) -> list[Charge]:
+        names = list(self.columns)
+        return [Charge(**dict(zip(names, values))) for values in zip(*self.columns.values())]
+
+
 def validate_rows(frame: pd.DataFrame, *, file: str, today: date | None = None,
                   progress: Progress = silent) -> tuple[list[Charge], list[Issue]]:
     """Check every row of a canonical frame (from read_extract). Returns the good rows as
     Charges and one reject Issue per problem found, plus the warnings of rows that were
     accepted (severity WARNING). `today` bounds the service date (default: the current date); `progress`
     hears of the rows checked (otedi.progress)."""
+    checked = check_frame(frame, file=file, today=today, progress=progress)
+    return checked.charges(), checked.issues
+
+
+def check_frame(frame: pd.DataFrame, *, file: str, today: date | None = None,
+                progress: Progress = silent) -> Checked:
+    """validate_rows, with the accepted rows as columns (what the load stores)."""
     today = today or date.today()
     name = Path(file).name
-    practices = config.practices()
-    charges: list[Charge] = []
-    issues: list[Issue] = []
-    first_row: dict[str, int] = {}
-    table = codes.code_table()
-    columns = [c for c in frame.columns if c != ROW]
-    numbers = frame[ROW].tolist() if ROW in frame.columns else [i + 2 for i in range(len(frame))]
+    total = len(frame)
+    progress(STEP, 0, total)
+    rules = _column_rules(config.practices(), codes.code_table(), today)
+    always_subscriber = _subscriber_rule()
+    names = [c for c in frame.columns if c != ROW]  # the order a row's control characters are reported in
+    numbers = frame[ROW].to_numpy(dtype="int64") if ROW in frame.columns else np.arange(2, total + 2)
     ragged = frame.attrs.get(RAGGED, {})
-    rows = zip(numbers, *(frame[c].tolist() for c in columns))
-    for number, *values in counted(rows, "checking rows", len(numbers), progress):
-        cleaned = {c: (v.strip() if isinstance(v, str) else "") for c, v in zip(columns, values)}
-        row = _Row(cleaned, int(number), name)
-        if (shape := ragged.get(int(number))) is not None:
-            # Values out of place: checking them would repeat a ZIP or member id under another column's name.
-            count, width = shape
-            cause = ("more than the header's columns: a value holds an unquoted comma; quote it" if count > width
-                     else "fewer than the header's columns: a value is missing, so the ones after it are under "
-                     "the wrong columns; correct the row")
-            row.reject("row-shape", "charge_id", f"row has {count} values, {cause} and export again (none of this "
-                       "row's values is shown)")
-            issues.extend(row.issues)
-            continue
-        charge = _check(row, practices, table, today)
-        if row.charge_id:
-            if row.charge_id in first_row:
-                row.reject("charge-id-duplicate", "charge_id",
-                           f"charge_id {row.charge_id} already appears on row {first_row[row.charge_id]} of this "
-                           "file; each charge line needs its own charge_id, so this row is not billed")
-            else:
-                first_row[row.charge_id] = row.number
-        if row.issues:
-            issues.extend(row.issues)
-        else:
-            charges.append(charge)
-            issues.extend(row.warnings)
-    return charges, issues
+    columns = {c: _Column(frame[c], rules.get(c), c, name) for c in names}
+    for c in CANONICAL_COLUMNS:
+        if c not in columns:  # a column the frame lacks is empty on every row
+            columns[c] = _Column(pd.Series([""] * total, dtype="str"), rules[c], c, name)
+    is_ragged = np.isin(numbers, np.fromiter(ragged, dtype="int64", count=len(ragged)))
+    first_row, repeated = _repeated_ids(columns["charge_id"], numbers, is_ragged)
+    suspect = _suspect(columns, names, always_subscriber["filing_codes"]) | repeated | is_ragged
+
+    values = _fields(columns)
+    accepted = ~suspect
+    issues: list[Issue] = []
+    done = total - int(suspect.sum())
+    progress(STEP, done, total)
+    for i in np.flatnonzero(suspect):
+        charge, found = _explain(columns, names, i, int(numbers[i]), ragged, first_row, rules, always_subscriber,
+                                 name)
+        issues.extend(found)
+        if charge is not None:  # accepted with a warning
+            accepted[i] = True
+            for field, column in values.items():
+                column[i] = getattr(charge, field)
+        done += 1
+        if done % STRIDE == 0:
+            progress(STEP, done, total)
+    progress(STEP, total, total)
+    return Checked(rows=numbers[accepted].tolist(),
+                   columns={field: column[accepted].tolist() for field, column in values.items()}, issues=issues)
 
 
-def _check(row: _Row, practices: dict, table: dict[str, codes.CodeInfo], today: date) -> Charge | None:
-    """Parse and check one row; returns the Charge when no Issue was raised."""
-    v = row.text
+STEP = "checking rows"
+STRIDE = 500  # rows explained one by one between two progress reports
+CHARGE_FIELDS = tuple(f.name for f in fields(Charge))
+_CHARGE_ID = re.compile(f"{_X12_ID_CLASS}{{1,{ID_LIMITS['charge_id']}}}")  # what passes all charge_id's rules
+
+
+class _Column:
+    """One column, checked once per distinct value by the column's own rules (the ones that read no other
+    column): `values` are its distinct values, stripped, and `index` gives each row's."""
+
+    def __init__(self, series: pd.Series, rule, column: str, file: str):
+        index, distinct = _distinct(series)
+        self.values = [v.strip() if isinstance(v, str) else "" for v in distinct] + [""]  # a missing value is ""
+        self.index = np.where(index < 0, len(self.values) - 1, index)
+        if column == "charge_id":  # a distinct value on nearly every row: one pattern, not a _Row each
+            self.ok = [_CHARGE_ID.fullmatch(v) is not None for v in self.values]
+            self.sound = [ok or not _CONTROL.search(v) for v, ok in zip(self.values, self.ok)]
+            self.parsed = list(self.values)
+            return
+        self.parsed, self.sound, self.ok = [], [], []
+        for value in self.values:
+            row = _Row({column: value}, 0, file)
+            self.parsed.append(rule(row) if rule else None)
+            _x12_check(row, column)
+            self.sound.append(not row.damaged)
+            self.ok.append(not (row.damaged or row.issues or row.warnings))
+
+    def rows(self, per_value: list, dtype=object) -> np.ndarray:
+        """A list over the distinct values, on every row."""
+        return (_objects(per_value) if dtype is object else np.asarray(per_value, dtype=dtype))[self.index]
+
+    def flags(self, per_value) -> np.ndarray:
+        return self.rows(list(per_value), bool)
+
+    def days(self) -> np.ndarray:
+        """The parsed date as a day number on every row, -1 where there is none."""
+        return self.rows([d.toordinal() if d else -1 for d in self.parsed], "int64")
+
+    def years(self) -> np.ndarray:
+        return self.rows([d.year if d else 0 for d in self.parsed], "int64")
+
+    def empty(self) -> np.ndarray:
+        return self.flags(v == "" for v in self.values)
+
+    def is_in(self, allowed) -> np.ndarray:
+        return self.flags(p in allowed for p in self.parsed)
+
+
+def _distinct(series: pd.Series) -> tuple[np.ndarray, list]:
+    """The column's distinct values, and each row's index into them (-1 where the value is missing)."""
+    if isinstance(series.array, pd.arrays.ArrowStringArray):  # what read_extract gives: encoded by pyarrow
+        array = pa.array(series.array)  # chunked as the file was read
+        encoded = pc.dictionary_encode(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
+        return encoded.indices.fill_null(-1).to_numpy(), encoded.dictionary.to_pylist()
+    index, distinct = pd.factorize(series, use_na_sentinel=True)
+    return index, list(distinct)
+
+
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # one by one: a tuple (dx_codes, modifiers) stays one value
+        out[i] = v
+    return out
+
+
+def _repeated_ids(ids: _Column, numbers: np.ndarray, is_ragged: np.ndarray) -> tuple[dict[str, int], np.ndarray]:
+    """The charge_ids on more than one row -> the first of those rows, and the rows after it. A row out of place
+    does not count (its charge_id is not read), nor an id that is not stored (_Row.charge_id)."""
+    storable = [bool(v) and s and len(v) <= ID_LIMITS["charge_id"] for v, s in zip(ids.values, ids.sound)]
+    counted = np.flatnonzero(ids.rows(storable, bool) & ~is_ragged)
+    same: dict[str, int] = {}  # stripped: "C-1 " is C-1
+    keys = pd.Series(ids.rows([same.setdefault(v, len(same)) for v in ids.values], "int64")[counted])
+    later = np.zeros(len(numbers), dtype=bool)
+    later[counted[keys.duplicated(keep="first").to_numpy()]] = True
+    repeated = keys.duplicated(keep=False).to_numpy()
+    first: dict[str, int] = {}
+    for i, number in zip(counted[repeated], numbers[counted[repeated]]):
+        first.setdefault(ids.values[ids.index[i]], int(number))
+    return first, later
+
+
+def _suspect(columns: dict[str, _Column], names: list[str], always_subscriber: frozenset[str]) -> np.ndarray:
+    """Rows some rule may find a problem with or warn about; the others are accepted as they are. The column
+    rules were applied per distinct value; here are the rules that read several columns, as _check applies
+    them row by row."""
+    c = columns
+    suspect = np.zeros(len(c["charge_id"].index), dtype=bool)
+    for column in names:  # the subscriber's birth date and sex are checked only when the patient is not the subscriber
+        column_ok = c[column].sound if column in ("subscriber_dob", "subscriber_sex") else c[column].ok
+        suspect |= ~c[column].rows(column_ok, bool)
+    served = c["service_date"].days()
+
+    def after(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+        return (later >= 0) & (earlier >= 0) & (later > earlier)
+
+    def bad_birth(column: str) -> np.ndarray:  # _check_dob
+        born = c[column].days()
+        return after(born, served) | ((born >= 0) & (served >= 0) &
+                                      (c["service_date"].years() - c[column].years() > MAX_AGE_YEARS))
+
+    suspect |= bad_birth("patient_dob") | after(c["initial_treatment_date"].days(), served)
+    suspect |= after(c["plan_of_care_start"].days(), c["plan_of_care_certified_through"].days())
+    suspect |= after(c["progress_report_date"].days(), served)
+
+    filing = c["claim_filing_code"]
+    not_self = ~c["relationship"].is_in(("18",))
+    suspect |= not_self & filing.is_in(always_subscriber)  # warned: the patient is the subscriber
+    subscriber = ~c["subscriber_dob"].flags(c["subscriber_dob"].ok) | ~c["subscriber_sex"].flags(c["subscriber_sex"].ok)
+    subscriber |= bad_birth("subscriber_dob")
+    for column in _SUBSCRIBER_COLUMNS:
+        subscriber |= c[column].empty()
+    suspect |= not_self & subscriber
+    suspect |= filing.is_in(MEDICARE_FILING_CODES) & c["payer_sequence"].is_in(("S", "T")) & c["msp_type"].empty()
+
+    supervising = c["supervising_npi"]
+    supervised = supervising.flags(npi is not None for npi in supervising.parsed)
+    suspect |= supervised & c["supervising_last_name"].empty()
+    suspect |= supervised & (supervising.rows(supervising.parsed) == c["rendering_npi"].rows(c["rendering_npi"].parsed))
+
+    cpt = c["cpt"]
+    infos = [info for _, info in cpt.parsed]
+    until = cpt.rows([i.effective_to.toordinal() if i and i.effective_to else date.max.toordinal() for i in infos],
+                     "int64")
+    since = cpt.rows([i.effective_from.toordinal() if i else 0 for i in infos], "int64")
+    suspect |= (served >= 0) & ((served > until) | (served < since))
+    suspect |= cpt.flags(bool(i and i.timed) for i in infos) & c["minutes"].empty()
+    return suspect
+
+
+def _fields(columns: dict[str, _Column]) -> dict[str, np.ndarray]:
+    """Each Charge field on every row, as the row's Charge has it when the row is accepted."""
+    out = {}
+    for field in CHARGE_FIELDS:
+        col = columns[field]
+        out[field] = col.rows([cpt for cpt, _ in col.parsed] if field == "cpt" else col.parsed)
+    not_self = out["relationship"] != "18"
+    for column in _SUBSCRIBER_COLUMNS:  # the patient is the subscriber: the subscriber_* values are not used
+        out[column] = np.where(not_self, out[column], None)
+    return out
+
+
+def _explain(columns: dict[str, _Column], names: list[str], i: int, number: int, ragged: dict,
+             first_row: dict[str, int], rules: dict, subscriber_rule: dict,
+             file: str) -> tuple[Charge | None, list[Issue]]:
+    """Row i checked on its own: its Charge (None when it is rejected) and its Issues."""
+    row = _Row({c: columns[c].values[columns[c].index[i]] for c in names}, number, file)
+    if (shape := ragged.get(number)) is not None:
+        # Values out of place: checking them would repeat a ZIP or member id under another column's name.
+        count, width = shape
+        cause = ("more than the header's columns: a value holds an unquoted comma; quote it" if count > width
+                 else "fewer than the header's columns: a value is missing, so the ones after it are under "
+                 "the wrong columns; correct the row")
+        row.reject("row-shape", "charge_id", f"row has {count} values, {cause} and export again (none of this "
+                   "row's values is shown)")
+        return None, row.issues
+    charge = _check(row, rules, subscriber_rule)
+    if row.charge_id and first_row.get(row.charge_id, number) != number:
+        row.reject("charge-id-duplicate", "charge_id",
+                   f"charge_id {row.charge_id} already appears on row {first_row[row.charge_id]} of this "
+                   "file; each charge line needs its own charge_id, so this row is not billed")
+    if row.issues:
+        return None, row.issues
+    return charge, row.warnings
+
+
+# The free-text columns that only need a value.
+FREE_TEXT = ("patient_id", "patient_last_name", "patient_first_name", "patient_address1", "patient_city",
+             "payer_id", "payer_name", "member_id", "rendering_last_name", "rendering_first_name",
+             "referring_last_name", "referring_first_name")
+
+
+def _column_rules(practices: dict, table: dict[str, codes.CodeInfo], today: date) -> dict[str, Callable]:
+    """Each column's own rules, the ones that read no other column: column -> rule(row), which rejects on the
+    row and returns the parsed value. _check applies them row by row, check_frame once per distinct value."""
+
+    def practice(row: _Row) -> str | None:
+        practice_id = row.text("practice_id")
+        if practice_id is not None and practice_id not in practices:
+            row.reject("practice-unknown", "practice_id",
+                       f"practice_id {practice_id!r} is not configured in mappings/practices.yaml "
+                       f"(configured: {', '.join(sorted(practices))})")
+        return practice_id
+
+    def service_date(row: _Row) -> date | None:
+        served = row.day("service_date")
+        if served is not None and served > today:
+            row.reject("service-date-future", "service_date",
+                       f"service_date {served} is after today ({today}); a service is billed after it is given")
+        return served
+
+    def supervising_name(column: str, limit: int):  # NM103 / NM104
+        def rule(row: _Row) -> str | None:
+            if len(row.values.get(column) or "") > limit:
+                row.reject("field-length", column, f"{column} is longer than {limit} characters (837P 2310B maximum)")
+            return row.values.get(column) or None
+        return rule
+
+    def text(column: str):
+        return lambda row: row.text(column)
+
+    def day(column: str):
+        return lambda row: row.day(column)
+
+    def npi(column: str):
+        return lambda row: row.npi(column)
+
+    def given(column: str):  # used as given when the patient is not the subscriber
+        return lambda row: row.values.get(column) or None
+
+    def sex(column: str):
+        return lambda row: row.code(column, SEX_CODES, "F, M or U", rule="sex-code")
+
+    return {
+        "charge_id": text("charge_id"), "practice_id": practice, "service_date": service_date,
+        **{column: text(column) for column in (*FREE_TEXT, "group_number", "prior_auth_number")},
+        **{column: day(column) for column in ("patient_dob", "initial_treatment_date", "plan_of_care_start",
+                                              "plan_of_care_signed_date", "plan_of_care_certified_through",
+                                              "progress_report_date", "subscriber_dob")},
+        "patient_sex": sex("patient_sex"), "subscriber_sex": sex("subscriber_sex"),
+        "patient_state": lambda row: row.code("patient_state", STATES, "a US state or territory code (e.g. OH)",
+                                              rule="state-code"),
+        "patient_zip": _zip,
+        "claim_filing_code": lambda row: row.code(
+            "claim_filing_code", FILING_CODES, "a claim filing code (SBR09: MB Medicare Part B, MC Medicaid, "
+            "CI commercial, BL BCBS, HM HMO, 16 Medicare Advantage HMO, ...)", rule="filing-code",
+            source=SBR09_SOURCE),
+        "payer_sequence": lambda row: row.code("payer_sequence", PAYER_SEQUENCES,
+                                               "P, S or T (primary, secondary, tertiary)", rule="payer-sequence",
+                                               default="P"),
+        "relationship": _relationship_code,
+        "subscriber_last_name": given("subscriber_last_name"), "subscriber_first_name": given("subscriber_first_name"),
+        "msp_type": _msp_code,
+        "qmb": lambda row: row.code(
+            "qmb", ("Y", "N"), "Y or N (Y: the patient is a Qualified Medicare Beneficiary, QMB or QMB Plus, on "
+            "this date of service, as the Medicaid eligibility response says; empty is N)", rule="qmb-flag",
+            default="N", source=QMB_SOURCE) or "N",
+        "rendering_npi": npi("rendering_npi"), "supervising_npi": npi("supervising_npi"),
+        "referring_npi": npi("referring_npi"),
+        "rendering_role": lambda row: row.code("rendering_role", ROLES, "a rendering role: OT, OTA, PT, PTA, SLP or "
+                                               "SLPA", rule="rendering-role"),
+        "supervising_last_name": supervising_name("supervising_last_name", 60),
+        "supervising_first_name": supervising_name("supervising_first_name", 35),
+        "place_of_service": _place_of_service,
+        "cpt": lambda row: _cpt_code(row, table),
+        "modifiers": _modifiers,
+        "minutes": lambda row: row.count("minutes", "minutes-invalid", "minutes are the treatment minutes for this "
+                                         "code", maximum=MAX_MINUTES),
+        "units": lambda row: row.count("units", "units-invalid", "leave it empty to compute units from minutes",
+                                       maximum=MAX_UNITS),
+        "charge_amount": _amount,
+        "dx_codes": _dx_codes,
+    }
+
+
+def _check(row: _Row, rules: dict[str, Callable], subscriber_rule: dict) -> Charge | None:
+    """Parse and check one row; returns the Charge when no Issue was raised. `subscriber_rule`: _subscriber_rule()."""
+    def rule(column: str):
+        return rules[column](row)
+
     for column, (position, character) in row.damaged.items():
         row.reject("control-character", column, f"{column} has a control character (U+{ord(character):04X}) at "
                    f"position {position}: the value is damaged; correct it in the EHR and export again")
-    charge_id = v("charge_id")
-    practice_id = v("practice_id")
-    if practice_id is not None and practice_id not in practices:
-        row.reject("practice-unknown", "practice_id",
-                   f"practice_id {practice_id!r} is not configured in mappings/practices.yaml "
-                   f"(configured: {', '.join(sorted(practices))})")
-
-    service_date = row.day("service_date")
-    if service_date is not None and service_date > today:
-        row.reject("service-date-future", "service_date",
-                   f"service_date {service_date} is after today ({today}); a service is billed after it is given")
-    patient_dob = row.day("patient_dob")
+    charge_id = rule("charge_id")
+    practice_id = rule("practice_id")
+    service_date = rule("service_date")
+    patient_dob = rule("patient_dob")
     _check_dob(row, "patient_dob", patient_dob, service_date)
-    initial_treatment_date = row.day("initial_treatment_date")
+    initial_treatment_date = rule("initial_treatment_date")
     if initial_treatment_date and service_date and initial_treatment_date > service_date:
         row.reject("extract-date", "initial_treatment_date",
                    f"initial_treatment_date {initial_treatment_date} is after service_date {service_date}; "
                    "it is the first day of this episode of therapy")
-    plan = _plan_of_care(row, service_date)
+    plan = _plan_of_care(row, rules, service_date)
 
-    patient_sex = row.code("patient_sex", SEX_CODES, "F, M or U", rule="sex-code")
-    patient_state = row.code("patient_state", STATES, "a US state or territory code (e.g. OH)", rule="state-code")
-    patient_zip = _zip(row)
+    patient_sex = rule("patient_sex")
+    patient_state = rule("patient_state")
+    patient_zip = rule("patient_zip")
+    filing = rule("claim_filing_code")
+    sequence = rule("payer_sequence")
+    relationship = _relationship(row, rules, subscriber_rule, filing)
+    subscriber = _subscriber(row, rules, relationship, service_date)
+    msp_type = _msp_type(row, rules, filing, sequence)
+    qmb = rule("qmb")
 
-    filing = row.code("claim_filing_code", FILING_CODES, "a claim filing code (SBR09: MB Medicare Part B, "
-                      "MC Medicaid, CI commercial, BL BCBS, HM HMO, 16 Medicare Advantage HMO, ...)",
-                      rule="filing-code", source=SBR09_SOURCE)
-    sequence = row.code("payer_sequence", PAYER_SEQUENCES, "P, S or T (primary, secondary, tertiary)",
-                        rule="payer-sequence", default="P")
-    relationship = _relationship(row, filing)
-    subscriber = _subscriber(row, relationship, service_date)
-    msp_type = _msp_type(row, filing, sequence)
-    qmb = row.code("qmb", ("Y", "N"), "Y or N (Y: the patient is a Qualified Medicare Beneficiary, QMB or QMB Plus, "
-                   "on this date of service, as the Medicaid eligibility response says; empty is N)",
-                   rule="qmb-flag", default="N", source=QMB_SOURCE) or "N"
+    rendering_npi = rule("rendering_npi")
+    role = rule("rendering_role")
+    supervising = _supervising(row, rules, rendering_npi)
+    referring_npi = rule("referring_npi")
+    pos = rule("place_of_service")
 
-    rendering_npi = row.npi("rendering_npi")
-    role = row.code("rendering_role", ROLES, "a rendering role: OT, OTA, PT, PTA, SLP or SLPA", rule="rendering-role")
-    supervising = _supervising(row, rendering_npi)
-    referring_npi = row.npi("referring_npi")
-    pos = _place_of_service(row)
-
-    cpt, info = _cpt(row, table, service_date)
-    modifiers = _modifiers(row)
-    minutes = row.count("minutes", "minutes-invalid", "minutes are the treatment minutes for this code",
-                        maximum=MAX_MINUTES)
+    cpt, info = _cpt_in_effect(row, *rule("cpt"), service_date)
+    modifiers = rule("modifiers")
+    minutes = rule("minutes")
     if info is not None and info.timed and minutes is None and not row.values.get("minutes"):
         row.reject("minutes-required", "minutes",
                    f"minutes is empty; cpt {cpt} is a timed code ({info.unit_minutes}-minute units), "
                    "so the treatment minutes are needed to bill its units")
-    units = row.count("units", "units-invalid", "leave it empty to compute units from minutes", maximum=MAX_UNITS)
-    amount = _amount(row)
-    dx = _dx_codes(row)
-    # The remaining required columns are free text: they only need a value.
-    for column in ("patient_id", "patient_last_name", "patient_first_name", "patient_address1", "patient_city",
-                   "payer_id", "payer_name", "member_id", "rendering_last_name", "rendering_first_name",
-                   "referring_last_name", "referring_first_name"):
-        v(column)
+    units = rule("units")
+    amount = rule("charge_amount")
+    dx = rule("dx_codes")
+    text = {column: rule(column) for column in FREE_TEXT}
 
-    _check_x12_text(row)
+    for column in (*TEXT_LIMITS, *ID_LIMITS):
+        _x12_check(row, column)
     if row.issues:
         return None
     return Charge(
-        charge_id=charge_id, practice_id=practice_id, service_date=service_date,
-        patient_id=v("patient_id"), patient_last_name=v("patient_last_name"),
-        patient_first_name=v("patient_first_name"), patient_dob=patient_dob, patient_sex=patient_sex,
-        patient_address1=v("patient_address1"), patient_city=v("patient_city"), patient_state=patient_state,
-        patient_zip=patient_zip, payer_id=v("payer_id"), payer_name=v("payer_name"), claim_filing_code=filing,
-        member_id=v("member_id"), rendering_npi=rendering_npi, rendering_last_name=v("rendering_last_name"),
-        rendering_first_name=v("rendering_first_name"), rendering_role=role, referring_npi=referring_npi,
-        referring_last_name=v("referring_last_name"), referring_first_name=v("referring_first_name"),
-        place_of_service=pos, cpt=cpt, charge_amount=amount, dx_codes=dx, payer_sequence=sequence,
-        group_number=v("group_number"), relationship=relationship, modifiers=modifiers, minutes=minutes,
-        units=units, prior_auth_number=v("prior_auth_number"), initial_treatment_date=initial_treatment_date,
-        msp_type=msp_type, qmb=qmb, **plan, **supervising, **subscriber,
+        charge_id=charge_id, practice_id=practice_id, service_date=service_date, patient_dob=patient_dob,
+        patient_sex=patient_sex, patient_state=patient_state, patient_zip=patient_zip, claim_filing_code=filing,
+        rendering_npi=rendering_npi, rendering_role=role, referring_npi=referring_npi, place_of_service=pos,
+        cpt=cpt, charge_amount=amount, dx_codes=dx, payer_sequence=sequence, group_number=rule("group_number"),
+        relationship=relationship, modifiers=modifiers, minutes=minutes, units=units,
+        prior_auth_number=rule("prior_auth_number"), initial_treatment_date=initial_treatment_date,
+        msp_type=msp_type, qmb=qmb, **text, **plan, **supervising, **subscriber,
     )
 
 
-def _check_x12_text(row: _Row) -> None:
+def _x12_check(row: _Row, column: str) -> None:
     """What the 837P cannot carry is rejected here, with the column, not discovered by the writer (which
     would stop a whole practice's file). Values of PHI columns are never repeated in the message."""
     from otedi.x12.x837p import x12_text  # the same folding the writer applies
 
-    for column, limit in TEXT_LIMITS.items():
-        if column in row.damaged:
-            continue
-        value = row.values.get(column) or ""
+    if column in row.damaged:
+        return
+    value = row.values.get(column) or ""
+    if column in TEXT_LIMITS:
+        limit = TEXT_LIMITS[column]
         if len(value) > limit:
             row.reject("field-length", column, f"{column} has {len(value)} characters; the 837P element holds "
                        f"{limit} - shorten it in the EHR", source=X12_SOURCE)
         elif value and column in NAMES_NEEDED and not x12_text(value):
             row.reject("x12-characters", column, f"{column} has no letter or digit of the X12 character set "
                        "(A-Z, 0-9) once accents are folded; enter the name in Latin letters", source=X12_SOURCE)
-    for column, limit in ID_LIMITS.items():
-        if column in row.damaged:
-            continue
-        value = row.values.get(column) or ""
+    elif column in ID_LIMITS:
+        limit = ID_LIMITS[column]
         if len(value) > limit:
             row.reject("field-length", column, f"{column} has {len(value)} characters; at most {limit} are "
                        "allowed", source=X12_SOURCE)
@@ -418,14 +683,17 @@ def _zip(row: _Row) -> str | None:
     return None
 
 
-def _relationship(row: _Row, filing: str | None) -> str:
+def _relationship_code(row: _Row) -> str:
     value = row.values.get("relationship", "")
     if len(value) == 1 and value.isdigit():
         row.values["relationship"] = value = "0" + value
-    relationship = row.code("relationship", RELATIONSHIPS, "a relationship code: 18 self, 01 spouse, 19 child, "
-                            "G8 other", rule="relationship-code", default="18") or "18"
-    rule = _subscriber_rule()
-    if relationship != "18" and filing is not None and patient_always_subscriber(filing):
+    return row.code("relationship", RELATIONSHIPS, "a relationship code: 18 self, 01 spouse, 19 child, G8 other",
+                    rule="relationship-code", default="18") or "18"
+
+
+def _relationship(row: _Row, rules: dict[str, Callable], rule: dict, filing: str | None) -> str:
+    relationship = rules["relationship"](row)
+    if relationship != "18" and filing in rule["filing_codes"]:
         row.warn("patient-is-subscriber", "relationship",
                  f"relationship {relationship} with claim filing code {filing}: a Medicare or Medicaid "
                  "beneficiary has a member id of their own and is always the subscriber, so the claim is billed "
@@ -450,42 +718,43 @@ def patient_always_subscriber(claim_filing_code: str) -> bool:
     return claim_filing_code in _subscriber_rule()["filing_codes"]
 
 
-def _msp_type(row: _Row, filing: str | None, sequence: str | None) -> str | None:
+def _msp_code(row: _Row) -> str | None:
     value = row.values.get("msp_type", "")
     if value and value not in MSP_TYPES:
         row.reject("msp-type", "msp_type", f"msp_type {value!r} is not a Medicare secondary payer insurance type "
                    f"code ({', '.join(f'{k} {v}' for k, v in MSP_TYPES.items())})", source=MSP_SOURCE)
         return None
-    if filing in MEDICARE_FILING_CODES and sequence in ("S", "T") and not value:
+    return value or None
+
+
+def _msp_type(row: _Row, rules: dict[str, Callable], filing: str | None, sequence: str | None) -> str | None:
+    msp_type = rules["msp_type"](row)
+    if filing in MEDICARE_FILING_CODES and sequence in ("S", "T") and not row.values.get("msp_type"):
         row.reject("msp-type-required", "msp_type",
                    f"msp_type is empty; Medicare is the {'secondary' if sequence == 'S' else 'tertiary'} payer on "
                    "this row, so the claim must say why Medicare is not primary (SBR05: 12 working aged, 13 ESRD, "
                    "14 no-fault, 15 workers' compensation, 16 federal, 41 black lung, 42 VA, 43 disabled, "
                    "47 other liability) - take it from the MSP questionnaire", source=MSP_SOURCE)
-    return value or None
+    return msp_type
 
 
-def _supervising(row: _Row, rendering_npi: str | None) -> dict:
+def _supervising(row: _Row, rules: dict[str, Callable], rendering_npi: str | None) -> dict:
     """The supervising therapist: optional here; whether a payer needs one is a coding rule."""
-    npi = row.npi("supervising_npi")
-    last, first = row.values.get("supervising_last_name") or None, row.values.get("supervising_first_name") or None
-    if npi and not last:
+    npi = rules["supervising_npi"](row)
+    if npi and not row.values.get("supervising_last_name"):
         row.reject("supervising-name", "supervising_last_name",
                    "supervising_last_name is empty; it is required with supervising_npi (2310B NM103)")
-    for column, limit in (("supervising_last_name", 60), ("supervising_first_name", 35)):  # NM103 / NM104
-        if len(row.values.get(column) or "") > limit:
-            row.reject("field-length", column, f"{column} is longer than {limit} characters (837P 2310B maximum)")
+    last, first = rules["supervising_last_name"](row), rules["supervising_first_name"](row)
     if npi and npi == rendering_npi:
         row.reject("supervising-self", "supervising_npi",
                    f"supervising_npi {npi} is the rendering provider's own NPI; name the supervising therapist")
     return {"supervising_npi": npi, "supervising_last_name": last, "supervising_first_name": first}
 
 
-def _plan_of_care(row: _Row, service_date: date | None) -> dict:
-    start = row.day("plan_of_care_start")
-    signed = row.day("plan_of_care_signed_date")
-    through = row.day("plan_of_care_certified_through")
-    report = row.day("progress_report_date")
+def _plan_of_care(row: _Row, rules: dict[str, Callable], service_date: date | None) -> dict:
+    start, signed, through, report = (rules[c](row) for c in ("plan_of_care_start", "plan_of_care_signed_date",
+                                                              "plan_of_care_certified_through",
+                                                              "progress_report_date"))
     if start and through and through < start:
         row.reject("extract-date", "plan_of_care_certified_through",
                    f"plan_of_care_certified_through {through} is before plan_of_care_start {start}")
@@ -497,7 +766,7 @@ def _plan_of_care(row: _Row, service_date: date | None) -> dict:
             "plan_of_care_certified_through": through, "progress_report_date": report}
 
 
-def _subscriber(row: _Row, relationship: str, service_date: date | None) -> dict:
+def _subscriber(row: _Row, rules: dict[str, Callable], relationship: str, service_date: date | None) -> dict:
     """The subscriber_* fields: required when the patient is not the subscriber."""
     if relationship == "18":
         return {}  # the patient is the subscriber; any subscriber_* values are redundant
@@ -506,12 +775,12 @@ def _subscriber(row: _Row, relationship: str, service_date: date | None) -> dict
             row.reject("subscriber-required", column,
                        f"{column} is empty; it is required when relationship is {relationship} "
                        "(the patient is not the subscriber)")
-    dob = row.day("subscriber_dob")
+    dob = rules["subscriber_dob"](row)
     _check_dob(row, "subscriber_dob", dob, service_date)
-    sex = row.code("subscriber_sex", SEX_CODES, "F, M or U", rule="sex-code")
+    sex = rules["subscriber_sex"](row)
     return {
-        "subscriber_last_name": row.values.get("subscriber_last_name") or None,
-        "subscriber_first_name": row.values.get("subscriber_first_name") or None,
+        "subscriber_last_name": rules["subscriber_last_name"](row),
+        "subscriber_first_name": rules["subscriber_first_name"](row),
         "subscriber_dob": dob,
         "subscriber_sex": sex,
     }
@@ -525,8 +794,7 @@ def _place_of_service(row: _Row) -> str | None:
                     "02/10 telehealth, 22 outpatient hospital, ...)", rule="pos-code", source=POS_SOURCE)
 
 
-def _cpt(row: _Row, table: dict[str, codes.CodeInfo],
-         service_date: date | None) -> tuple[str | None, codes.CodeInfo | None]:
+def _cpt_code(row: _Row, table: dict[str, codes.CodeInfo]) -> tuple[str | None, codes.CodeInfo | None]:
     value = row.text("cpt")
     if value is None:
         return None, None
@@ -535,6 +803,13 @@ def _cpt(row: _Row, table: dict[str, codes.CodeInfo],
     if info is None:
         row.reject("cpt-unknown", "cpt", f"cpt {value} is not in the OT code table (mappings/codes/ot_codes.csv); "
                    "check the code, or add it to the table with its source if it is a new OT code")
+        return None, None
+    return cpt, info
+
+
+def _cpt_in_effect(row: _Row, cpt: str | None, info: codes.CodeInfo | None,
+                   service_date: date | None) -> tuple[str | None, codes.CodeInfo | None]:
+    if info is None:
         return None, None
     if service_date is not None and info.effective_to is not None and service_date > info.effective_to:
         deleted = info.effective_to + timedelta(days=1)
