@@ -91,7 +91,7 @@ def _pairs(values: list[str] | None, what: str) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for value in values or []:
         line, sep, item = value.partition(":")
-        if not sep or not line.isdigit() or not item:
+        if not sep or not (line.isascii() and line.isdigit()) or not item:
             raise ActionError(f"{what} takes LINE:VALUE (e.g. 2:59), not {value!r}")
         out.setdefault(int(line), []).append(item.strip().upper())
     return out
@@ -176,7 +176,7 @@ def release(claim_id: ClaimId, note: Note,
 
     line_units = {}
     for line, values in _pairs(units, "--units").items():
-        if not values[-1].isdigit():
+        if not (values[-1].isascii() and values[-1].isdigit()):
             raise ActionError(f"--units takes LINE:N with N a whole number, not {line}:{values[-1]}")
         line_units[line] = int(values[-1])
     modifiers = _pairs(add_modifier, "--add-modifier")

@@ -269,7 +269,7 @@ def digits(*lengths: int, what: str):
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ValueError(f"is not {what}")
         text = str(value)
-        if not (text.isdigit() and len(text) in lengths):
+        if not (text.isascii() and text.isdigit() and len(text) in lengths):
             raise ValueError(f"is not {what}")
         return text
 
@@ -313,7 +313,7 @@ def _npi(value):
     from otedi.charges.validate import npi_is_valid
 
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not (len(text) == 10 and text.isdigit()):
+    if not (len(text) == 10 and text.isascii() and text.isdigit()):
         raise ValueError("is not an NPI: an NPI is exactly 10 digits")
     if not npi_is_valid(text):
         raise ValueError("fails the NPI check digit, so it is mistyped; copy the NPI from the NPPES registry")

@@ -103,6 +103,8 @@ def test_canonical_fixture_file_validates_end_to_end():
          "initial_treatment_date 2026-03-09 is after service_date 2026-03-02; it is the first day of this episode"),
         ({"rendering_npi": "194567890"}, "npi-format", "rendering_npi", "194567890",
          "rendering_npi '194567890' is not an NPI: an NPI is exactly 10 digits"),
+        ({"rendering_npi": "194567890\u00b2"}, "npi-format", "rendering_npi", "194567890\u00b2",  # '²' is a "digit"
+         "rendering_npi '194567890\u00b2' is not an NPI: an NPI is exactly 10 digits"),
         ({"rendering_npi": "1945678907"}, "npi-luhn", "rendering_npi", "1945678907",
          "rendering_npi 1945678907 fails the NPI check digit, so it is mistyped; copy the NPI from the NPPES registry"),
         ({"referring_npi": "1600000017"}, "npi-luhn", "referring_npi", "1600000017",

@@ -151,7 +151,7 @@ _X12_ID_CHARS = re.compile(_X12_ID_CLASS + "*")
 
 def npi_is_valid(npi: str) -> bool:
     """10 digits whose last digit is the Luhn check digit of 80840 + the first nine."""
-    if len(npi) != 10 or not npi.isdigit():
+    if len(npi) != 10 or not (npi.isascii() and npi.isdigit()):
         return False
     total = 0
     for i, ch in enumerate(reversed("80840" + npi)):
@@ -242,7 +242,7 @@ class _Row:
         value = self.text(column)
         if value is None:
             return None
-        if len(value) != 10 or not value.isdigit():
+        if len(value) != 10 or not (value.isascii() and value.isdigit()):
             self.reject("npi-format", column, f"{column} {value!r} is not an NPI: an NPI is exactly 10 digits",
                         source=NPI_SOURCE)
             return None
@@ -685,7 +685,7 @@ def _zip(row: _Row) -> str | None:
 
 def _relationship_code(row: _Row) -> str:
     value = row.values.get("relationship", "")
-    if len(value) == 1 and value.isdigit():
+    if len(value) == 1 and value.isascii() and value.isdigit():
         row.values["relationship"] = value = "0" + value
     return row.code("relationship", RELATIONSHIPS, "a relationship code: 18 self, 01 spouse, 19 child, G8 other",
                     rule="relationship-code", default="18") or "18"
@@ -788,7 +788,7 @@ def _subscriber(row: _Row, rules: dict[str, Callable], relationship: str, servic
 
 def _place_of_service(row: _Row) -> str | None:
     value = row.values.get("place_of_service", "")
-    if len(value) == 1 and value.isdigit():
+    if len(value) == 1 and value.isascii() and value.isdigit():
         row.values["place_of_service"] = value = "0" + value
     return row.code("place_of_service", POS_CODES, "a CMS place-of-service code (11 office, 12 home, "
                     "02/10 telehealth, 22 outpatient hospital, ...)", rule="pos-code", source=POS_SOURCE)

@@ -297,7 +297,7 @@ def read_mue(path: Path) -> list[MueEdit]:
     """MUE records; a file without an adjudication indicator column (older Medicaid MUE files) gets 1 (per line)."""
     out = []
     for n, r, found in _records(path, MUE_COLUMNS, ("code", "value"), with_columns=True):
-        if not r["value"].strip().isdigit():
+        if not (r["value"].strip().isascii() and r["value"].strip().isdigit()):
             raise ConfigError(f"{path} row {n}: MUE value {r['value']!r} not understood")
         if "mai" not in found:
             out.append(MueEdit(r["code"], int(r["value"]), 1, r["rationale"], indicator_in_file=False))

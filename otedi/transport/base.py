@@ -466,7 +466,7 @@ def _download_prefix() -> str:
 def _owner_is_dead(name: str) -> bool:
     """True when the .fetch-*.tmp was started by a process of this host that no longer runs."""
     pid, at, rest = name.removeprefix(".fetch-").partition("@")
-    if not at or not pid.isdigit() or rest.rsplit("-", 1)[0] != socket.gethostname():
+    if not at or not (pid.isascii() and pid.isdigit()) or rest.rsplit("-", 1)[0] != socket.gethostname():
         return False
     try:
         os.kill(int(pid), 0)

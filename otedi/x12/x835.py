@@ -511,7 +511,7 @@ def _party(segment: Segment) -> Party:
     else:  # NM101 entity, NM103 last/organisation, NM104 first, NM108 qualifier, NM109 id
         party = Party(segment.element(1), segment.element(3), segment.element(4), segment.element(8),
                       segment.element(9))
-    if party.id_qualifier == "XX" and not (len(party.id) == 10 and party.id.isdigit()):
+    if party.id_qualifier == "XX" and not (len(party.id) == 10 and party.id.isascii() and party.id.isdigit()):
         position = "04" if segment.id == "N1" else "09"
         raise _fail(segment, f"{segment.id}{position} with qualifier XX is not a 10-digit NPI "
                              f"({len(party.id)} characters)")

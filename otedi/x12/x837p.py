@@ -499,4 +499,4 @@ def _sex(value: str | None) -> str:
 
 
 def _digits(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
+    return "".join(ch for ch in value if ch.isascii() and ch.isdigit())
