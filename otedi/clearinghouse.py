@@ -1,6 +1,6 @@
 """The exchange with the clearinghouse, recorded in the warehouse.
 
-- `send_ready_files`: every 837P file that passed the pyx12 gate and is not
+- `send_ready_files`: every 837P file that passed the 837P gate and is not
   sent yet is uploaded (atomically, never overwriting) and recorded with its
   remote name, size and sha256; the intent is recorded before the upload and
   before the rename that publishes it, so a re-run after a crash at any point

@@ -39,7 +39,7 @@ log = logging.getLogger("otedi")
 GROUPS = {  # in the order `otedi --help` lists them
     "db": "the warehouse schema",
     "charges": "charge-entry extracts and therapy used at other providers",
-    "claims": "build claims (837P through the pyx12 gate); review, release or void held claims",
+    "claims": "build claims (837P through the 837P gate); review, release or void held claims",
     "drop": "the clearinghouse drop (file:// or sftp://): send 837Ps, fetch what came back",
     "acks": "999 and 277CA acknowledgments",
     "remit": "835 remittances: posting to the ledger, and a biller's actions on exceptions",

@@ -72,7 +72,7 @@ def build(extract: Annotated[Path, existing_file("the charge extract: CSV, XLSX 
 
     warehouse(writes=True)
     folder = out_folder(out, "outbound")
-    with tracking(f"loading {extract.name}, coding, scrubbing and writing 837P files through the pyx12 gate") as bar:
+    with tracking(f"loading {extract.name}, coding, scrubbing and writing 837P files through the 837P gate") as bar:
         result = run_outbound(extract, folder, mapping=mapping, today=today, progress=bar)
     summary = result.summary()
     if as_json:
@@ -222,11 +222,12 @@ def validate(file: Annotated[Path, existing_file("an X12 file (837P, 837I, 835, 
     otedi validate era.835 --json
     ```
     """
+    from otedi.errors import ConfigError
     from otedi.x12.gate import gate_for
 
     try:
         validate_file = gate_for(gate)
-    except ValueError as exc:
+    except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="--gate") from None
     with working(f"validating {file.name}"):
         report = validate_file(file)
@@ -287,7 +288,7 @@ def resubmit(claim: Annotated[Optional[list[str]], typer.Option(
              by: By = None, out: OutFolder = None, today: Today = None, as_json: Json = False) -> int:
     """Corrected (frequency 7), void (8), new (1, for a rejected claim) and secondary claims. Without --yes a
     dry run: what would be built, for how much and why, writing nothing; with --yes exactly that is built
-    (audited) and written through the pyx12 gate.
+    (audited) and written through the 837P gate.
 
     Exit 3 when a file was quarantined.
 
@@ -334,7 +335,7 @@ def resubmit(claim: Annotated[Optional[list[str]], typer.Option(
     folder = out_folder(out, "outbound")
     with working("building the claims"), models.stamped_as_of(day), db.session_scope() as session:
         result = build_resubmissions(session, **asked, who=who, note=note)
-    with tracking("writing 837P files through the pyx12 gate") as bar, models.stamped_as_of(day), \
+    with tracking("writing 837P files through the 837P gate") as bar, models.stamped_as_of(day), \
             db.session_scope() as session:
         files = write_ready_claims(session, folder, today=day, progress=bar)
     summary = {"dry_run": False, **result.summary(), "files": [f.path for f in files if f.status == "ready"],

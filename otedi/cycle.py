@@ -1,6 +1,6 @@
 """The main job: one full billing cycle on one machine.
 
-extract -> load and scrub -> 837P files through the pyx12 gate -> send to the
+extract -> load and scrub -> 837P files through the 837P gate -> send to the
 clearinghouse drop -> (the built-in simulator answers) -> fetch -> 999/277CA
 -> post 835s -> secondary claims now due (coded under the secondary payer's
 rules, sent with the next batch) -> the summary (otedi.analytics.summary).

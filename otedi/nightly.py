@@ -11,7 +11,7 @@ finishes what the earlier attempt left undone.
     find_extract(practice_id, batch_date)         path of that night's extract, or None
     load_charges(path, batch_date)                load it (by content hash: once)
     build_claims_for(practice_id, batch_date)     scrub and store the practice's new charges
-    write_files_for(practice_id, batch_date)      837P files through the pyx12 gate, claimed for the night
+    write_files_for(practice_id, batch_date)      837P files through the 837P gate, claimed for the night
     send_files(practice_id, batch_date)           upload every ready file without a submission
     record_submissions(practice_id, batch_date)   check and write the night's submission manifest (once)
     night_summary(manifests)                      ids and counts of a night (its CLAIMS_SENT asset event)
@@ -274,7 +274,7 @@ def write_files_for(practice_id: str, batch_date: str | None = None) -> dict[str
     if batch_date is not None:
         claim_files(practice_id, batch_date, [Path(f.path).name for f in files])
     if result["quarantined"]:
-        log.warning("%s: %d file(s) failed the pyx12 gate and were quarantined: %s", practice_id,
+        log.warning("%s: %d file(s) failed the 837P gate and were quarantined: %s", practice_id,
                     len(result["quarantined"]), ", ".join(result["quarantined"]))
     _fault("write_files_for", "after", practice_id)
     return result

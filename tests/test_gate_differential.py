@@ -19,6 +19,7 @@ import pytest
 
 import pyx12.map_if
 from otedi import cli
+from otedi.errors import ConfigError
 from otedi.x12 import gate
 from otedi.x12 import validate as pyx12_gate
 from tests.x12_mutants import mutants
@@ -227,7 +228,7 @@ def test_the_setting_chooses_the_gate(monkeypatch):
     assert gate.gate_for() is pyx12_gate.validate_file
     assert gate.validate_configured(FIXTURES / "otedi_837p_mixed.837").validator == "pyx12"
     monkeypatch.setenv(gate.GATE_SETTING, "fast")
-    with pytest.raises(ValueError, match="OTEDI_GATE must be one of otedi, pyx12"):
+    with pytest.raises(ConfigError, match="OTEDI_GATE must be one of otedi, pyx12"):  # a task fails at once
         gate.gate_for()
 
 
@@ -272,5 +273,5 @@ def test_a_batch_run_audits_its_first_file_and_a_sample_with_pyx12_whose_verdict
     assert "gate audit P_DEMOCH_000000099.837: otedi's gate says valid, pyx12 says invalid (first error segment" in \
         caplog.text
     monkeypatch.setenv(gate.AUDIT_SETTING, "often")
-    with pytest.raises(ValueError, match="OTEDI_GATE_AUDIT must be a fraction between 0 and 1"):
+    with pytest.raises(ConfigError, match="OTEDI_GATE_AUDIT must be a fraction between 0 and 1"):
         gate.AuditedGate()

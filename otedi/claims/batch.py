@@ -1,4 +1,4 @@
-"""Write ready claims into 837P interchange files and pass each through the pyx12 gate.
+"""Write ready claims into 837P interchange files and pass each through the 837P gate.
 
 One interchange per practice (submitter) and clearinghouse (receiver), split
 by the clearinghouse's claim limit. Each file is written under a temporary
@@ -40,7 +40,7 @@ from otedi.x12.x837p import write_837p
 
 log = logging.getLogger(__name__)
 
-WRITING = "writing 837P files through the pyx12 gate (claims)"
+WRITING = "writing 837P files through the 837P gate (claims)"
 
 
 @dataclass

@@ -270,7 +270,7 @@ def begin_exclusive(session: Session) -> None:
     same snapshot. On PostgreSQL this is a no-op: callers lock the rows they take (FOR UPDATE SKIP LOCKED)."""
     if session.get_bind().dialect.name != "sqlite":
         return
-    # A twin can hold the lock for as long as its file takes to write and validate (the pyx12 gate on a
+    # A twin can hold the lock for as long as its file takes to write and validate (the 837P gate on a
     # large file takes longer than one busy timeout): wait for it, bounded, rather than fail.
     deadline = time.monotonic() + EXCLUSIVE_WAIT_SECONDS
     while True:

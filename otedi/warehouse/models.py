@@ -204,7 +204,7 @@ class ClaimFile(Base):
     claims: Mapped[int] = mapped_column(Integer)
     lines: Mapped[int] = mapped_column(Integer)
     total_charge: Mapped[Decimal] = mapped_column(Money)
-    # ready (passed the pyx12 gate) | quarantined (failed it) | sent (uploaded)
+    # ready (passed the 837P gate) | quarantined (failed it) | sent (uploaded)
     status: Mapped[str] = mapped_column(String(16), index=True)
     errors: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

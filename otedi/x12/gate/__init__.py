@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from otedi.errors import ConfigError
 from otedi.x12 import validate as pyx12_gate
 from otedi.x12.gate.checks import Pyx12Fails
 from otedi.x12.gate.engine import MapNotFound, NotX222A1, ReaderStopped, Run
@@ -89,7 +90,7 @@ def gate_for(name: str | None = None) -> Callable[[Path], ValidationReport]:
     """The gate called `name`, or the one OTEDI_GATE names (default: otedi)."""
     name = name or os.environ.get(GATE_SETTING) or "otedi"
     if name not in GATES:
-        raise ValueError(f"{GATE_SETTING} must be one of {', '.join(GATES)}, not {name!r}")
+        raise ConfigError(f"{GATE_SETTING} must be one of {', '.join(GATES)}, not {name!r}")
     return validate_file if name == "otedi" else pyx12_gate.validate_file
 
 
@@ -109,9 +110,9 @@ class AuditedGate:
         try:
             self.fraction = float(value)
         except ValueError:
-            raise ValueError(f"{AUDIT_SETTING} must be a fraction between 0 and 1, not {value!r}") from None
+            raise ConfigError(f"{AUDIT_SETTING} must be a fraction between 0 and 1, not {value!r}") from None
         if not 0 <= self.fraction <= 1:
-            raise ValueError(f"{AUDIT_SETTING} must be a fraction between 0 and 1, not {value!r}")
+            raise ConfigError(f"{AUDIT_SETTING} must be a fraction between 0 and 1, not {value!r}")
         self.files = 0
         self.audited: list[Path] = []
         self.disagreements: list[Disagreement] = []
