@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from otedi.cli_common import (DATA, OK, By, Json, Note, Today, emit_json, existing_file, out_folder,
+from otedi.cli_common import (DATA, OK, By, Json, Note, Today, act, emit_json, existing_file, out_folder,
                               out_is_terminal, rejected, say, show_issues, show_pairs, show_table, warehouse,
                               tracking, working)
 
@@ -141,19 +141,6 @@ def review(claim_id: ClaimId, as_json: Json = False) -> int:
     return OK
 
 
-def _act(action, done: str, as_json: bool) -> int:
-    from otedi.warehouse import db
-
-    warehouse(writes=True)
-    with db.session_scope() as session:
-        changes = action(session)
-    if as_json:
-        emit_json(changes)
-    else:
-        say(done)
-    return OK
-
-
 def release(claim_id: ClaimId, note: Note,
             add_modifier: Annotated[Optional[list[str]], typer.Option(
                 "--add-modifier", metavar="LINE:MOD",
@@ -180,7 +167,7 @@ def release(claim_id: ClaimId, note: Note,
             raise ActionError(f"--units takes LINE:N with N a whole number, not {line}:{values[-1]}")
         line_units[line] = int(values[-1])
     modifiers = _pairs(add_modifier, "--add-modifier")
-    return _act(lambda session: release_claim(session, claim_id, who=actor(by), note=note,
+    return act(lambda session: release_claim(session, claim_id, who=actor(by), note=note,
                                               add_modifiers=modifiers, units=line_units),
                 f"claim {claim_id} released into the next batch", as_json)
 
@@ -197,7 +184,7 @@ def void(claim_id: ClaimId, note: Note, by: By = None, as_json: Json = False) ->
     from otedi.actions.audit import actor
     from otedi.actions.held_claims import void as void_claim
 
-    return _act(lambda session: void_claim(session, claim_id, who=actor(by), note=note),
+    return act(lambda session: void_claim(session, claim_id, who=actor(by), note=note),
                 f"claim {claim_id} voided: it will not be billed", as_json)
 
 
@@ -205,7 +192,8 @@ def void(claim_id: ClaimId, note: Note, by: By = None, as_json: Json = False) ->
 
 def validate(file: Annotated[Path, existing_file("an X12 file (837P, 837I, 835, 999)")],
              details: Annotated[bool, typer.Option(
-                 "--details", help="add the validator's own text to each error (it may quote values from the file)")] = False,
+                 "--details",
+                 help="add the validator's own text to each error (it may quote values from the file)")] = False,
              gate: Annotated[Optional[str], typer.Option(
                  "--gate", help="otedi (pyx12's verdict, compiled from its maps; hands non-837P files to pyx12) "
                                 "or pyx12; default: the OTEDI_GATE setting, else otedi")] = None,

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterable, Iterator, Optional
 
 import typer
 
@@ -216,6 +216,21 @@ def warehouse(*, writes: bool) -> str:
         STATE.announced = shown
     (db.prepare_warehouse if writes else db.require_warehouse)()
     return shown
+
+
+def act(action: Callable, done: str | Callable[[Any], str], as_json: bool) -> int:
+    """One audited action of a biller (release, void, accept, match ...) in its own transaction: its changes as
+    JSON, or the line `done` (a text, or made from the changes)."""
+    from otedi.warehouse import db
+
+    warehouse(writes=True)
+    with db.session_scope() as session:
+        changes = action(session)
+    if as_json:
+        emit_json(changes)
+    else:
+        say(done if isinstance(done, str) else done(changes))
+    return OK
 
 
 # --- progress --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from otedi.cli_common import (By, Json, Note, Today, ack_problem, database_failure, each, emit_json, exit_code,
+from otedi.cli_common import (By, Json, Note, Today, ack_problem, act, database_failure, each, emit_json, exit_code,
                               out_is_terminal, record_failure, remittance_problem, say, show_table, warehouse, warn)
 
 Files = Annotated[list[Path], typer.Argument(help="the files (each its own transaction)", metavar="FILE...",
@@ -146,19 +146,6 @@ def load_acks(files: Files, today: Today = None, as_json: Json = False) -> int:
     return code
 
 
-def _act(action, done, as_json: bool) -> int:
-    from otedi.warehouse import db
-
-    warehouse(writes=True)
-    with db.session_scope() as session:
-        changes = action(session)
-    if as_json:
-        emit_json(changes)
-    else:
-        say(done(changes))
-    return 0
-
-
 def accept(file: Annotated[Path, typer.Argument(
                help="the quarantined 835 (the file posted before, by its content)", metavar="FILE", exists=True,
                dir_okay=False, readable=True)],
@@ -182,7 +169,7 @@ def accept(file: Annotated[Path, typer.Argument(
                 f"{c['claims_matched']} claim(s) matched, {c['unmatched']} unmatched, paid {c['paid']}, "
                 f"BPR02 {c['bpr02']}{held}; waived: {', '.join(c['waived_codes'])}")
 
-    return _act(lambda session: accept_remittance(session, file, who=actor(by), note=note), done, as_json)
+    return act(lambda session: accept_remittance(session, file, who=actor(by), note=note), done, as_json)
 
 
 def match(clp_id: Annotated[str, typer.Argument(
@@ -206,7 +193,7 @@ def match(clp_id: Annotated[str, typer.Argument(
         return (f"CLP01 {c['patient_control_number']} matched to claim {c['claim']}: {len(c['payments'])} "
                 f"payment(s) moved onto it, paid {paid}; claim {c['status'][0]} -> {c['status'][1]}")
 
-    return _act(lambda session: match_remittance_claim(session, clp_id, claim_id=claim, who=actor(by), note=note),
+    return act(lambda session: match_remittance_claim(session, clp_id, claim_id=claim, who=actor(by), note=note),
                 done, as_json)
 
 
