@@ -44,7 +44,8 @@ START = date(2026, 1, 5)  # a Monday
 DAYS = 84
 SEED = 20260105
 DEFAULT_CLAIMS = "10000,100000"
-ROW_STAGES = ("synthesize extract (CSV)", "load: read + validate + insert")  # their unit is the charge row
+SYNTH = "synthesize extract (CSV, in a child process)"
+ROW_STAGES = (SYNTH, "load: read + validate + insert")  # their unit is the charge row
 MIB = 1024 * 1024
 
 
@@ -135,6 +136,22 @@ class Run:
         return next(s for s in self.stages if s.name == name)
 
 
+def synthesize_in_child(rows: int, seed: int, extract: Path, days: int) -> None:
+    """Write the synthetic extract from a child process: the generator's row dicts would otherwise stay in
+    this process's heap (CPython keeps freed arenas) and count as the night's memory."""
+    code = ("import sys, datetime; from otedi.charges.synth import synth_charges; "
+            "synth_charges(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], "
+            "start=datetime.date.fromisoformat(sys.argv[4]), days=int(sys.argv[5]))")
+    subprocess.run([sys.executable, "-c", code, str(rows), str(seed), str(extract), START.isoformat(), str(days)],
+                   check=True, cwd=ROOT)
+
+
+def children_peak_mib() -> float:
+    """The largest peak RSS of the child processes waited for so far."""
+    maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return maxrss / MIB if sys.platform == "darwin" else maxrss * 1024 / MIB
+
+
 CURRENT: dict = {}  # the run and stage in progress, for a partial report when interrupted
 
 
@@ -198,7 +215,6 @@ def last_service_date(path: Path) -> date:
 
 def run_one(target: int, *, database: str | None, out: Path | None, days: int, seed: int) -> Run:
     from otedi.charges.load import load_extract
-    from otedi.charges.synth import synth_charges
     from otedi.claims import batch
     from otedi.claims.build import build_claims
     from otedi.issues import Severity
@@ -223,8 +239,9 @@ def run_one(target: int, *, database: str | None, out: Path | None, days: int, s
             os.environ["OTEDI_DATABASE_URL"] = url
             run = Run(target=target, rows=rows, days=days, today=START, database=described)
 
-            timed(run, peak, "synthesize extract (CSV)",
-                  lambda: synth_charges(rows, seed, extract, start=START, days=days))
+            timed(run, peak, SYNTH, lambda: synthesize_in_child(rows, seed, extract, days))
+            # the stage ran in a child: its peak is the child's (this process stays small for the night)
+            run.stages[-1] = Stage(SYNTH, run.stages[-1].seconds, children_peak_mib(), None)
             # Process the day after the last date of service: every row is in the past, none is stale.
             run.today = last_service_date(extract) + timedelta(days=1)
 
@@ -312,13 +329,16 @@ GATE = "gate: otedi's X222A1 validation, same files"
 OURS = ("load: read + validate + insert", "build: scrub + group + store", "write 837P (gate off)", GATE,
         "send to the file:// drop")
 NIGHT_TARGET = {10_000: 10.0, 100_000: 90.0}  # issue 14: seconds for the whole night on 2 cores
+MEMORY_TARGET_MIB = 1024  # issue 14: the night's peak RSS
+MEMORY_SCALE = 1.5  # issue 14: peak RSS at 100k claims at most 1.5x that at 10k
 
 
 def _rate(count: int, seconds: float) -> str:
     return f"{count / seconds:,.0f}" if seconds > 0 else "-"
 
 
-def table(run: Run) -> str:
+def table(run: Run, smaller: Run | None = None) -> str:
+    """The run's table and target lines (`smaller`: a run of fewer claims in this process, for memory scaling)."""
     anchor = run.stages[-1]
     ours = sum(run.stage(n).seconds for n in OURS)
     ours_peak = max(run.stage(n).peak_mib for n in OURS)
@@ -370,6 +390,15 @@ def table(run: Run) -> str:
     if target is not None:
         met = "met" if ours <= target else "NOT met"
         lines.append(f"\nnight target (issue 14): {target:.0f} s on 2 cores: {met} ({ours:.2f} s)")
+    met = "met" if ours_peak <= MEMORY_TARGET_MIB else "NOT met"
+    lines.append(f"\nmemory target (issue 14): the night's peak RSS <= {MEMORY_TARGET_MIB:,} MiB: {met} "
+                 f"({ours_peak:,.0f} MiB)")
+    if smaller is not None:
+        base = max(smaller.stage(n).peak_mib for n in OURS)
+        met = "met" if ours_peak <= MEMORY_SCALE * base else "NOT met"
+        lines.append(f"\nmemory scaling (issue 14): peak RSS at {run.target:,} <= {MEMORY_SCALE}x that at "
+                     f"{smaller.target:,} claims: {met} ({ours_peak:,.0f} vs {base:,.0f} MiB, "
+                     f"{ours_peak / base:.2f}x)")
     if run.held_rules.get("timely-filing"):
         lines.append(f"\nWARNING: {run.held_rules['timely-filing']} timely-filing holds; shorten --days.")
     return "\n".join(lines)
@@ -492,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (kill PID) stops a run like Ctrl-C: the finished stages are still printed and recorded.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     tables = []
+    smaller = None  # the previous size's run, for the memory scaling line
     for target in args.targets:
         print(f"\nrunning {target:,} claims ...", flush=True)
         CURRENT.clear()
@@ -510,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
                 path = record(tables[-1], started, first=len(tables) == 1, revision=revision)
                 print(f"\nrecorded in {path.relative_to(ROOT)}", flush=True)
             return 130 if failure is None else 1
-        tables.append(table(run))
+        tables.append(table(run, smaller if smaller is not None and smaller.target < run.target else None))
+        smaller = run
         print("\n" + tables[-1], flush=True)
         if args.record:  # after each N, so a long run keeps what it finished
             path = record(tables[-1], started, first=len(tables) == 1, revision=revision)
