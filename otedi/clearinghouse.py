@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -135,9 +135,8 @@ def _recorded(session: Session, claim_file: models.ClaimFile, submission: models
     submission.status = status
     submission.sent_at = models.utcnow()
     claim_file.status = "sent"
-    for claim in session.scalars(select(models.Claim).where(models.Claim.claim_file_id == claim_file.id)):
-        if claim.status == "batched":
-            claim.status = "submitted"
+    session.execute(update(models.Claim).where(models.Claim.claim_file_id == claim_file.id,
+                                               models.Claim.status == "batched").values(status="submitted"))
     session.commit()
     return submission
 
