@@ -492,26 +492,21 @@ def _payment_date(bpr: Segment, tolerant: bool, production: date | None, waiver:
 
 def _adjustments(segment: Segment) -> list[Adjustment]:
     """CAS01 group, then up to six reason (CAS02) / amount (03) / quantity (04) triplets."""
-    elements = segment.elements
-    count = len(elements)
-    if count == 3:  # one reason and amount, no quantity: most CAS segments
-        group, reason, amount = elements
-        value = _DECIMALS.get(amount)
-        if group and reason and value is not None:
-            return [Adjustment(group, reason, value)]
-    group = _required(segment, 1)
+    count = len(segment.elements)
+    e = _padded(segment, 19)
+    group = e[0] or _required(segment, 1)
+    decimals = _DECIMALS  # the cache looked at first: CAS carries most amounts of a file
     result = []
-    for start in range(2, min(count, 19) + 1, 3):
-        reason = elements[start - 1]
-        amount = elements[start] if start < count else ""
-        if not reason and not amount:
-            continue
+    for start in range(1, min(count, 19), 3):  # e[start] is CAS02, 05, ... (the reason of a triplet)
+        reason, amount, quantity = e[start], e[start + 1], e[start + 2]
         if not reason:
-            raise _fail(segment, f"CAS{start + 1:02d} amount without a reason code in CAS{start:02d}")
-        value = _DECIMALS.get(amount)  # the cache looked at here first: CAS carries most amounts of a file
+            if not amount:
+                continue
+            raise _fail(segment, f"CAS{start + 2:02d} amount without a reason code in CAS{start + 1:02d}")
+        value = decimals.get(amount)
         if value is None:
-            value = _amount(segment, start + 1)
-        quantity = _decimal(segment, start + 2, required=False) if start + 1 < count else None
+            value = _amount(segment, start + 2)
+        quantity = (decimals.get(quantity) or _decimal(segment, start + 3)) if quantity else None
         result.append(Adjustment(group, reason, value, quantity))
     if not result:
         raise _fail(segment, "CAS has no reason code and amount")
