@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain, islice
-from operator import itemgetter
 
 from sqlalchemy import Connection, Table, text
 from sqlalchemy.exc import DBAPIError
@@ -46,10 +45,7 @@ def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
 def insert_rows(connection: Connection, table: Table, rows: Sequence[dict]) -> None:
     """Insert `rows` (dicts with the same keys, every column a value) into `table`."""
     if rows:
-        names = list(rows[0])
-        # each row's values in the order of `names` (itemgetter: one C call a row), transposed into columns
-        values = map(itemgetter(*names), rows) if len(names) > 1 else ((row[names[0]],) for row in rows)
-        insert_columns(connection, table, dict(zip(names, map(list, zip(*values)))))
+        insert_columns(connection, table, {column: [row[column] for row in rows] for column in rows[0]})
 
 
 def insert_columns(connection: Connection, table: Table, columns: dict[str, list],
