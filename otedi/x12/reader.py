@@ -353,34 +353,39 @@ class X12Reader:
         in_group = in_transaction = False
         groups_in_interchange = sets_in_group = 0
         st_count = 0  # segments since ST, ST included
-        valid_ids: set[str] = set()  # segment ids seen and found well formed
+        # segment ids seen and found well formed, each with its `_THRESHOLDS` (() when it has none): one lookup
+        known: dict[str, tuple[int, ...]] = {}
         for text in self._raw_segments():
             delimiters = self._delimiters
             assert delimiters is not None
             parts = text.split(delimiters.element)
-            self._count += 1
+            self._count = number = self._count + 1
             sid = parts[0]
-            segment = Segment(self._count, sid, parts[1:], delimiters)
-            if sid not in valid_ids:
+            segment = Segment(number, sid, parts[1:], delimiters)
+            thresholds = known.get(sid)
+            if thresholds is None:
                 if not _SEGMENT_ID.fullmatch(sid):
                     raise X12Error(
                         "segment id is not 2 or 3 capital letters or digits (corrupt segment or wrong delimiters)",
-                        segment_number=segment.number,
+                        segment_number=number,
                     )
-                valid_ids.add(sid)
+                thresholds = known[sid] = _THRESHOLDS.get(sid, ())
             # the whole text looked at once (an element separator that is a control character is found too,
             # and then passes the element by element check); printable text holds no control character
-            thresholds = _THRESHOLDS.get(sid)
-            if thresholds is not None and any(map(gt, map(len, segment.elements), thresholds)) \
+            if thresholds and any(map(gt, map(len, segment.elements), thresholds)) \
                     or not text.isprintable() and _CONTROL.search(text):
                 _check_values(segment)
-            if in_transaction:
-                st_count += 1
             if sid not in _ENVELOPE_IDS:
-                if not in_transaction and sid != "TA1":  # TA1 (interchange acknowledgment) sits between ISA and GS
+                if in_transaction:  # the bulk of a file
+                    st_count += 1
+                    yield segment
+                    continue
+                if sid != "TA1":  # TA1 (interchange acknowledgment) sits between ISA and GS
                     where = "in a functional group but" if in_group else "between ISA and GS,"
                     raise X12Error(f"segment {where} outside a transaction set (no ST before it)", **_at(segment))
-            elif sid == "ISA":
+            elif in_transaction:
+                st_count += 1
+            if sid == "ISA":
                 if self._open_interchange:
                     raise X12Error("ISA inside an open interchange (no IEA before it)", **_at(segment))
                 self._open_isa(segment)

@@ -438,6 +438,14 @@ def _decimal(segment: Segment, position: int, *, required: bool = True) -> Decim
     return number
 
 
+def _padded(segment: Segment, count: int) -> list[str]:
+    """The segment's first `count` elements, "" for those absent: indexed directly in the hot paths (no call
+    per element)."""
+    elements = segment.elements
+    missing = count - len(elements)
+    return elements + [""] * missing if missing > 0 else elements
+
+
 def _amount(segment: Segment, position: int) -> Decimal:
     value = _decimal(segment, position)
     assert value is not None
@@ -482,24 +490,29 @@ def _payment_date(bpr: Segment, tolerant: bool, production: date | None, waiver:
     return _date(bpr, 16)
 
 
+# Adjustment(...) goes through the named tuple's __new__, a Python function; the tuple built directly is the
+# same object for a fraction of the cost (two per CAS: the most numerous object of a file).
+_new_adjustment = tuple.__new__
+
+
 def _adjustments(segment: Segment) -> list[Adjustment]:
     """CAS01 group, then up to six reason (CAS02) / amount (03) / quantity (04) triplets."""
-    group = _required(segment, 1)
+    count = len(segment.elements)
+    e = _padded(segment, 19)
+    group = e[0] or _required(segment, 1)
+    decimals = _DECIMALS  # the cache looked at first: CAS carries most amounts of a file
     result = []
-    elements = segment.elements
-    count = len(elements)
-    for start in range(2, min(count, 19) + 1, 3):
-        reason = elements[start - 1]
-        amount = elements[start] if start < count else ""
-        if not reason and not amount:
-            continue
+    for start in range(1, min(count, 19), 3):  # e[start] is CAS02, 05, ... (the reason of a triplet)
+        reason, amount, quantity = e[start], e[start + 1], e[start + 2]
         if not reason:
-            raise _fail(segment, f"CAS{start + 1:02d} amount without a reason code in CAS{start:02d}")
-        value = _DECIMALS.get(amount)  # the cache looked at here first: CAS carries most amounts of a file
+            if not amount:
+                continue
+            raise _fail(segment, f"CAS{start + 2:02d} amount without a reason code in CAS{start + 1:02d}")
+        value = decimals.get(amount)
         if value is None:
-            value = _amount(segment, start + 1)
-        quantity = _decimal(segment, start + 2, required=False) if start + 1 < count else None
-        result.append(Adjustment(group, reason, value, quantity))
+            value = _amount(segment, start + 2)
+        quantity = (decimals.get(quantity) or _decimal(segment, start + 3)) if quantity else None
+        result.append(_new_adjustment(Adjustment, (group, reason, value, quantity)))
     if not result:
         raise _fail(segment, "CAS has no reason code and amount")
     return result
@@ -507,10 +520,11 @@ def _adjustments(segment: Segment) -> list[Adjustment]:
 
 def _party(segment: Segment) -> Party:
     if segment.id == "N1":  # N101 entity, N102 name, N103 id qualifier, N104 id
-        party = Party(segment.element(1), segment.element(2), "", segment.element(3), segment.element(4))
+        e = _padded(segment, 4)
+        party = Party(e[0], e[1], "", e[2], e[3])
     else:  # NM101 entity, NM103 last/organisation, NM104 first, NM108 qualifier, NM109 id
-        party = Party(segment.element(1), segment.element(3), segment.element(4), segment.element(8),
-                      segment.element(9))
+        e = _padded(segment, 9)
+        party = Party(e[0], e[2], e[3], e[7], e[8])
     if party.id_qualifier == "XX" and not (len(party.id) == 10 and party.id.isascii() and party.id.isdigit()):
         position = "04" if segment.id == "N1" else "09"
         raise _fail(segment, f"{segment.id}{position} with qualifier XX is not a 10-digit NPI "
@@ -678,19 +692,17 @@ class _Transaction:
     # loop 2100 / 2110
 
     def _start_claim(self, clp: Segment) -> None:
+        e = _padded(clp, 9)
+        decimals = _DECIMALS
+        # the cached value of each amount's text when there is one, else the checked conversion (`_decimal`)
         self.claim = ClaimPayment(
-            segment_number=clp.number,
-            header_number=self.header_number,
-            provider_summary=self.summary,
-            patient_control_number=_required(clp, 1),
-            status=_required(clp, 2),
-            charge=_amount(clp, 3),
-            paid=_amount(clp, 4),
-            patient_responsibility=_decimal(clp, 5, required=False),
-            filing_indicator=clp.element(6),
-            payer_claim_control_number=clp.element(7),
-            facility_type=clp.element(8),
-            frequency=clp.element(9),
+            clp.number, self.header_number, self.summary,
+            e[0] or _required(clp, 1),
+            e[1] or _required(clp, 2),
+            decimals.get(e[2]) or _amount(clp, 3),
+            decimals.get(e[3]) or _amount(clp, 4),
+            decimals.get(e[4]) or _decimal(clp, 5, required=False),
+            e[5], e[6], e[7], e[8],
         )
         self.service = None
 
@@ -698,18 +710,17 @@ class _Transaction:
         if self.claim is None:
             raise _fail(svc, "SVC (loop 2110) outside a claim: no CLP before it")
         qualifier, procedure, modifiers = _procedure(svc, 1, self.tolerant)
+        e = _padded(svc, 7)
+        decimals = _DECIMALS
         self.service = ServicePayment(
-            segment_number=svc.number,
-            qualifier=qualifier,
-            procedure=procedure,
-            modifiers=modifiers,
-            charge=_amount(svc, 2),
-            paid=_amount(svc, 3),
-            revenue_code=svc.element(4),
-            units=_decimal(svc, 5, required=False),
-            original_units=_decimal(svc, 7, required=False),
+            svc.number, qualifier, procedure, modifiers,
+            decimals.get(e[1]) or _amount(svc, 2),
+            decimals.get(e[2]) or _amount(svc, 3),
+            e[3],
+            decimals.get(e[4]) or _decimal(svc, 5, required=False),
+            original_units=decimals.get(e[6]) or _decimal(svc, 7, required=False),
         )
-        if svc.element(6):
+        if e[5]:
             (self.service.original_qualifier, self.service.original_procedure,
              self.service.original_modifiers) = _procedure(svc, 6, self.tolerant)
         self.claim.services.append(self.service)
@@ -720,18 +731,20 @@ class _Transaction:
         (self.service or self.claim).adjustments.extend(_adjustments(seg))
 
     def _ref(self, seg: Segment) -> None:
-        elements = seg.elements
-        (self.service or self.claim).references.setdefault(_required(seg, 1), elements[1] if len(elements) > 1 else "")
+        qualifier, value = _padded(seg, 2)[:2]
+        (self.service or self.claim).references.setdefault(qualifier or _required(seg, 1), value)
 
     def _amt(self, seg: Segment) -> None:
-        (self.service or self.claim).amounts[_required(seg, 1)] = _amount(seg, 2)
+        e = _padded(seg, 2)
+        (self.service or self.claim).amounts[e[0] or _required(seg, 1)] = _DECIMALS.get(e[1]) or _amount(seg, 2)
 
     def _lq(self, seg: Segment) -> None:
         if self.service is not None:
-            self.service.remarks.append((seg.element(1), _required(seg, 2)))
+            e = _padded(seg, 2)
+            self.service.remarks.append((e[0], e[1] or _required(seg, 2)))
 
     def _nm1(self, seg: Segment) -> None:
-        role = _CLAIM_PARTIES.get(seg.element(1))
+        role = _CLAIM_PARTIES.get(seg.elements[0] if seg.elements else "")
         if role:
             setattr(self.claim, role, _party(seg))
 
@@ -742,21 +755,21 @@ class _Transaction:
         self.claim.remark_codes.extend(c for c in (seg.element(n) for n in range(3, 8)) if c)
 
     def _dtm(self, seg: Segment) -> None:
-        claim, service = self.claim, self.service
-        qualifier = seg.element(1)
+        service = self.service
+        qualifier, text = _padded(seg, 2)[:2]
         if service is not None:
             if qualifier == "472":
-                service.service_date = _date(seg, 2)
+                service.service_date = _DATES.get(text) or _date(seg, 2)
             elif qualifier == "150":
-                service.service_start = _date(seg, 2)
+                service.service_start = _DATES.get(text) or _date(seg, 2)
             elif qualifier == "151":
-                service.service_end = _date(seg, 2)
+                service.service_end = _DATES.get(text) or _date(seg, 2)
         elif qualifier == "232":
-            claim.statement_start = _date(seg, 2)
+            self.claim.statement_start = _DATES.get(text) or _date(seg, 2)
         elif qualifier == "233":
-            claim.statement_end = _date(seg, 2)
+            self.claim.statement_end = _DATES.get(text) or _date(seg, 2)
         elif qualifier == "050":
-            claim.received = _date(seg, 2)
+            self.claim.received = _DATES.get(text) or _date(seg, 2)
 
     def _flush(self, out: list[Item]) -> None:
         if self.claim is not None:
@@ -791,11 +804,18 @@ def _items(reader: X12Reader, tolerant: bool, waiver: _Waiver | None = None, *,
     """`check_envelope`: the mismatches a non-strict reader keeps are checked against `waiver` as they come
     (raised unless waived)."""
     waiver = waiver or _Waiver()
-    feed = None  # of the transaction set being read (the reader refuses segments outside ST/SE)
+    transaction = None  # the transaction set being read (the reader refuses segments outside ST/SE)
+    # Loop 2100/2110 detail segments (CAS, REF, DTM, ...: most of a file) go straight to their handler while a
+    # claim is open, without `feed`; empty while the header is read and between claims.
+    details: dict = {}
     problems = reader.problems
     checked = 0
     for segment in reader:
-        if check_envelope and len(problems) > checked:
+        detail = details.get(segment.id)
+        if detail is not None:
+            detail(segment)
+            continue
+        if check_envelope and len(problems) > checked:  # (the reader keeps them at envelope segments only)
             for problem in problems[checked:]:
                 waiver.check(problem)
             checked = len(problems)
@@ -807,9 +827,10 @@ def _items(reader: X12Reader, tolerant: bool, waiver: _Waiver | None = None, *,
             assert envelope is not None
             if envelope.transaction_set_id != "835":
                 raise _fail(segment, f"transaction set {envelope.transaction_set_id!r} is not an 835")
-            feed = _Transaction(envelope, tolerant, waiver).feed
+            transaction = _Transaction(envelope, tolerant, waiver)
             continue
-        items = feed(segment)
+        items = transaction.feed(segment)
+        details = transaction.details if transaction.claim is not None else {}
         if items:
             yield from items
 
