@@ -31,7 +31,7 @@ import tempfile
 import time
 import tracemalloc
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
@@ -100,6 +100,8 @@ class File835:
     plb_segments: int = 0
     plb_items: int = 0
     adjustments: dict[str, int] = field(default_factory=dict)  # "CO-45" -> cents
+    # each claim as billed: (CLP01, date of service, [(procedure, modifiers, charge cents, units), ...])
+    visits: list[tuple[str, date, list[tuple[str, str, int, int]]]] = field(default_factory=list)
 
 
 def write_835(path: Path, claims: int, seed: int) -> File835:
@@ -134,6 +136,7 @@ def write_835(path: Path, claims: int, seed: int) -> File835:
                 units = rng.randint(1, most)
                 services.append((code, fee * units, units))
             lines_text = []
+            billed = []
             charge = paid = pr = 0
             for i, (code, line_charge, units) in enumerate(services, start=1):
                 allowed = line_charge * rng.randint(58, 86) // 100
@@ -146,6 +149,7 @@ def write_835(path: Path, claims: int, seed: int) -> File835:
                 adjustments["CO-253"] += co253
                 adjustments["PR-2"] += pr2
                 modifiers = ":GO:KX" if rng.random() < 0.15 else ":GO"
+                billed.append((code, modifiers[1:], line_charge, units))
                 lines_text.append(
                     f"SVC*HC:{code}{modifiers}*{amt(line_charge)}*{amt(line_paid)}**{units}~\n"
                     f"DTM*472*{dos}~\n"
@@ -160,6 +164,7 @@ def write_835(path: Path, claims: int, seed: int) -> File835:
                        f"{rng.randint(1000, 9999)}~\n"
                        f"DTM*050*{received}~\n")
             body.write("".join(lines_text))
+            out.visits.append((pcn, visit, billed))
             body_segments += 3 + 6 * len(services)
             out.claims += 1
             out.lines += len(services)
@@ -215,6 +220,54 @@ def write_835(path: Path, claims: int, seed: int) -> File835:
     out.segments = len(header) + body_segments + 3
     out.bytes = path.stat().st_size
     return out
+
+
+def seed_claims(url: str, f835: File835) -> None:
+    """The claims the 835 pays, as `otedi claims build` and `send` leave them (submitted; one charge per line,
+    REF*6R = the line control number), so the posting matches every claim and line as on a real night.
+    Written with otedi.warehouse.bulk in one transaction: test data, not timed as otedi."""
+    from otedi.warehouse import bulk, db, models
+
+    stamp = datetime(2026, 7, 1, tzinfo=timezone.utc)
+    claims, lines, charges = {}, {}, {}
+
+    def add(table: dict, **values) -> None:
+        for key, value in values.items():
+            table.setdefault(key, []).append(value)
+
+    with db.engine(url).begin() as connection:
+        [extract] = bulk.reserve_ids(connection, models.ExtractFile.__table__, 1)
+        bulk.insert_rows(connection, models.ExtractFile.__table__, [dict(
+            id=extract, file_name="bench.csv", sha256="0" * 64, mapping=None, rows=f835.lines,
+            accepted=f835.lines, rejected=0, duplicates=0, loaded_at=stamp)])
+        claim_ids = bulk.reserve_ids(connection, models.Claim.__table__, len(f835.visits))
+        row = 0
+        for claim_pk, (pcn, dos, billed) in zip(claim_ids, f835.visits):
+            patient = f"P{claim_pk:07d}"
+            add(claims, id=claim_pk, claim_id=pcn, practice_id="BRIGHTHANDS", patient_id=patient,
+                payer_id=PAYER_ID, payer_sequence="P", claim_filing_code="MB", rendering_npi=PAYEE_NPI,
+                service_date_from=dos, service_date_to=dos, total_charge=Decimal(sum(b[2] for b in billed)) / 100,
+                frequency_code="1", diagnoses="M6281", status="submitted", created_at=stamp)
+            for number, (code, modifiers, cents, units) in enumerate(billed, start=1):
+                row += 1
+                charge_id = f"{pcn}-{number}"
+                add(charges, charge_id=charge_id, extract_file_id=extract, row_number=row, status="billed",
+                    practice_id="BRIGHTHANDS", service_date=dos, patient_id=patient, patient_last_name="BENCH",
+                    patient_first_name="PATIENT", patient_dob=date(1950, 1, 1), patient_sex="F",
+                    patient_address1="1 MAIN ST", patient_city="COLUMBUS", patient_state="OH", patient_zip="43215",
+                    payer_id=PAYER_ID, payer_name="OHIO STATE HEALTH PLAN", claim_filing_code="MB",
+                    payer_sequence="P", member_id=f"M{claim_pk:09d}", relationship="18", rendering_npi=PAYEE_NPI,
+                    rendering_last_name="THERAPIST", rendering_first_name="OT", rendering_role="OT",
+                    referring_npi=PAYEE_NPI, referring_last_name="PHYSICIAN", referring_first_name="REF",
+                    place_of_service="11", cpt=code, modifiers=modifiers, units=units,
+                    charge_amount=Decimal(cents) / 100, dx_codes="M6281", loaded_at=stamp, qmb=False)
+                add(lines, claim_pk=claim_pk, line_number=number, charge_id=charge_id,
+                    line_control_number=f"{pcn}L{number}", service_date=dos, cpt=code, modifiers=modifiers,
+                    units=units, charge_amount=Decimal(cents) / 100, dx_pointers="1")
+        lines["id"] = bulk.reserve_ids(connection, models.ClaimLine.__table__, len(lines["claim_pk"]))
+        bulk.insert_columns(connection, models.Charge.__table__, charges)
+        bulk.insert_columns(connection, models.Claim.__table__, claims)
+        bulk.insert_columns(connection, models.ClaimLine.__table__, lines)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -360,6 +413,7 @@ def run(claims: int, seed: int, keep: Path | None, profile: bool, database: str 
             t0 = time.perf_counter()
             db.upgrade(target)
             migrated = time.perf_counter() - t0
+            seed_claims(target, f835)
 
             def post():
                 with db.session_scope(target) as session:
@@ -369,7 +423,7 @@ def run(claims: int, seed: int, keep: Path | None, profile: bool, database: str 
             with db.session_scope(target) as session:
                 rows = session.scalar(select(func.count()).select_from(models.LedgerEntry))
                 queued = session.scalar(select(func.count()).select_from(models.RemitException))
-            if (summary_["status"] != "posted" or summary_["unmatched"] != f835.claims
+            if (summary_["status"] != "posted" or summary_["claims_matched"] != f835.claims
                     or Decimal(summary_["totals"]["bpr02"]) != summary.payment_amount
                     or Decimal(summary_["totals"]["paid"]) * 100 != f835.paid):
                 raise SystemExit(f"FAIL: posting does not agree with the file: {summary_}")
@@ -502,8 +556,8 @@ def table(result: Result, seed: int) -> str:
         f"- checks: read_segments, scan_835 (balanced, same BPR02), iter_835 and pyx12 "
         f"(0 errors, {result.pyx12_segments:,} segments read) all agree with the generator",
         f"- posting: fresh SQLite warehouse (migration {result.migrate_seconds:.2f} s, not in the table), and a "
-        f"fresh PostgreSQL database with --database, the same rows in each; no "
-        f"matching claims: {result.posted['unmatched']:,} claims posted unmatched, {result.ledger_rows:,} ledger "
+        f"fresh PostgreSQL database with --database, the same rows in each, both seeded (untimed) with the claims "
+        f"and lines the 835 pays: {result.posted['claims_matched']:,} claims matched, {result.ledger_rows:,} ledger "
         f"rows ({_rate(result.ledger_rows, post.seconds)}/s), {result.exceptions:,} exception-queue rows; paid "
         f"{result.posted['totals']['paid']}, PLB {result.posted['totals']['plb']}",
         "- segments/s and claims/s divide the file's segments and claims by each row's seconds; "
