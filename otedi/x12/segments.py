@@ -96,9 +96,24 @@ class SegmentWriter:
         self.out = out
         self.delimiters = delimiters
         self.count = 0  # segments written so far, envelope segments included
+        self._separator = delimiters.element
+        # Every delimiter but the element separator: a segment of simple values may not hold any of them.
+        self._others = re.compile("[" + re.escape(delimiters.characters.replace(delimiters.element, "")) + "]")
 
     def write(self, segment_id: str, *elements: Element) -> None:
-        text = format_segment(segment_id, elements, self.delimiters, position=self.count + 1)
+        """Lay out and write one segment. A segment of plain strings ("" for an absent element) takes a
+        fast path of C string calls; one with None or a composite takes format_segment. Both give the same
+        text and refuse the same values with the same message."""
+        separator = self._separator
+        try:
+            text = separator.join((segment_id, *elements))
+        except TypeError:  # an element is None or a composite
+            text = format_segment(segment_id, elements, self.delimiters, position=self.count + 1)
+        else:
+            # Clean values hold no delimiter: exactly one element separator per element, and no other one.
+            if text.count(separator) != len(elements) or self._others.search(text):
+                _refuse(segment_id, elements, self.delimiters, self.count + 1)
+            text = text.rstrip(separator)  # trailing empty elements are dropped (no value ends in one)
         self.write_formatted(text)
 
     def write_formatted(self, text: str) -> None:
