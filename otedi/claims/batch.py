@@ -96,12 +96,12 @@ def claim_from_model(row, lines_of_claim: Sequence[_StoredLine], lookups: _Looku
         charge = from_model(line.charge)
         coded = CodedLine(
             charge=charge, units=line.units,
-            modifiers=tuple(m for m in line.modifiers.split(":") if m),
+            modifiers=tuple(filter(None, line.modifiers.split(":"))),
             charge_amount=line.charge_amount, expected_allowed=line.expected_allowed,
             rendering=lookups.rendering(charge, rules.assistants_render),
         )
         lines.append(ClaimLine(number=line.line_number, coded=coded,
-                               dx_pointers=tuple(int(p) for p in line.dx_pointers.split(":") if p),
+                               dx_pointers=tuple(map(int, filter(None, line.dx_pointers.split(":")))),
                                line_control_number=line.line_control_number))
     return Claim(claim_id=row.claim_id, header=lines[0].charge, lines=tuple(lines),
                  diagnoses=tuple(row.diagnoses.split("|")), frequency_code=row.frequency_code,

@@ -97,6 +97,7 @@ class SegmentWriter:
         self.delimiters = delimiters
         self.count = 0  # segments written so far, envelope segments included
         self._separator = delimiters.element
+        self._terminator = delimiters.segment + "\n"
         # Every delimiter but the element separator: a segment of simple values may not hold any of them.
         self._others = re.compile("[" + re.escape(delimiters.characters.replace(delimiters.element, "")) + "]")
 
@@ -114,9 +115,10 @@ class SegmentWriter:
             if text.count(separator) != len(elements) or self._others.search(text):
                 _refuse(segment_id, elements, self.delimiters, self.count + 1)
             text = text.rstrip(separator)  # trailing empty elements are dropped (no value ends in one)
-        self.write_formatted(text)
+        self.out.write(text + self._terminator)
+        self.count += 1
 
     def write_formatted(self, text: str) -> None:
         """Write a segment that is already laid out (the fixed-width ISA)."""
-        self.out.write(text + self.delimiters.segment + "\n")
+        self.out.write(text + self._terminator)
         self.count += 1
