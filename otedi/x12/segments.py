@@ -46,7 +46,8 @@ def format_segment(
     are dropped, as X12 requires. `position` (the segment's number in the
     file) is only used to say where a refused value is.
     """
-    texts, values = [], []
+    component, separator = delimiters.component, delimiters.element
+    texts, values = [segment_id], []
     for value in elements:
         if value is None:
             texts.append("")
@@ -56,15 +57,13 @@ def format_segment(
         else:
             components = ["" if part is None else part for part in value]
             values += components
-            while components and components[-1] == "":
-                components.pop()
-            texts.append(delimiters.component.join(components))
+            texts.append(component.join(components).rstrip(component))
     # One search over all the values at once; only a hit goes back to find which element holds it.
     if delimiters.reserved.search("".join(values)):
         _refuse(segment_id, elements, delimiters, position)
-    while texts and texts[-1] == "":
-        texts.pop()
-    return delimiters.element.join([segment_id, *texts])
+    # Trailing empty elements (components) are dropped: stripping the separators does it, since no value
+    # that got this far holds a delimiter.
+    return separator.join(texts).rstrip(separator)
 
 
 def _refuse(segment_id: str, elements: Sequence[Element], delimiters: Delimiters, position: int | None) -> None:

@@ -331,7 +331,7 @@ def _loop_2300(writer: SegmentWriter, claim: Claim) -> None:
         _loop_2320(writer, payer)
     for line in claim.lines:
         adjudications = [(payer, adj) for payer in claim.prior_payers for adj in payer.lines
-                         if adj.line_number == line.number]
+                         if adj.line_number == line.number] if claim.prior_payers else ()
         _loop_2400(writer, line, claim_place_of_service=header.place_of_service, adjudications=adjudications)
 
 
@@ -424,7 +424,7 @@ def _loop_2400(writer: SegmentWriter, line: ClaimLine, *, claim_place_of_service
         str(coded.units),
         line_place_of_service,  # SV105 only when it differs from CLM05-1
         "",
-        tuple(str(p) for p in line.dx_pointers),
+        tuple(map(str, line.dx_pointers)),
     )
     writer.write("DTP", "472", "D8", _d8(charge.service_date))
     writer.write("REF", "6R", line.line_control_number)
