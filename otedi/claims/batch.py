@@ -110,7 +110,7 @@ def claim_from_model(row, lines_of_claim: Sequence[_StoredLine], lookups: _Looku
 
 def _read_claims(session: Session, rows: list) -> list[Claim]:
     """The claims of `rows` with their lines and charges: one query per chunk of claims, lines joined to
-    their charges, only the columns a Claim needs."""
+    their charges (the foreign key gives every line its charge), only the columns a Claim needs."""
     line, charge = models.ClaimLine.__table__, models.Charge.__table__
     query = select(*(line.c[name] for name in _LINE_COLUMNS), *(charge.c[name] for name in _CHARGE_FIELDS)
                    ).join_from(line, charge, line.c.charge_id == charge.c.charge_id)

@@ -402,7 +402,7 @@ def _cas(writer: SegmentWriter, adjustments: Sequence[Adjustment]) -> None:
         by_group.setdefault(adjustment.group, []).append(adjustment)
     for group, items in by_group.items():
         for start in range(0, len(items), CAS_PAIRS):
-            elements: list[str | None] = []
+            elements: list[str] = []
             for item in items[start:start + CAS_PAIRS]:
                 elements += [item.reason, amount(item.amount), ""]  # reason, amount, (no quantity)
             writer.write("CAS", group, *elements)
