@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 from otedi import config
 from otedi.files import open_private, private_dir
 from otedi.charges.load import from_model
+from otedi.charges.record import Charge
 from otedi.claims.model import Claim, ClaimLine
 from otedi.claims.resubmit import with_prior_payers
 from otedi.coding.assistants import billed_rendering
-from otedi.coding.payers import payer_rules
-from otedi.coding.result import CodedLine
+from otedi.coding.payers import PayerRules, payer_rules
+from otedi.coding.result import CodedLine, Rendering
 from otedi.progress import Progress, silent
 from otedi.warehouse import control_numbers, db, models
 from otedi.x12.envelope import ControlNumbers
@@ -54,25 +55,73 @@ class FileResult:
     errors: str | None = None
 
 
-def claim_from_model(row, lines_of_claim: Sequence, charges: dict) -> Claim:
-    """A stored claim (a claim row, its claim_line rows in line order, the charge rows by charge_id) as the
-    837P writer takes it."""
-    rules, _ = payer_rules(row.payer_id, row.claim_filing_code, row.service_date_from)
+# The charge table's columns a Claim is built from, read as plain named tuples: from_model reads every one
+# of them by attribute, and a SQLAlchemy Row's attribute access is ~10x slower than a named tuple's.
+_CHARGE_FIELDS = tuple(f.name for f in fields(Charge))
+_StoredCharge = namedtuple("_StoredCharge", _CHARGE_FIELDS)
+_LINE_COLUMNS = ("claim_pk", "line_number", "units", "modifiers", "charge_amount", "expected_allowed",
+                 "dx_pointers", "line_control_number")
+_StoredLine = namedtuple("_StoredLine", (*_LINE_COLUMNS, "charge"))
+
+
+class _Lookups:
+    """payer_rules and billed_rendering memoised over the claims of one file: a night's claims share a few
+    payers and providers, and a file is read under one configuration."""
+
+    def __init__(self) -> None:
+        self._rules: dict[tuple, PayerRules] = {}
+        self._renderings: dict[tuple, Rendering] = {}
+
+    def rules(self, payer_id: str, claim_filing_code: str, on: date) -> PayerRules:
+        key = (payer_id, claim_filing_code, on)
+        if key not in self._rules:
+            self._rules[key], _ = payer_rules(payer_id, claim_filing_code, on)
+        return self._rules[key]
+
+    def rendering(self, charge: Charge, assistants_render: bool) -> Rendering:
+        # billed_rendering reads only these fields of the charge
+        key = (assistants_render, charge.rendering_role, charge.rendering_npi, charge.rendering_last_name,
+               charge.rendering_first_name, charge.supervising_npi, charge.supervising_last_name,
+               charge.supervising_first_name)
+        if key not in self._renderings:
+            self._renderings[key] = billed_rendering(charge, assistants_render)
+        return self._renderings[key]
+
+
+def claim_from_model(row, lines_of_claim: Sequence[_StoredLine], lookups: _Lookups) -> Claim:
+    """A stored claim (a claim row, its lines in line order, each with its charge) as the 837P writer takes it."""
+    rules = lookups.rules(row.payer_id, row.claim_filing_code, row.service_date_from)
     lines = []
     for line in lines_of_claim:
-        charge = from_model(charges[line.charge_id])
+        charge = from_model(line.charge)
         coded = CodedLine(
             charge=charge, units=line.units,
-            modifiers=tuple(m for m in line.modifiers.split(":") if m),
+            modifiers=tuple(filter(None, line.modifiers.split(":"))),
             charge_amount=line.charge_amount, expected_allowed=line.expected_allowed,
-            rendering=billed_rendering(charge, rules.assistants_render),
+            rendering=lookups.rendering(charge, rules.assistants_render),
         )
         lines.append(ClaimLine(number=line.line_number, coded=coded,
-                               dx_pointers=tuple(int(p) for p in line.dx_pointers.split(":") if p),
+                               dx_pointers=tuple(map(int, filter(None, line.dx_pointers.split(":")))),
                                line_control_number=line.line_control_number))
     return Claim(claim_id=row.claim_id, header=lines[0].charge, lines=tuple(lines),
                  diagnoses=tuple(row.diagnoses.split("|")), frequency_code=row.frequency_code,
                  payer_claim_number=row.payer_claim_number)
+
+
+def _read_claims(session: Session, rows: list) -> list[Claim]:
+    """The claims of `rows` with their lines and charges: one query per chunk of claims, lines joined to
+    their charges (the foreign key gives every line its charge), only the columns a Claim needs."""
+    line, charge = models.ClaimLine.__table__, models.Charge.__table__
+    query = select(*(line.c[name] for name in _LINE_COLUMNS), *(charge.c[name] for name in _CHARGE_FIELDS)
+                   ).join_from(line, charge, line.c.charge_id == charge.c.charge_id)
+    width = len(_LINE_COLUMNS)
+    lines: dict[int, list[_StoredLine]] = defaultdict(list)
+    for chunk in _chunks([row.id for row in rows]):
+        for found in session.execute(query.where(line.c.claim_pk.in_(chunk))).all():
+            lines[found[0]].append(_StoredLine(*found[:width], _StoredCharge._make(found[width:])))
+    lookups = _Lookups()
+    return [claim_from_model(row, sorted(lines[row.id], key=lambda found: found.line_number), lookups)
+            for row in rows]
 
 
 def write_ready_claims(session: Session, out_dir: str | Path, *, created: datetime | None = None,
@@ -131,17 +180,7 @@ def _write_ready_claims(session: Session, out_dir: str | Path, *, created: datet
 def _write_one(session: Session, rows: list[models.Claim], practice: config.Practice,
                house: config.Clearinghouse, out_dir: Path, created: datetime,
                gate: Callable[[Path], ValidationReport]) -> FileResult:
-    lines: dict[int, list] = defaultdict(list)
-    line = models.ClaimLine.__table__
-    for chunk in _chunks([row.id for row in rows]):
-        for found in session.execute(select(line).where(line.c.claim_pk.in_(chunk))):
-            lines[found.claim_pk].append(found)
-    charge = models.Charge.__table__
-    charges = {}
-    for chunk in _chunks([found.charge_id for claim_lines in lines.values() for found in claim_lines]):
-        charges.update((c.charge_id, c) for c in session.execute(select(charge).where(charge.c.charge_id.in_(chunk))))
-    claims = with_prior_payers(session, rows, [
-        claim_from_model(row, sorted(lines[row.id], key=lambda found: found.line_number), charges) for row in rows])
+    claims = with_prior_payers(session, rows, _read_claims(session, rows))
     # One counter per receiver: ISA13 never repeats towards a clearinghouse, whichever practice sends.
     counter = house.clearinghouse_id
     control = ControlNumbers(

@@ -46,7 +46,8 @@ def format_segment(
     are dropped, as X12 requires. `position` (the segment's number in the
     file) is only used to say where a refused value is.
     """
-    texts, values = [], []
+    component, separator = delimiters.component, delimiters.element
+    texts, values = [segment_id], []
     for value in elements:
         if value is None:
             texts.append("")
@@ -56,15 +57,13 @@ def format_segment(
         else:
             components = ["" if part is None else part for part in value]
             values += components
-            while components and components[-1] == "":
-                components.pop()
-            texts.append(delimiters.component.join(components))
+            texts.append(component.join(components).rstrip(component))
     # One search over all the values at once; only a hit goes back to find which element holds it.
     if delimiters.reserved.search("".join(values)):
         _refuse(segment_id, elements, delimiters, position)
-    while texts and texts[-1] == "":
-        texts.pop()
-    return delimiters.element.join([segment_id, *texts])
+    # Trailing empty elements (components) are dropped: stripping the separators does it, since no value
+    # that got this far holds a delimiter.
+    return separator.join(texts).rstrip(separator)
 
 
 def _refuse(segment_id: str, elements: Sequence[Element], delimiters: Delimiters, position: int | None) -> None:
@@ -96,12 +95,29 @@ class SegmentWriter:
         self.out = out
         self.delimiters = delimiters
         self.count = 0  # segments written so far, envelope segments included
+        self._separator = delimiters.element
+        self._terminator = delimiters.segment + "\n"
+        # Every delimiter but the element separator: a segment of simple values may not hold any of them.
+        self._others = re.compile("[" + re.escape(delimiters.characters.replace(delimiters.element, "")) + "]")
 
     def write(self, segment_id: str, *elements: Element) -> None:
-        text = format_segment(segment_id, elements, self.delimiters, position=self.count + 1)
-        self.write_formatted(text)
+        """Lay out and write one segment. A segment of plain strings ("" for an absent element) takes a
+        fast path of C string calls; one with None or a composite takes format_segment. Both give the same
+        text and refuse the same values with the same message."""
+        separator = self._separator
+        try:
+            text = separator.join((segment_id, *elements))
+        except TypeError:  # an element is None or a composite
+            text = format_segment(segment_id, elements, self.delimiters, position=self.count + 1)
+        else:
+            # Clean values hold no delimiter: exactly one element separator per element, and no other one.
+            if text.count(separator) != len(elements) or self._others.search(text):
+                _refuse(segment_id, elements, self.delimiters, self.count + 1)
+            text = text.rstrip(separator)  # trailing empty elements are dropped (no value ends in one)
+        self.out.write(text + self._terminator)
+        self.count += 1
 
     def write_formatted(self, text: str) -> None:
         """Write a segment that is already laid out (the fixed-width ISA)."""
-        self.out.write(text + self.delimiters.segment + "\n")
+        self.out.write(text + self._terminator)
         self.count += 1

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import TextIO
 
 from otedi.charges.record import Charge
@@ -197,13 +198,13 @@ def _header(writer: SegmentWriter, control: ControlNumbers, created: datetime) -
 
 def _loop_1000a(writer: SegmentWriter, practice: Practice) -> None:
     """Submitter: the practice, identified by the id the clearinghouse gave it."""
-    writer.write("NM1", "41", "2", x12_text(practice.name), None, None, None, None, "46", practice.submitter_id)
+    writer.write("NM1", "41", "2", x12_text(practice.name), "", "", "", "", "46", practice.submitter_id)
     writer.write("PER", "IC", x12_text(practice.contact_name), "TE", _digits(practice.contact_phone))
 
 
 def _loop_1000b(writer: SegmentWriter, clearinghouse: Clearinghouse) -> None:
     writer.write(
-        "NM1", "40", "2", x12_text(clearinghouse.receiver_name), None, None, None, None, "46", clearinghouse.receiver_id
+        "NM1", "40", "2", x12_text(clearinghouse.receiver_name), "", "", "", "", "46", clearinghouse.receiver_id
     )
 
 
@@ -211,7 +212,7 @@ def _loop_1000b(writer: SegmentWriter, clearinghouse: Clearinghouse) -> None:
 
 
 def _loop_2000a(writer: SegmentWriter, practice: Practice) -> None:
-    writer.write("HL", "1", None, "20", "1")
+    writer.write("HL", "1", "", "20", "1")
     writer.write("PRV", "BI", "PXC", practice.taxonomy)
     _loop_2010aa(writer, practice)
     _loop_2010ab(writer, practice)
@@ -221,7 +222,7 @@ def _loop_2010aa(writer: SegmentWriter, practice: Practice) -> None:
     zip_code = _digits(practice.zip)
     if len(zip_code) != 9:
         raise X12Error(f"practice {practice.practice_id}: 2010AA N403 needs the 9-digit ZIP code")
-    writer.write("NM1", "85", "2", x12_text(practice.name), None, None, None, None, "XX", practice.npi)
+    writer.write("NM1", "85", "2", x12_text(practice.name), "", "", "", "", "XX", practice.npi)
     writer.write("N3", x12_text(practice.address1))
     writer.write("N4", x12_text(practice.city), practice.state.upper(), zip_code)
     writer.write("REF", "EI", _digits(practice.ein))
@@ -260,11 +261,11 @@ def _loop_2000b(writer: SegmentWriter, header: Charge, *, hl: int, parent_hl: in
     writer.write(
         "SBR",
         header.payer_sequence,
-        SELF if header.patient_is_subscriber else None,  # SBR02 only when the patient is the subscriber
-        header.group_number or None,
-        None,  # SBR04 group name
+        SELF if header.patient_is_subscriber else "",  # SBR02 only when the patient is the subscriber
+        header.group_number or "",
+        "",  # SBR04 group name
         _insurance_type(header),  # SBR05: why Medicare is not primary, on a claim to Medicare as S/T
-        None, None, None,
+        "", "", "",
         header.claim_filing_code,
     )
     _loop_2010ba(writer, header)
@@ -285,7 +286,7 @@ def _loop_2010ba(writer: SegmentWriter, header: Charge) -> None:
 
 
 def _loop_2010bb(writer: SegmentWriter, header: Charge) -> None:
-    writer.write("NM1", "PR", "2", x12_text(header.payer_name), None, None, None, None, "PI", header.payer_id)
+    writer.write("NM1", "PR", "2", x12_text(header.payer_name), "", "", "", "", "PI", header.payer_id)
 
 
 def _loop_2000c(writer: SegmentWriter, header: Charge, *, hl: int, parent_hl: int) -> None:
@@ -295,7 +296,7 @@ def _loop_2000c(writer: SegmentWriter, header: Charge, *, hl: int, parent_hl: in
 
 
 def _loop_2010ca(writer: SegmentWriter, header: Charge) -> None:
-    _person_name(writer, "QC", header.patient_last_name, header.patient_first_name, None, None)
+    _person_name(writer, "QC", header.patient_last_name, header.patient_first_name, "", "")
     _address(writer, header)
     writer.write("DMG", "D8", _d8(header.patient_dob), _sex(header.patient_sex))
 
@@ -309,7 +310,7 @@ def _loop_2300(writer: SegmentWriter, claim: Claim) -> None:
         "CLM",
         claim.claim_id,
         amount(_claim_total(claim)),  # CLM02 = sum of SV102
-        None, None,
+        "", "",
         (header.place_of_service, "B", claim.frequency_code),  # CLM05: POS, B = professional, frequency
         "Y",  # CLM06 provider signature on file
         "A",  # CLM07 assigned
@@ -330,7 +331,7 @@ def _loop_2300(writer: SegmentWriter, claim: Claim) -> None:
         _loop_2320(writer, payer)
     for line in claim.lines:
         adjudications = [(payer, adj) for payer in claim.prior_payers for adj in payer.lines
-                         if adj.line_number == line.number]
+                         if adj.line_number == line.number] if claim.prior_payers else ()
         _loop_2400(writer, line, claim_place_of_service=header.place_of_service, adjudications=adjudications)
 
 
@@ -363,17 +364,17 @@ def _loop_2320(writer: SegmentWriter, payer: PriorPayer) -> None:
         "SBR",
         payer.sequence,
         coverage.relationship,  # SBR02: the patient's relationship to that payer's subscriber (required here)
-        coverage.group_number or None,
-        None,
+        coverage.group_number or "",
+        "",
         _insurance_type(coverage, sequence=payer.sequence),  # SBR05 when that payer is Medicare, not primary
-        None, None, None,
+        "", "", "",
         coverage.claim_filing_code,
     )
     _cas(writer, payer.adjustments)
     writer.write("AMT", "D", amount(payer.paid))  # required whenever 2430 is sent, 0 when nothing was paid
     if payer.patient_responsibility is not None:
         writer.write("AMT", "EAF", amount(payer.patient_responsibility))
-    writer.write("OI", None, None, "Y", "P", None, "Y")  # benefits assigned, signature on file, release (= CLM09)
+    writer.write("OI", "", "", "Y", "P", "", "Y")  # benefits assigned, signature on file, release (= CLM09)
     _loop_2330a(writer, coverage)
     _loop_2330b(writer, payer)
 
@@ -389,7 +390,7 @@ def _loop_2330a(writer: SegmentWriter, coverage: Charge) -> None:
 
 def _loop_2330b(writer: SegmentWriter, payer: PriorPayer) -> None:
     coverage = payer.coverage
-    writer.write("NM1", "PR", "2", x12_text(coverage.payer_name), None, None, None, None, "PI", coverage.payer_id)
+    writer.write("NM1", "PR", "2", x12_text(coverage.payer_name), "", "", "", "", "PI", coverage.payer_id)
     if payer.payer_claim_number:
         writer.write("REF", "F8", payer.payer_claim_number)  # other payer claim control number (its CLP07)
 
@@ -401,9 +402,9 @@ def _cas(writer: SegmentWriter, adjustments: Sequence[Adjustment]) -> None:
         by_group.setdefault(adjustment.group, []).append(adjustment)
     for group, items in by_group.items():
         for start in range(0, len(items), CAS_PAIRS):
-            elements: list[str | None] = []
+            elements: list[str] = []
             for item in items[start:start + CAS_PAIRS]:
-                elements += [item.reason, amount(item.amount), None]  # reason, amount, (no quantity)
+                elements += [item.reason, amount(item.amount), ""]  # reason, amount, (no quantity)
             writer.write("CAS", group, *elements)
 
 
@@ -413,7 +414,7 @@ def _cas(writer: SegmentWriter, adjustments: Sequence[Adjustment]) -> None:
 def _loop_2400(writer: SegmentWriter, line: ClaimLine, *, claim_place_of_service: str,
                adjudications: Sequence[tuple[PriorPayer, LineAdjudication]] = ()) -> None:
     coded, charge = line.coded, line.charge
-    line_place_of_service = charge.place_of_service if charge.place_of_service != claim_place_of_service else None
+    line_place_of_service = charge.place_of_service if charge.place_of_service != claim_place_of_service else ""
     writer.write("LX", str(line.number))
     writer.write(
         "SV1",
@@ -422,8 +423,8 @@ def _loop_2400(writer: SegmentWriter, line: ClaimLine, *, claim_place_of_service
         "UN",
         str(coded.units),
         line_place_of_service,  # SV105 only when it differs from CLM05-1
-        None,
-        tuple(str(p) for p in line.dx_pointers),
+        "",
+        tuple(map(str, line.dx_pointers)),
     )
     writer.write("DTP", "472", "D8", _d8(charge.service_date))
     writer.write("REF", "6R", line.line_control_number)
@@ -439,7 +440,7 @@ def _loop_2430(writer: SegmentWriter, line: ClaimLine, payer: PriorPayer, adjudi
         payer.coverage.payer_id,
         amount(adjudication.paid),
         ("HC", coded.cpt, *coded.modifiers),
-        None,
+        "",
         str(coded.units),
     )
     _cas(writer, adjudication.adjustments)
@@ -454,6 +455,9 @@ def amount(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.01")).normalize(), "f")
 
 
+# Names, cities, dates and ZIP codes repeat from claim to claim (a patient's visits, a practice's
+# providers and payers): their cleaned text is computed once per distinct value.
+@lru_cache(maxsize=65_536)
 def x12_text(value: str) -> str:
     """Upper-case, fold accents, and keep only the characters listed in the module docstring."""
     folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
@@ -464,10 +468,10 @@ def _medicare_secondary(claim_filing_code: str, sequence: str) -> bool:
     return claim_filing_code in MEDICARE_FILING_CODES and sequence != "P"
 
 
-def _insurance_type(coverage: Charge, sequence: str | None = None) -> str | None:
+def _insurance_type(coverage: Charge, sequence: str | None = None) -> str:
     """SBR05: "required when the destination payer is Medicare and Medicare is not the primary payer"."""
-    return coverage.msp_type if _medicare_secondary(coverage.claim_filing_code,
-                                                    sequence or coverage.payer_sequence) else None
+    return (coverage.msp_type or "") if _medicare_secondary(coverage.claim_filing_code,
+                                                            sequence or coverage.payer_sequence) else ""
 
 
 def _claim_total(claim: Claim) -> Decimal:
@@ -479,10 +483,10 @@ def _person_name(
     entity: str,
     last: str,
     first: str,
-    id_qualifier: str | None,
-    identifier: str | None,
+    id_qualifier: str,
+    identifier: str,
 ) -> None:
-    writer.write("NM1", entity, "1", x12_text(last), x12_text(first) or None, None, None, None, id_qualifier, identifier)
+    writer.write("NM1", entity, "1", x12_text(last), x12_text(first), "", "", "", id_qualifier, identifier)
 
 
 def _address(writer: SegmentWriter, header: Charge) -> None:
@@ -490,6 +494,7 @@ def _address(writer: SegmentWriter, header: Charge) -> None:
     writer.write("N4", x12_text(header.patient_city), header.patient_state.upper(), _digits(header.patient_zip))
 
 
+@lru_cache(maxsize=4_096)
 def _d8(value: date) -> str:
     return value.strftime("%Y%m%d")
 
@@ -498,5 +503,6 @@ def _sex(value: str | None) -> str:
     return value if value in ("F", "M") else "U"
 
 
+@lru_cache(maxsize=65_536)
 def _digits(value: str) -> str:
     return "".join(ch for ch in value if ch.isascii() and ch.isdigit())
