@@ -26,9 +26,9 @@ from otedi.coding.disciplines import disciplines
 from otedi.coding.history import ExternalUsage, InMemoryHistory
 from otedi.coding.fees import VINTAGE_RULE
 from otedi.coding.ncci import VINTAGE_RULE as NCCI_VINTAGE_RULE
-from otedi.coding.ncci import ncci_currency_issue
 from otedi.coding.payers import kind_for_filing_code
 from otedi.coding.result import CodedLine
+from otedi.coding.rulebook import Rulebook
 from otedi.coding.scrub import scrub_visit
 from otedi.issues import Issue, Severity
 from otedi.progress import Progress, silent
@@ -114,6 +114,7 @@ def _build_claims(session: Session, *, today: date, practice_id: str | None, pro
     patients = session.scalars(
         select(models.Charge.patient_id).where(*pending).distinct().order_by(models.Charge.patient_id)).all()
     result = BuildResult()
+    rules = Rulebook()  # the rules are read once per build, each dated answer once per date of service
     warned: set[tuple[str, str | None]] = set()
     progress(CODING, 0, len(patients))
     for start in range(0, len(patients), PATIENTS_PER_CHUNK):
@@ -122,7 +123,7 @@ def _build_claims(session: Session, *, today: date, practice_id: str | None, pro
             select(models.Charge.__table__).where(*pending, models.Charge.patient_id.in_(chunk))
             .order_by(models.Charge.patient_id, models.Charge.service_date, models.Charge.charge_id)
             .with_for_update(skip_locked=True)).all()
-        _build_chunk(session, rows, today, result, warned)
+        _build_chunk(session, rows, today, rules, result, warned)
         session.flush()
         session.expunge_all()  # this chunk is stored; let go of what it read
         progress(CODING, start + len(chunk), len(patients))
@@ -131,7 +132,7 @@ def _build_claims(session: Session, *, today: date, practice_id: str | None, pro
     return result
 
 
-def _build_chunk(session: Session, rows: list, today: date, result: BuildResult,
+def _build_chunk(session: Session, rows: list, today: date, rules: Rulebook, result: BuildResult,
                  warned: set[tuple[str, str | None]]) -> None:
     result.charges += len(rows)
     status = {row.charge_id: row.status for row in rows}
@@ -146,10 +147,10 @@ def _build_chunk(session: Session, rows: list, today: date, result: BuildResult,
     issues_by_charge: dict[str | None, list[Issue]] = defaultdict(list)
     for key in sorted(visits, key=lambda k: (k[1], k[4], k[0], k[2], k[3])):
         visit = scrub_visit(visits[key], history, today=today,
-                            locality=config.practice(key[0]).medicare_locality)
-        history.record_visit(visit)
+                            locality=config.practice(key[0]).medicare_locality, rules=rules)
+        history.record_visit(visit, rules.disciplines)
         coded.extend(visit.lines)
-        stale = ncci_currency_issue(key[4], visit.payer.ncci_program, charge_id=visits[key][0].charge_id)
+        stale = rules.ncci_currency_issue(key[4], visit.payer.ncci_program, charge_id=visits[key][0].charge_id)
         for issue in [*visit.issues, *([stale] if stale else [])]:
             if issue.rule in ONCE_PER_BUILD:
                 # Reference data of another period: the same on every visit, so said once per build.

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from otedi.charges.record import Charge
 from otedi.coding.assistants import split_units
-from otedi.coding.codes import CODE_TABLE, CodeInfo, code_table
-from otedi.coding.disciplines import role
+from otedi.coding.codes import CODE_TABLE, CodeInfo, CodeTable, code_table
+from otedi.coding.disciplines import Disciplines, disciplines
 from otedi.issues import Issue, Severity
 
 CMS_TOTAL_TIME = "cms_total_time"
@@ -93,16 +93,19 @@ class _Group:
         return sum(c.minutes or 0 for c in self.charges)
 
 
-def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
+def assign_units(charges: Sequence[Charge], method: str, table: CodeTable | None = None,
+                 roles: Disciplines | None = None) -> UnitAssignment:
     """Billed units for each charge of one patient and date of service.
 
     Untimed codes bill the charted units (1 when none). Timed codes bill from
     minutes; a timed code charted with units but no minutes keeps its units
-    and is held, since the time rule cannot be checked.
+    and is held, since the time rule cannot be checked. (`table` and `roles`: the code table and the
+    discipline rules, when the caller has them at hand.)
     """
     if method not in ROUNDING_METHODS:
         raise ValueError(f"unknown rounding method {method!r}; expected one of {ROUNDING_METHODS}")
-    table = code_table()
+    table = table or code_table()
+    roles = roles or disciplines()
     source = CMS_SOURCE if method == CMS_TOTAL_TIME else MIDPOINT_SOURCE
     rule = "8-minute-rule" if method == CMS_TOTAL_TIME else "cpt-midpoint"
     units: dict[str, int] = {}
@@ -144,7 +147,7 @@ def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
     pool_total = sum(g.minutes for g in pool.values())
 
     for key, group in groups.items():
-        issues += _split_group(group, pool_units.get(key), table, units, merged, rule, source)
+        issues += _split_group(group, pool_units.get(key), table, roles, units, merged, rule, source)
 
     # Every timed charge left without units is reported once, with the reason.
     explained = {i.charge_id for i in issues} | set(merged)
@@ -169,7 +172,7 @@ def _unit_of(info: CodeInfo) -> int:
     return info.unit_minutes or POOL_UNIT
 
 
-def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeInfo],
+def _split_group(group: _Group, pooled_units: int | None, table: CodeTable, roles: Disciplines,
                  units: dict[str, int], merged: dict[str, str], rule: str, source: str) -> list[Issue]:
     """Give a group's units to its charges: one line per code, date and role (therapist or assistant).
 
@@ -181,7 +184,7 @@ def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeI
     """
     issues: list[Issue] = []
     primary = table[group.primary]
-    addons = {code for code, info in table.items() if info.addon_to == group.primary}
+    addons = table.addons(group.primary)
     by_code: dict[str, list[Charge]] = {}
     for c in group.charges:
         by_code.setdefault(c.cpt, []).append(c)
@@ -208,8 +211,8 @@ def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeI
                 source, charge_id=c.charge_id, column="minutes", value=str(minutes)))
 
     for code, charged in by_code.items():
-        therapist = [c for c in charged if not role(c.rendering_role).assistant]
-        assistant = [c for c in charged if role(c.rendering_role).assistant]
+        therapist = [c for c in charged if not roles.role(c.rendering_role).assistant]
+        assistant = [c for c in charged if roles.role(c.rendering_role).assistant]
         split = split_units(sum(c.minutes or 0 for c in therapist), sum(c.minutes or 0 for c in assistant),
                             shares.get(code, 0), _unit_of(table[code]))
         keeps: list[Charge] = []
@@ -229,9 +232,10 @@ def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeI
                     if target == empty.charge_id:
                         merged[cid] = full.charge_id
                 merged[empty.charge_id] = full.charge_id
+        by_id = {c.charge_id: c for c in charged}
         for cid, target in merged.items():
-            if cid in {c.charge_id for c in charged}:
-                c = next(x for x in charged if x.charge_id == cid)
+            if cid in by_id:
+                c = by_id[cid]
                 issues.append(Issue(
                     Severity.WARNING, "same-code-combined",
                     f"{c.cpt} on {c.service_date}: charge {cid} ({c.minutes} min, {c.rendering_role}) is billed "
