@@ -43,13 +43,24 @@ class ModifierRules:
     distinct_service: tuple[str, ...]
     source: str
 
-    def rank(self, modifier: str) -> int:
-        """The position of a modifier's group in the billing order (the rest come after every group)."""
-        return self._ranks.get(modifier, len(self.order))
+    def ordered(self, modifiers: Sequence[str]) -> tuple[str, ...]:
+        """order_modifiers: each distinct list of modifiers is ordered once (lines repeat a handful of them)."""
+        key = tuple(modifiers)
+        found = self._ordered.get(key)
+        if found is None:
+            rank, last = self._ranks, len(self.order)
+            unique = dict.fromkeys(m.strip().upper() for m in key if m.strip())
+            # a stable sort: modifiers of one group stay in charted order
+            found = self._ordered[key] = tuple(sorted(unique, key=lambda m: rank.get(m, last)))
+        return found
 
     @cached_property
     def _ranks(self) -> dict[str, int]:
         return {m: i for i, group in enumerate(self.order) for m in group}
+
+    @cached_property
+    def _ordered(self) -> dict[tuple[str, ...], tuple[str, ...]]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -108,8 +119,7 @@ def _in_effect(rows: tuple[KxThreshold, ...], day: date) -> KxThreshold | None:
 
 def order_modifiers(modifiers: Sequence[str], rules: ModifierRules | None = None) -> tuple[str, ...]:
     """Deduplicate and order: pricing, discipline, KX, distinct-service, then the rest as charted."""
-    unique = dict.fromkeys(m.strip().upper() for m in modifiers if m.strip())
-    return tuple(sorted(unique, key=(rules or modifier_rules()).rank))  # a stable sort: ties stay as charted
+    return (rules or modifier_rules()).ordered(modifiers)
 
 
 ASSISTANT_MODIFIERS = ("CO", "CQ")

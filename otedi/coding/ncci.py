@@ -187,7 +187,7 @@ def ptp_issues(lines: Sequence[CodedLine], *, modifier_on_either_column: bool, p
     npis = [_rendering_npi(line) for line in lines]
     for a, a_npi in zip(lines, npis):
         for b, b_npi in zip(lines, npis):
-            if a is b or a_npi != b_npi:
+            if a is b or a_npi != b_npi or (a.cpt, b.cpt) not in tables.ptp:
                 continue
             edit = tables.ptp_edit(a.cpt, b.cpt, b.charge.service_date)
             if edit is None or edit.modifier_indicator == "9":

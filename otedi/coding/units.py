@@ -142,12 +142,13 @@ def assign_units(charges: Sequence[Charge], method: str, table: CodeTable | None
             key = info.addon_to if info.addon_to in present else c.cpt
             groups.setdefault(key, _Group(key)).charges.append(c)
 
+    minutes = {k: g.minutes for k, g in groups.items()}
     pool = {k: g for k, g in groups.items() if method == CMS_TOTAL_TIME and _unit_of(table[k]) == POOL_UNIT}
-    pool_units = allocate_total_time({k: g.minutes for k, g in pool.items()})
-    pool_total = sum(g.minutes for g in pool.values())
+    pool_units = allocate_total_time({k: minutes[k] for k in pool})
+    pool_total = sum(minutes[k] for k in pool)
 
     for key, group in groups.items():
-        issues += _split_group(group, pool_units.get(key), table, roles, units, merged, rule, source)
+        issues += _split_group(group, minutes[key], pool_units.get(key), table, roles, units, merged, rule, source)
 
     # Every timed charge left without units is reported once, with the reason.
     explained = {i.charge_id for i in issues} | set(merged)
@@ -156,7 +157,7 @@ def assign_units(charges: Sequence[Charge], method: str, table: CodeTable | None
             if units[c.charge_id] or c.charge_id in explained:
                 continue
             if key not in pool:
-                why = f"{group.minutes} min do not pass the midpoint of a {_unit_of(table[c.cpt])}-minute unit"
+                why = f"{minutes[key]} min do not pass the midpoint of a {_unit_of(table[c.cpt])}-minute unit"
             elif len(pool) == 1 and group.primary == c.cpt:
                 why = "a lone timed service under 8 minutes is not billable"
             else:
@@ -172,12 +173,12 @@ def _unit_of(info: CodeInfo) -> int:
     return info.unit_minutes or POOL_UNIT
 
 
-def _split_group(group: _Group, pooled_units: int | None, table: CodeTable, roles: Disciplines,
+def _split_group(group: _Group, minutes: int, pooled_units: int | None, table: CodeTable, roles: Disciplines,
                  units: dict[str, int], merged: dict[str, str], rule: str, source: str) -> list[Issue]:
     """Give a group's units to its charges: one line per code, date and role (therapist or assistant).
 
-    pooled_units is the 8-minute-rule allocation; None means round the group by
-    the midpoint rule. In a first-unit family the primary gets one unit and the
+    minutes are the group's (group.minutes); pooled_units is the 8-minute-rule allocation; None means round
+    the group by the midpoint rule. In a first-unit family the primary gets one unit and the
     add-on the rest. Each code's units are split between therapist and assistant
     by the de minimis standard; further charges of the same code and role are
     merged into the first one's line.
@@ -188,7 +189,6 @@ def _split_group(group: _Group, pooled_units: int | None, table: CodeTable, role
     by_code: dict[str, list[Charge]] = {}
     for c in group.charges:
         by_code.setdefault(c.cpt, []).append(c)
-    minutes = group.minutes
 
     if not addons:
         n = pooled_units if pooled_units is not None else midpoint_units(minutes, _unit_of(primary))
