@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from otedi.charges.load import from_model
@@ -32,7 +32,7 @@ from otedi.coding.rulebook import Rulebook
 from otedi.coding.scrub import scrub_visit
 from otedi.issues import Issue, Severity
 from otedi.progress import Progress, silent
-from otedi.warehouse import db, models
+from otedi.warehouse import bulk, db, models
 
 log = logging.getLogger(__name__)
 
@@ -191,24 +191,24 @@ def _with_claim(issue: Issue, claim_id: str) -> Issue:
 
 
 def _store(session: Session, claims: list[tuple[Claim, str]], issues: list[Issue], status: dict[str, str]) -> None:
-    """A chunk's claims, lines and issues in a few bulk statements (executemany; rows stamped by the columns'
-    defaults, so models.stamped_as_of applies), and its charges' new statuses: one UPDATE per status."""
+    """A chunk's claims, lines and issues in a few bulk statements (otedi.warehouse.bulk: COPY on PostgreSQL,
+    multi-row INSERT on SQLite; the claims' primary keys reserved first, so the lines point at them; rows
+    stamped with models.utcnow(), so models.stamped_as_of applies), and its charges' new statuses: one UPDATE per
+    status."""
     conn = session.connection()
+    now = models.utcnow()
     if claims:
-        table = models.Claim.__table__
-        conn.execute(insert(table), [claim_values(claim, state) for claim, state in claims])
-        ids = [claim.claim_id for claim, _ in claims]
-        claim_pk = {}
-        for start in range(0, len(ids), UPDATE_CHUNK):
-            claim_pk.update(conn.execute(select(table.c.claim_id, table.c.id)
-                                         .where(table.c.claim_id.in_(ids[start:start + UPDATE_CHUNK]))).all())
-        conn.execute(insert(models.ClaimLine.__table__),
-                     [{**values, "claim_pk": claim_pk[claim.claim_id]} for claim, _ in claims
-                      for values in line_values(claim)])
+        # The build holds the write lock (db.begin_exclusive), as bulk.reserve_ids needs on SQLite.
+        pks = bulk.reserve_ids(conn, models.Claim.__table__, len(claims))
+        bulk.insert_rows(conn, models.Claim.__table__, [
+            {**claim_values(claim, state), "id": pk, "payer_icn": None, "claim_file_id": None, "created_at": now}
+            for pk, (claim, state) in zip(pks, claims)])
+        bulk.insert_rows(conn, models.ClaimLine.__table__, [
+            {**values, "claim_pk": pk} for pk, (claim, _) in zip(pks, claims) for values in line_values(claim)])
     if issues:
-        conn.execute(insert(models.EditIssue.__table__), [
+        bulk.insert_rows(conn, models.EditIssue.__table__, [
             {"charge_id": i.charge_id, "claim_id": i.claim_id, "severity": str(i.severity), "rule": i.rule,
-             "source": i.source, "message": i.message} for i in issues])
+             "source": i.source, "message": i.message, "created_at": now} for i in issues])
     by_status: dict[str, list[str]] = defaultdict(list)
     for charge_id, state in status.items():
         if state != "new":
