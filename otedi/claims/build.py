@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from otedi.charges.load import from_model
 from otedi.charges.record import Charge
-from otedi import config
 from otedi.claims.grouping import group_into_claims
 from otedi.claims.model import Claim
 from otedi.coding.disciplines import disciplines
@@ -165,7 +164,7 @@ def _build_chunk(session: Session, rows: list, today: date, rules: Rulebook, res
     issues_by_charge: dict[str | None, list[Issue]] = defaultdict(list)
     for key in sorted(visits, key=lambda k: (k[1], k[4], k[0], k[2], k[3])):
         visit = scrub_visit(visits[key], history, today=today,
-                            locality=config.practice(key[0]).medicare_locality, rules=rules)
+                            locality=rules.locality(key[0]), rules=rules)
         history.record_visit(visit, rules.disciplines)
         coded.extend(visit.lines)
         stale = rules.ncci_currency_issue(key[4], visit.payer.ncci_program, charge_id=visits[key][0].charge_id)

@@ -35,6 +35,7 @@ class Rulebook:
         self._schedules: dict[tuple[str, date, str | None], tuple[FeeSchedule, Issue | None]] = {}
         self._ncci: dict[str, NcciTables] = {}
         self._currency: dict[tuple[date, str], Issue | None] = {}
+        self._localities: dict[str, str | None] = {}
 
     @cached_property
     def codes(self) -> CodeTable:
@@ -60,6 +61,12 @@ class Rulebook:
     @cached_property
     def timely_filing_warn_days(self) -> int:
         return timely_filing_warn_days()
+
+    def locality(self, practice_id: str) -> str | None:
+        """config.practice(practice_id).medicare_locality: the practice's GPCI locality (None: national)."""
+        if practice_id not in self._localities:
+            self._localities[practice_id] = config.practice(practice_id).medicare_locality
+        return self._localities[practice_id]
 
     def payer(self, payer_id: str, claim_filing_code: str, day: date) -> tuple[PayerRules, Issue | None]:
         """payers.payer_rules(payer_id, claim_filing_code, day)."""
