@@ -35,6 +35,7 @@ from otedi.coding.result import CodedLine
 from otedi.coding.rulebook import HOSPITAL_SETTING_RULE, Rulebook
 from otedi.coding.units import assign_units
 from otedi.issues import Issue, Severity
+
 UNPAID_MEDICARE_STATUS = {
     "B": "bundled: Medicare does not pay it separately",
     "I": "not valid for Medicare",
