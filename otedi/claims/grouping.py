@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 from collections import defaultdict
+from operator import attrgetter
 from typing import Iterable, Sequence
 
 from otedi import config
@@ -45,7 +46,9 @@ def claim_id_for(charge_ids: Iterable[str]) -> str:
     two claims never share one. 17 characters is the safe length for payers
     that truncate CLM01 (the field allows 20)."""
     digest = hashlib.sha256("|".join(sorted(charge_ids)).encode()).digest()
-    return "OT" + base64.b32encode(digest).decode()[:15]
+    # The first 15 base32 characters come from the digest's first 10 bytes (base32 turns each 5 bytes into
+    # 8 characters on its own), so only those are encoded.
+    return "OT" + base64.b32encode(digest[:10]).decode()[:15]
 
 
 def line_control_number(charge_id: str) -> str:
@@ -64,12 +67,13 @@ def group_into_claims(lines: Sequence[CodedLine], group_by: Sequence[str] | None
         group_by = cfg_group_by if group_by is None else group_by
         max_lines = cfg_max if max_lines is None else max_lines
     key_fields = tuple(dict.fromkeys((*group_by, *CLAIM_LEVEL_FIELDS)))
+    key_of = attrgetter(*key_fields)  # a tuple: the claim-level fields alone are more than one
     groups: dict[tuple, list[CodedLine]] = defaultdict(list)
     for line in lines:
-        groups[(*(getattr(line.charge, f) for f in key_fields), line.rendering_npi)].append(line)
+        groups[(*key_of(line.charge), line.rendering_npi)].append(line)
 
     claims = []
-    for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
+    for key in sorted(groups, key=lambda k: tuple(map(str, k))):
         ordered = sorted(groups[key], key=lambda ln: (ln.charge.service_date, ln.charge.charge_id))
         for chunk in _split(ordered, max_lines):
             claims.append(_claim(chunk))

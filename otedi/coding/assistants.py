@@ -22,7 +22,7 @@ Time the therapist and the assistant spent together counts as the therapist's
 from __future__ import annotations
 
 from otedi.charges.record import Charge
-from otedi.coding.disciplines import disciplines
+from otedi.coding.disciplines import Disciplines, disciplines
 from otedi.coding.result import Rendering
 
 DE_MINIMIS = 10  # percent of a unit's minutes
@@ -50,11 +50,11 @@ def split_units(therapist_minutes: int, assistant_minutes: int, units: int,
     return full_therapist + 1, full_assistant
 
 
-def billed_rendering(charge: Charge, assistants_render: bool) -> Rendering:
+def billed_rendering(charge: Charge, assistants_render: bool, table: Disciplines | None = None) -> Rendering:
     """Who goes in 2310B for this charge: an assistant whose payer does not enrol assistants is billed
     under the supervising therapist (MBPM Pub 100-02 ch.15 §230.5: "using the PIN/NPI of the enrolled
-    PT (or OT)"); everyone else under their own NPI."""
-    table = disciplines()
+    PT (or OT)"); everyone else under their own NPI. (`table`: the discipline rules, when at hand.)"""
+    table = table or disciplines()
     own = table.roles[charge.rendering_role]
     if own.assistant and not assistants_render and charge.supervising_npi:
         therapist = table.of_role(own.role).therapist

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from otedi import config
 from otedi.errors import ConfigError
@@ -81,10 +81,29 @@ def _disciplines(value: str) -> frozenset[str]:
     return found
 
 
+class CodeTable(dict[str, CodeInfo]):
+    """The code table by code, with the add-on codes of each primary code (read once with the table)."""
+
+    def lookup(self, code: str) -> CodeInfo | None:
+        return self.get(code.strip().upper())
+
+    def addons(self, primary: str) -> frozenset[str]:
+        """The add-on codes that name `primary` as their primary code."""
+        return self._addons.get(primary, frozenset())
+
+    @cached_property
+    def _addons(self) -> dict[str, frozenset[str]]:
+        found: dict[str, set[str]] = {}
+        for code, info in self.items():
+            if info.addon_to:
+                found.setdefault(info.addon_to, set()).add(code)
+        return {primary: frozenset(codes) for primary, codes in found.items()}
+
+
 @lru_cache(maxsize=4)
-def _load(root: str) -> dict[str, CodeInfo]:
+def _load(root: str) -> CodeTable:
     path = config.mappings_dir() / CODE_TABLE
-    table: dict[str, CodeInfo] = {}
+    table = CodeTable()
     lines: dict[str, int] = {}
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -128,9 +147,9 @@ def _load(root: str) -> dict[str, CodeInfo]:
     return table
 
 
-def code_table() -> dict[str, CodeInfo]:
+def code_table() -> CodeTable:
     return _load(str(config.mappings_dir()))
 
 
 def lookup(code: str) -> CodeInfo | None:
-    return code_table().get(code.strip().upper())
+    return code_table().lookup(code)

@@ -5,7 +5,7 @@ the NUCC taxonomy each role is billed under (2310B PRV03)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from otedi import config
 from otedi.errors import ConfigError
@@ -40,7 +40,13 @@ class Disciplines:
     def of_role(self, role: str) -> Discipline:
         return self.by_name[self.roles[role.upper()].discipline]
 
-    @property
+    def role(self, name: str) -> Role:
+        try:
+            return self.roles[name.upper()]
+        except KeyError:
+            raise ConfigError(f"rendering role {name!r} is not in {config.mappings_dir() / DISCIPLINES_FILE}") from None
+
+    @cached_property
     def modifiers(self) -> frozenset[str]:
         return frozenset(d.modifier for d in self.by_name.values())
 
@@ -50,10 +56,7 @@ def disciplines() -> Disciplines:
 
 
 def role(name: str) -> Role:
-    try:
-        return disciplines().roles[name.upper()]
-    except KeyError:
-        raise ConfigError(f"rendering role {name!r} is not in {config.mappings_dir() / DISCIPLINES_FILE}") from None
+    return disciplines().role(name)
 
 
 @lru_cache(maxsize=4)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from otedi import config
 from otedi.errors import ConfigError
@@ -108,6 +108,23 @@ class FeeSchedule:
         return (self.gpci_effective_from is None or self.gpci_effective_from <= day) and \
             (self.gpci_effective_to is None or day <= self.gpci_effective_to)
 
+    def pfs_unit_amount(self, rate: PfsRate, discounted: bool, factor: Decimal | int) -> Decimal:
+        """One unit of a PFS code at this schedule's locality, rounded to cents: its PE times the MPPR factor
+        when `discounted`, the whole times `factor` (the assistant's, or 1). Each combination is priced once."""
+        key = (rate.hcpcs, discounted, factor)
+        amount = self._unit_amounts.get(key)
+        if amount is None:
+            g = self.gpci
+            work_g, pe_g, mp_g = (g.work, g.pe, g.mp) if g else (Decimal(1), Decimal(1), Decimal(1))
+            pe = rate.pe_rvu * self.mppr_pe_factor if discounted else rate.pe_rvu
+            amount = (rate.work_rvu * work_g + pe * pe_g + rate.mp_rvu * mp_g) * rate.conversion_factor
+            amount = self._unit_amounts[key] = _cents(amount * factor)
+        return amount
+
+    @cached_property
+    def _unit_amounts(self) -> dict[tuple[str, bool, Decimal | int], Decimal]:
+        return {}
+
 
 @dataclass(frozen=True)
 class PricingLine:
@@ -165,8 +182,6 @@ def price_lines(lines: Sequence[PricingLine], schedule: FeeSchedule,
                 _cents(rate * (factor if ln.assistant else 1)) * ln.units
     else:
         full_unit_line = _highest_pe_line(lines, schedule)
-        g = schedule.gpci
-        work_g, pe_g, mp_g = (g.work, g.pe, g.mp) if g else (Decimal(1), Decimal(1), Decimal(1))
         for ln in lines:
             rate = schedule.pfs.get(ln.cpt)
             if rate is None:
@@ -177,11 +192,8 @@ def price_lines(lines: Sequence[PricingLine], schedule: FeeSchedule,
                 continue
             total = Decimal("0.00")
             for unit in range(ln.units):
-                pe = rate.pe_rvu
-                if rate.mult_proc == "5" and not (ln.charge_id == full_unit_line and unit == 0):
-                    pe *= schedule.mppr_pe_factor
-                amount = (rate.work_rvu * work_g + pe * pe_g + rate.mp_rvu * mp_g) * rate.conversion_factor
-                total += _cents(amount * (factor if ln.assistant else 1))
+                discounted = rate.mult_proc == "5" and not (ln.charge_id == full_unit_line and unit == 0)
+                total += schedule.pfs_unit_amount(rate, discounted, factor if ln.assistant else 1)
             amounts[ln.charge_id] = total
     for ln in lines:
         if amounts[ln.charge_id] is None:

@@ -16,8 +16,8 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from otedi.coding.disciplines import disciplines
-from otedi.coding.modifiers import kx_bucket
+from otedi.coding.disciplines import Disciplines, disciplines
+from otedi.coding.modifiers import kx_rules
 
 if TYPE_CHECKING:
     from otedi.coding.scrub import VisitResult
@@ -55,6 +55,7 @@ class InMemoryHistory:
         # patient_id -> charge_id -> line: every question is about one patient.
         self._by_patient: dict[str, dict[str, BilledLine]] = defaultdict(dict)
         self._external: dict[str, list[ExternalUsage]] = defaultdict(list)
+        self._buckets: dict[tuple[str, ...], str | None] = {}  # modifiers -> KX bucket, read once per history
         for line in lines:
             self._by_patient[line.patient_id][line.charge_id] = line
 
@@ -68,9 +69,10 @@ class InMemoryHistory:
     def add_external(self, patient_id: str, usage: ExternalUsage) -> None:
         self._external[patient_id].append(usage)
 
-    def record_visit(self, result: VisitResult) -> None:
-        """Add the billed lines of a scrubbed visit (call once the claim goes out)."""
-        table = disciplines()
+    def record_visit(self, result: VisitResult, table: Disciplines | None = None) -> None:
+        """Add the billed lines of a scrubbed visit (call once the claim goes out; `table`: the discipline rules,
+        when at hand)."""
+        table = table or disciplines()
         for line in result.lines:
             c = line.charge
             self.record(charge_id=c.charge_id, patient_id=c.patient_id, payer_id=c.payer_id,
@@ -89,11 +91,16 @@ class InMemoryHistory:
         own = sum((ln.expected_allowed for ln in self._by_patient.get(patient_id, {}).values()
                    if ln.payer_kind == "medicare" and ln.expected_allowed is not None
                    and start <= ln.service_date <= through and ln.charge_id not in exclude
-                   and kx_bucket(ln.modifiers) == bucket), ZERO)
+                   and self._bucket(ln.modifiers) == bucket), ZERO)
         reports = [u for u in self._external.get(patient_id, ())
                    if u.year == through.year and u.bucket == bucket and u.as_of <= through]
         latest = max(reports, key=lambda u: u.as_of).amount if reports else ZERO
         return own + latest
+
+    def _bucket(self, modifiers: tuple[str, ...]) -> str | None:
+        if modifiers not in self._buckets:
+            self._buckets[modifiers] = kx_rules().bucket(modifiers)
+        return self._buckets[modifiers]
 
     def visit_dates(self, patient_id: str, payer_id: str, start: date, end: date,
                     exclude: Collection[str] = ()) -> set[date]:

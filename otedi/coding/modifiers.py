@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from otedi import config
 from otedi.charges.record import Charge
@@ -43,6 +43,25 @@ class ModifierRules:
     distinct_service: tuple[str, ...]
     source: str
 
+    def ordered(self, modifiers: Sequence[str]) -> tuple[str, ...]:
+        """order_modifiers: each distinct list of modifiers is ordered once (lines repeat a handful of them)."""
+        key = tuple(modifiers)
+        found = self._ordered.get(key)
+        if found is None:
+            rank, last = self._ranks, len(self.order)
+            unique = dict.fromkeys(m.strip().upper() for m in key if m.strip())
+            # a stable sort: modifiers of one group stay in charted order
+            found = self._ordered[key] = tuple(sorted(unique, key=lambda m: rank.get(m, last)))
+        return found
+
+    @cached_property
+    def _ranks(self) -> dict[str, int]:
+        return {m: i for i, group in enumerate(self.order) for m in group}
+
+    @cached_property
+    def _ordered(self) -> dict[tuple[str, ...], tuple[str, ...]]:
+        return {}
+
 
 @dataclass(frozen=True)
 class KxThreshold:
@@ -52,24 +71,45 @@ class KxThreshold:
     source: str
 
 
+@dataclass(frozen=True)
+class KxRules:
+    """mappings/rules/kx_threshold.yaml: the thresholds by date and the bucket of each discipline modifier."""
+
+    values: tuple[KxThreshold, ...]
+    medical_review: tuple[KxThreshold, ...]
+    buckets: dict[str, tuple[str, ...]]
+
+    def threshold(self, day: date) -> KxThreshold | None:
+        return _in_effect(self.values, day)
+
+    def review(self, day: date) -> KxThreshold | None:
+        return _in_effect(self.medical_review, day)
+
+    def bucket(self, modifiers: Sequence[str]) -> str | None:
+        return next((bucket for bucket, marks in self.buckets.items() if set(marks) & set(modifiers)), None)
+
+
 def modifier_rules() -> ModifierRules:
     return _modifier_rules(str(config.mappings_dir()))
 
 
+def kx_rules() -> KxRules:
+    return _kx_file(str(config.mappings_dir()))
+
+
 def kx_threshold(day: date) -> KxThreshold | None:
     """The KX threshold (each bucket's: OT, PT+SLP) in effect on a date, or None when the file has no row for it."""
-    return _in_effect(_kx_file(str(config.mappings_dir()))["values"], day)
+    return kx_rules().threshold(day)
 
 
 def medical_review_threshold(day: date) -> KxThreshold | None:
     """The targeted medical review threshold in effect on a date (each bucket's)."""
-    return _in_effect(_kx_file(str(config.mappings_dir()))["medical_review"], day)
+    return kx_rules().review(day)
 
 
 def kx_bucket(modifiers: Sequence[str]) -> str | None:
     """The threshold bucket a line accrues to, by its discipline modifier (None: not a therapy line)."""
-    buckets = _kx_file(str(config.mappings_dir()))["buckets"]
-    return next((bucket for bucket, marks in buckets.items() if set(marks) & set(modifiers)), None)
+    return kx_rules().bucket(modifiers)
 
 
 def _in_effect(rows: tuple[KxThreshold, ...], day: date) -> KxThreshold | None:
@@ -77,44 +117,46 @@ def _in_effect(rows: tuple[KxThreshold, ...], day: date) -> KxThreshold | None:
                 None)
 
 
-def order_modifiers(modifiers: Sequence[str]) -> tuple[str, ...]:
+def order_modifiers(modifiers: Sequence[str], rules: ModifierRules | None = None) -> tuple[str, ...]:
     """Deduplicate and order: pricing, discipline, KX, distinct-service, then the rest as charted."""
-    rules = modifier_rules()
-    rank = {m: i for i, group in enumerate(rules.order) for m in group}
-    unique = list(dict.fromkeys(m.strip().upper() for m in modifiers if m.strip()))
-    return tuple(sorted(unique, key=lambda m: (rank.get(m, len(rules.order)), unique.index(m))))
+    return (rules or modifier_rules()).ordered(modifiers)
 
 
 ASSISTANT_MODIFIERS = ("CO", "CQ")
 
 
-def assistant_modifier(charge: Charge, payer: PayerRules) -> str | None:
-    """CO/CQ when the line is an assistant's and the payer takes assistant modifiers, or when charted."""
-    charted = [m for m in order_modifiers(charge.modifiers) if m in ASSISTANT_MODIFIERS]
+def assistant_modifier(charge: Charge, payer: PayerRules, rules: ModifierRules | None = None,
+                       table: disciplines.Disciplines | None = None) -> str | None:
+    """CO/CQ when the line is an assistant's and the payer takes assistant modifiers, or when charted.
+    (`rules` and `table`: the modifier and discipline rules, when the caller has them at hand.)"""
+    charted = [m for m in order_modifiers(charge.modifiers, rules) if m in ASSISTANT_MODIFIERS]
     if charted:
         return charted[0]
-    role = disciplines.role(charge.rendering_role)
+    table = table or disciplines.disciplines()
+    role = table.role(charge.rendering_role)
     if role.assistant and payer.assistant_modifiers:
-        return disciplines.disciplines().of_role(role.role).assistant_modifier
+        return table.of_role(role.role).assistant_modifier
     return None
 
 
-def is_assistant_line(charge: Charge, payer: PayerRules) -> bool:
+def is_assistant_line(charge: Charge, payer: PayerRules, rules: ModifierRules | None = None,
+                      table: disciplines.Disciplines | None = None) -> bool:
     """True when the line carries the assistant modifier (charted, or added for an assistant)."""
-    return assistant_modifier(charge, payer) is not None
+    return assistant_modifier(charge, payer, rules, table) is not None
 
 
 def assign_kx(lines: Sequence[tuple[Charge, Decimal | None]], incurred_before: Decimal,
-              day: date, bucket: str = "OT") -> tuple[set[str], list[Issue]]:
+              day: date, bucket: str = "OT", kx: KxRules | None = None) -> tuple[set[str], list[Issue]]:
     """Which therapy lines of a visit in one bucket get KX, in charting order.
 
     lines: the visit's lines of the bucket (GO, or GP/GN) with their expected allowed amounts.
     incurred_before: the patient's incurred amount in the bucket this year before this visit.
     The line whose amount reaches the threshold and every later line get KX; the line that
-    passes the targeted medical review threshold is warned about.
+    passes the targeted medical review threshold is warned about. `kx`: the threshold file, when at hand.
     """
     what = "OT" if bucket == "OT" else "PT and SLP"
-    threshold = kx_threshold(day)
+    kx = kx or kx_rules()
+    threshold = kx.threshold(day)
     if threshold is None:
         first = lines[0][0] if lines else None
         return set(), [Issue(
@@ -122,7 +164,7 @@ def assign_kx(lines: Sequence[tuple[Charge, Decimal | None]], incurred_before: D
             f"no {what} KX threshold for {day.year} in {KX_FILE}; add the CMS amount for that year "
             f"so lines over it carry KX", f"mappings/{KX_FILE}",
             charge_id=first.charge_id if first else None)]
-    review = medical_review_threshold(day)
+    review = kx.review(day)
     running = incurred_before
     kx: set[str] = set()
     issues: list[Issue] = []
@@ -147,12 +189,14 @@ def assign_kx(lines: Sequence[tuple[Charge, Decimal | None]], incurred_before: D
     return kx, issues
 
 
-def line_modifiers(charge: Charge, info: CodeInfo, payer: PayerRules, *, kx: bool) -> tuple[tuple[str, ...], list[Issue]]:
-    """The final, ordered modifiers of one line and any issues with them."""
-    rules = modifier_rules()
-    table = disciplines.disciplines()
+def line_modifiers(charge: Charge, info: CodeInfo, payer: PayerRules, *, kx: bool, rules: ModifierRules | None = None,
+                   table: disciplines.Disciplines | None = None) -> tuple[tuple[str, ...], list[Issue]]:
+    """The final, ordered modifiers of one line and any issues with them (`rules` and `table`: the modifier
+    and discipline rules, when the caller has them at hand)."""
+    rules = rules or modifier_rules()
+    table = table or disciplines.disciplines()
     own = table.of_role(charge.rendering_role)
-    charted = order_modifiers(charge.modifiers)
+    charted = order_modifiers(charge.modifiers, rules)
     mods = list(charted)
     issues: list[Issue] = []
     wrong = [m for m in charted if m in table.modifiers and m != own.modifier]
@@ -166,12 +210,12 @@ def line_modifiers(charge: Charge, info: CodeInfo, payer: PayerRules, *, kx: boo
             table.source, charge_id=charge.charge_id, column="modifiers", value=":".join(charge.modifiers)))
     if info.is_therapy and payer.discipline_modifier:
         mods.append(own.modifier)
-    assistant = assistant_modifier(charge, payer) if payer.assistant_modifiers else None
+    assistant = assistant_modifier(charge, payer, rules, table) if payer.assistant_modifiers else None
     if assistant:
         mods.append(assistant)
     if kx:
         mods.append("KX")
-    final = order_modifiers(mods)
+    final = order_modifiers(mods, rules)
     if len(final) > rules.max_per_line:
         issues.append(Issue(
             Severity.HOLD, "modifier-count",
@@ -196,13 +240,13 @@ def _modifier_rules(root: str) -> ModifierRules:
 
 
 @lru_cache(maxsize=4)
-def _kx_file(root: str) -> dict:
+def _kx_file(root: str) -> KxRules:
     d = config.load_yaml(KX_FILE)
     try:
         def rows(key: str) -> tuple[KxThreshold, ...]:
             return tuple(KxThreshold(amount=Decimal(str(v["amount"])), effective_from=v["effective_from"],
                                      effective_to=v.get("effective_to"), source=d["source"]) for v in d[key])
-        return {"values": rows("values"), "medical_review": rows("medical_review"),
-                "buckets": {str(k): tuple(v) for k, v in d["buckets"].items()}}
+        return KxRules(values=rows("values"), medical_review=rows("medical_review"),
+                       buckets={str(k): tuple(v) for k, v in d["buckets"].items()})
     except (KeyError, TypeError, ArithmeticError, AttributeError) as exc:
         raise ConfigError(f"{config.mappings_dir() / KX_FILE}: {exc!r}") from None

@@ -44,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from otedi import config
-from otedi.coding.modifiers import modifier_rules
+from otedi.coding.modifiers import ModifierRules, modifier_rules
 from otedi.coding.result import CodedLine
 from otedi.errors import ConfigError
 from otedi.issues import Issue, Severity
@@ -177,15 +177,17 @@ def _rendering_npi(line: CodedLine) -> str:
 
 # --- edits ---------------------------------------------------------------------------------------
 
-def ptp_issues(lines: Sequence[CodedLine], *, modifier_on_either_column: bool,
-               program: str = "medicare") -> list[Issue]:
-    tables = ncci_tables(program)
-    distinct = set(modifier_rules().distinct_service)
+def ptp_issues(lines: Sequence[CodedLine], *, modifier_on_either_column: bool, program: str = "medicare",
+               tables: NcciTables | None = None, rules: ModifierRules | None = None) -> list[Issue]:
+    """(`tables` and `rules`: the program's edit set and the modifier rules, when the caller has them at hand.)"""
+    tables = tables or ncci_tables(program)
+    distinct = set((rules or modifier_rules()).distinct_service)
     source = tables.describe("practitioner PTP edits")
     issues = []
-    for a in lines:
-        for b in lines:
-            if a is b or _rendering_npi(a) != _rendering_npi(b):
+    npis = [_rendering_npi(line) for line in lines]
+    for a, a_npi in zip(lines, npis):
+        for b, b_npi in zip(lines, npis):
+            if a is b or a_npi != b_npi or (a.cpt, b.cpt) not in tables.ptp:
                 continue
             edit = tables.ptp_edit(a.cpt, b.cpt, b.charge.service_date)
             if edit is None or edit.modifier_indicator == "9":
@@ -213,8 +215,8 @@ def ptp_issues(lines: Sequence[CodedLine], *, modifier_on_either_column: bool,
     return issues
 
 
-def mue_issues(lines: Sequence[CodedLine], program: str = "medicare") -> list[Issue]:
-    tables = ncci_tables(program)
+def mue_issues(lines: Sequence[CodedLine], program: str = "medicare", tables: NcciTables | None = None) -> list[Issue]:
+    tables = tables or ncci_tables(program)
     source = tables.describe("practitioner MUE")
     issues = []
     by_code: dict[str, list[CodedLine]] = defaultdict(list)
@@ -244,8 +246,8 @@ def mue_issues(lines: Sequence[CodedLine], program: str = "medicare") -> list[Is
     return issues
 
 
-def aoc_issues(lines: Sequence[CodedLine], program: str = "medicare") -> list[Issue]:
-    tables = ncci_tables(program)
+def aoc_issues(lines: Sequence[CodedLine], program: str = "medicare", tables: NcciTables | None = None) -> list[Issue]:
+    tables = tables or ncci_tables(program)
     source = tables.describe("add-on code edits")
     billed = {line.cpt for line in lines}
     issues = []

@@ -162,7 +162,10 @@ def payer_rules(payer_id: str, claim_filing_code: str, on: date | None = None) -
 
 # --- checks a visit needs from the payer rules -------------------------------------------------
 
-def timely_filing_issue(rules: PayerRules, service_date: date, today: date, charge_id: str) -> Issue | None:
+def timely_filing_issue(rules: PayerRules, service_date: date, today: date, charge_id: str,
+                        warn_days: int | None = None) -> Issue | None:
+    """A hold past the filing limit, a warning close to it (`warn_days`: the rule file's warn_days_before,
+    when the caller has it at hand)."""
     deadline = rules.timely_filing.deadline(service_date)
     source = f"mappings/{PAYER_DIR}/{rules.file} (timely_filing {rules.timely_filing.describe()})"
     if today > deadline:
@@ -172,7 +175,8 @@ def timely_filing_issue(rules: PayerRules, service_date: date, today: date, char
             f"ended {deadline}; the claim will be denied (CARC 29) unless an exception applies - "
             f"document the exception or write the charges off",
             source, charge_id=charge_id, column="service_date", value=str(service_date))
-    warn_days = _timely_filing_defaults(str(config.mappings_dir()))["warn_days_before"]
+    if warn_days is None:
+        warn_days = timely_filing_warn_days()
     if (deadline - today).days <= warn_days:
         return Issue(
             Severity.WARNING, "timely-filing",
@@ -322,6 +326,11 @@ class PayerFile(config.ConfigModel):
         if self.effective_to is not None and self.effective_to < self.effective_from:
             raise ValueError(f"effective_to {self.effective_to} is before effective_from {self.effective_from}")
         return self
+
+
+def timely_filing_warn_days() -> int:
+    """How many days before the filing limit a claim is warned about (rules/timely_filing.yaml)."""
+    return _timely_filing_defaults(str(config.mappings_dir()))["warn_days_before"]
 
 
 @lru_cache(maxsize=4)

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 
 from otedi.charges.record import Charge
 from otedi.coding.codes import CodeInfo
-from otedi.coding.disciplines import disciplines
+from otedi.coding.disciplines import Disciplines, disciplines
 from otedi.coding.history import InMemoryHistory
 from otedi.coding.payers import PayerRules
 from otedi.issues import Issue, Severity
@@ -34,8 +34,8 @@ CERTIFICATION_SOURCE = "MBPM Pub 100-02 ch.15 §220.1.3 (certification and recer
 PROGRESS_SOURCE = "MBPM Pub 100-02 ch.15 §220.3.D (progress report at least once every 10 treatment days)"
 
 
-def _by_discipline(billed: Sequence[tuple[Charge, CodeInfo]]) -> dict[str, list[tuple[Charge, CodeInfo]]]:
-    table = disciplines()
+def _by_discipline(billed: Sequence[tuple[Charge, CodeInfo]],
+                   table: Disciplines) -> dict[str, list[tuple[Charge, CodeInfo]]]:
     out: dict[str, list[tuple[Charge, CodeInfo]]] = {}
     for c, info in billed:
         out.setdefault(table.of_role(c.rendering_role).name, []).append((c, info))
@@ -46,10 +46,12 @@ def _first(values) -> date | None:
     return next((v for v in values if v is not None), None)
 
 
-def plan_of_care_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: PayerRules) -> list[Issue]:
+def plan_of_care_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: PayerRules,
+                        table: Disciplines | None = None) -> list[Issue]:
+    """(`table`: the discipline rules, when the caller has them at hand; so for progress_report_issues.)"""
     rule = payer.plan_of_care
     issues: list[Issue] = []
-    for name, lines in _by_discipline(billed).items():
+    for name, lines in _by_discipline(billed, table or disciplines()).items():
         if rule.evaluation_exempt and all(info.evaluation for _, info in lines):
             continue
         charges = [c for c, _ in lines]
@@ -92,10 +94,11 @@ def plan_of_care_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: PayerR
 
 
 def progress_report_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: PayerRules,
-                           history: InMemoryHistory) -> list[Issue]:
+                           history: InMemoryHistory, table: Disciplines | None = None) -> list[Issue]:
     every = payer.progress_report_days
     issues: list[Issue] = []
-    for name, lines in _by_discipline(billed).items():
+    table = table or disciplines()
+    for name, lines in _by_discipline(billed, table).items():
         charges = [c for c, _ in lines]
         head, day = charges[0], charges[0].service_date
         report = max((c.progress_report_date for c in charges if c.progress_report_date), default=None)
@@ -111,7 +114,7 @@ def progress_report_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: Pay
             issues.append(Issue(
                 Severity.WARNING, "progress-report",
                 f"{name} visit on {day} is treatment day {days} since {since}: a progress report by the "
-                f"{disciplines().by_name[name].therapist.role} is due today", PROGRESS_SOURCE,
+                f"{table.by_name[name].therapist.role} is due today", PROGRESS_SOURCE,
                 charge_id=head.charge_id, column="progress_report_date", value=str(report) if report else None))
         elif days > every:
             issues.append(Issue(

@@ -20,24 +20,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 
-from otedi import config
 from otedi.charges.record import Charge
-from otedi.coding import disciplines
 from otedi.coding import modifiers as mods
 from otedi.coding.assistants import billed_rendering
-from otedi.coding.codes import CODE_TABLE, CodeInfo, lookup
-from otedi.coding.fees import FeeSchedule, PricingLine, fee_schedule, price_lines
+from otedi.coding.codes import CODE_TABLE, CodeInfo, CodeTable
+from otedi.coding.disciplines import Disciplines
+from otedi.coding.fees import FeeSchedule, PricingLine, price_lines
 from otedi.coding.history import InMemoryHistory
 from otedi.coding.ncci import aoc_issues, mue_issues, ptp_issues
-from otedi.coding.payers import PayerRules, payer_rules, timely_filing_issue, visit_limit_issues
+from otedi.coding.payers import PayerRules, timely_filing_issue, visit_limit_issues
 from otedi.coding.plan_of_care import plan_of_care_issues, progress_report_issues
 from otedi.coding.result import CodedLine
+from otedi.coding.rulebook import HOSPITAL_SETTING_RULE, Rulebook
 from otedi.coding.units import assign_units
 from otedi.issues import Issue, Severity
 
-HOSPITAL_SETTING_RULE = "rules/therapy_setting.yaml"
 UNPAID_MEDICARE_STATUS = {
     "B": "bundled: Medicare does not pay it separately",
     "I": "not valid for Medicare",
@@ -62,29 +60,34 @@ class VisitResult:
 
 
 def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: date,
-                locality: str | None = None) -> VisitResult:
-    """Code one visit. `locality` is the practice's Medicare locality (GPCI pricing; None: national)."""
+                locality: str | None = None, rules: Rulebook | None = None) -> VisitResult:
+    """Code one visit. `locality` is the practice's Medicare locality (GPCI pricing; None: national).
+    `rules`: the build's Rulebook (one per build: the rules are read once; default, read now)."""
     _check_one_visit(charges)
+    book = rules or Rulebook()
+    table = book.disciplines
     first = charges[0]
     dos = first.service_date
-    payer, warning = payer_rules(first.payer_id, first.claim_filing_code, dos)
+    payer, warning = book.payer(first.payer_id, first.claim_filing_code, dos)
     issues: list[Issue] = [replace(warning, charge_id=first.charge_id)] if warning else []
 
     valid: list[tuple[Charge, CodeInfo]] = []
     for c in charges:
-        info, problems = _check_charge(c, payer)
+        info, problems = _check_charge(c, payer, book)
         issues += problems
         if not any(p.severity is Severity.REJECT for p in problems):
             valid.append((c, info))
 
+    # Who each line is billed under (2310B); a merged line keeps the rendering of the row it is kept on.
+    rendering = {c.charge_id: billed_rendering(c, payer.assistants_render, table) for c, _ in valid}
     # The 8-minute rule pools timed minutes per discipline (each has its own plan of care) and billed provider.
     pools: dict[tuple[str, str], list[Charge]] = defaultdict(list)
     for c, _ in valid:
-        pools[(_discipline(c).name, billed_rendering(c, payer.assistants_render).npi)].append(c)
+        pools[(table.of_role(c.rendering_role).name, rendering[c.charge_id].npi)].append(c)
     units: dict[str, int] = {}
     merged: dict[str, str] = {}
     for pool in pools.values():
-        assigned = assign_units(pool, payer.rounding)
+        assigned = assign_units(pool, payer.rounding, book.codes, table)
         issues += assigned.issues
         units.update(assigned.units)
         merged.update(assigned.merged)
@@ -93,57 +96,61 @@ def scrub_visit(charges: Sequence[Charge], history: InMemoryHistory, *, today: d
     if not billed:
         return VisitResult([], issues, payer)
 
-    schedule, warning = fee_schedule(payer.fee_schedule, dos, locality)
+    schedule, warning = book.fee_schedule(payer.fee_schedule, dos, locality)
     if warning:
         issues.append(replace(warning, charge_id=billed[0][0].charge_id))
     allowed, fee_issues = price_lines(
-        [PricingLine(c.charge_id, c.cpt, units[c.charge_id], mods.is_assistant_line(c, payer)) for c, _ in billed],
+        [PricingLine(c.charge_id, c.cpt, units[c.charge_id], mods.is_assistant_line(c, payer, book.modifiers, table))
+         for c, _ in billed],
         schedule, payer.assistant_payment_factor)
     issues += fee_issues
 
     kx: set[str] = set()
     if payer.kx_threshold:
         excluded = {c.charge_id for c in charges}
-        for bucket in sorted({_discipline(c).kx_bucket for c, _ in billed}):
+        for bucket in sorted({table.of_role(c.rendering_role).kx_bucket for c, _ in billed}):
             bucket_lines = [(c, allowed[c.charge_id]) for c, info in billed
-                            if _carries_discipline_modifier(c, info, payer) and _discipline(c).kx_bucket == bucket]
+                            if _carries_discipline_modifier(c, info, payer, table)
+                            and table.of_role(c.rendering_role).kx_bucket == bucket]
             if bucket_lines:
                 incurred = history.incurred(first.patient_id, bucket, dos, exclude=excluded)
-                got, kx_issues = mods.assign_kx(bucket_lines, incurred, dos, bucket)
+                got, kx_issues = mods.assign_kx(bucket_lines, incurred, dos, bucket, book.kx)
                 kx |= got
                 issues += kx_issues
 
     lines: list[CodedLine] = []
     for c, info in billed:
-        final, mod_issues = mods.line_modifiers(c, info, payer, kx=c.charge_id in kx)
+        final, mod_issues = mods.line_modifiers(c, info, payer, kx=c.charge_id in kx, rules=book.modifiers,
+                                                table=table)
         issues += mod_issues
         amount, unit_issue = _charge_for_units(c, units[c.charge_id])
         if unit_issue:
             issues.append(unit_issue)
         lines.append(CodedLine(c, units[c.charge_id], final, amount, allowed[c.charge_id],
-                               rendering=billed_rendering(c, payer.assistants_render),
+                               rendering=rendering[c.charge_id],
                                merged_charge_ids=tuple(m.charge_id for m in on_line.get(c.charge_id, []))))
 
+    edits = book.ncci(payer.ncci_program)
     if payer.ncci_ptp:
         issues += ptp_issues(lines, modifier_on_either_column=payer.ncci_modifier_either_column,
-                             program=payer.ncci_program)
+                             program=payer.ncci_program, tables=edits, rules=book.modifiers)
     if payer.ncci_mue:
-        issues += mue_issues(lines, program=payer.ncci_program)
-    issues += aoc_issues(lines, program=payer.ncci_program)
+        issues += mue_issues(lines, program=payer.ncci_program, tables=edits)
+    issues += aoc_issues(lines, program=payer.ncci_program, tables=edits)
 
     issues += _prior_auth_issues(billed, payer)
-    issues += _hospital_setting_issues(billed, payer, schedule)
+    issues += _hospital_setting_issues(billed, payer, schedule, book.hospital_setting)
     if payer.plan_of_care:
-        issues += plan_of_care_issues(billed, payer)
+        issues += plan_of_care_issues(billed, payer, table)
     if payer.progress_report_days:
-        issues += progress_report_issues(billed, payer, history)
+        issues += progress_report_issues(billed, payer, history, table)
     head = lines[0].charge.charge_id
     if payer.visit_limits:
         windows = [limit.window(dos) for limit in payer.visit_limits]
         seen = history.visit_dates(first.patient_id, first.payer_id, min(w[0] for w in windows),
                                    max(w[1] for w in windows), exclude={c.charge_id for c in charges})
         issues += visit_limit_issues(payer, seen, dos, head)
-    filing = timely_filing_issue(payer, dos, today, head)
+    filing = timely_filing_issue(payer, dos, today, head, book.timely_filing_warn_days)
     if filing:
         issues.append(filing)
     return VisitResult(lines, issues, payer)
@@ -158,14 +165,14 @@ def _check_one_visit(charges: Sequence[Charge]) -> None:
                          f"{len(keys)} combinations (charges {', '.join(c.charge_id for c in charges)})")
 
 
-def _check_charge(c: Charge, payer: PayerRules) -> tuple[CodeInfo | None, list[Issue]]:
+def _check_charge(c: Charge, payer: PayerRules, book: Rulebook) -> tuple[CodeInfo | None, list[Issue]]:
     """The charge's code and who furnished it, against the code table and the payer's rules."""
-    info, problem = _check_code(c, payer)
+    info, problem = _check_code(c, payer, book.codes)
     if problem:
         return info, [problem]
     issues = []
-    discipline = _discipline(c)
-    role = disciplines.role(c.rendering_role)
+    discipline = book.disciplines.of_role(c.rendering_role)
+    role = book.disciplines.role(c.rendering_role)
     source = f"mappings/{CODE_TABLE}"
 
     def reject(rule: str, column: str, message: str, src: str) -> None:
@@ -212,10 +219,6 @@ def _check_charge(c: Charge, payer: PayerRules) -> tuple[CodeInfo | None, list[I
     return info, issues
 
 
-def _discipline(c: Charge) -> disciplines.Discipline:
-    return disciplines.disciplines().of_role(c.rendering_role)
-
-
 def _combined(keep: Charge, others: Sequence[Charge]) -> Charge:
     """One line's charge: the first row with the minutes, charted units and charges of the rows merged into it."""
     if not others:
@@ -226,8 +229,8 @@ def _combined(keep: Charge, others: Sequence[Charge]) -> Charge:
                    charge_amount=sum((r.charge_amount for r in rows), Decimal("0.00")))
 
 
-def _check_code(c: Charge, payer: PayerRules) -> tuple[CodeInfo | None, Issue | None]:
-    info = lookup(c.cpt)
+def _check_code(c: Charge, payer: PayerRules, codes: CodeTable) -> tuple[CodeInfo | None, Issue | None]:
+    info = codes.lookup(c.cpt)
     source = f"mappings/{CODE_TABLE}"
     if info is None:
         return None, Issue(Severity.REJECT, "code-set",
@@ -248,8 +251,8 @@ def _check_code(c: Charge, payer: PayerRules) -> tuple[CodeInfo | None, Issue | 
     return info, None
 
 
-def _carries_discipline_modifier(c: Charge, info: CodeInfo, payer: PayerRules) -> bool:
-    charted = _discipline(c).modifier in {m.strip().upper() for m in c.modifiers}
+def _carries_discipline_modifier(c: Charge, info: CodeInfo, payer: PayerRules, table: Disciplines) -> bool:
+    charted = table.of_role(c.rendering_role).modifier in {m.strip().upper() for m in c.modifiers}
     return charted or (info.is_therapy and payer.discipline_modifier)
 
 
@@ -265,15 +268,9 @@ def _charge_for_units(c: Charge, billed: int) -> tuple[Decimal, Issue | None]:
         charge_id=c.charge_id, column="units", value=str(billed))
 
 
-@lru_cache(maxsize=4)
-def _hospital_setting_rule(root: str) -> dict:
-    return config.load_yaml(HOSPITAL_SETTING_RULE)
-
-
 def _hospital_setting_issues(billed: Sequence[tuple[Charge, CodeInfo]], payer: PayerRules,
-                             schedule: FeeSchedule) -> list[Issue]:
+                             schedule: FeeSchedule, rule: dict) -> list[Issue]:
     """PCTC-7 therapy codes billed by the practice for a patient in a hospital setting (see the rule file)."""
-    rule = _hospital_setting_rule(str(config.mappings_dir()))
     if payer.kind not in rule["payer_kinds"]:
         return []
     return [Issue(

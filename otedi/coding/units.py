@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from otedi.charges.record import Charge
 from otedi.coding.assistants import split_units
-from otedi.coding.codes import CODE_TABLE, CodeInfo, code_table
-from otedi.coding.disciplines import role
+from otedi.coding.codes import CODE_TABLE, CodeInfo, CodeTable, code_table
+from otedi.coding.disciplines import Disciplines, disciplines
 from otedi.issues import Issue, Severity
 
 CMS_TOTAL_TIME = "cms_total_time"
@@ -93,16 +93,19 @@ class _Group:
         return sum(c.minutes or 0 for c in self.charges)
 
 
-def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
+def assign_units(charges: Sequence[Charge], method: str, table: CodeTable | None = None,
+                 roles: Disciplines | None = None) -> UnitAssignment:
     """Billed units for each charge of one patient and date of service.
 
     Untimed codes bill the charted units (1 when none). Timed codes bill from
     minutes; a timed code charted with units but no minutes keeps its units
-    and is held, since the time rule cannot be checked.
+    and is held, since the time rule cannot be checked. (`table` and `roles`: the code table and the
+    discipline rules, when the caller has them at hand.)
     """
     if method not in ROUNDING_METHODS:
         raise ValueError(f"unknown rounding method {method!r}; expected one of {ROUNDING_METHODS}")
-    table = code_table()
+    table = table or code_table()
+    roles = roles or disciplines()
     source = CMS_SOURCE if method == CMS_TOTAL_TIME else MIDPOINT_SOURCE
     rule = "8-minute-rule" if method == CMS_TOTAL_TIME else "cpt-midpoint"
     units: dict[str, int] = {}
@@ -139,12 +142,13 @@ def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
             key = info.addon_to if info.addon_to in present else c.cpt
             groups.setdefault(key, _Group(key)).charges.append(c)
 
+    minutes = {k: g.minutes for k, g in groups.items()}
     pool = {k: g for k, g in groups.items() if method == CMS_TOTAL_TIME and _unit_of(table[k]) == POOL_UNIT}
-    pool_units = allocate_total_time({k: g.minutes for k, g in pool.items()})
-    pool_total = sum(g.minutes for g in pool.values())
+    pool_units = allocate_total_time({k: minutes[k] for k in pool})
+    pool_total = sum(minutes[k] for k in pool)
 
     for key, group in groups.items():
-        issues += _split_group(group, pool_units.get(key), table, units, merged, rule, source)
+        issues += _split_group(group, minutes[key], pool_units.get(key), table, roles, units, merged, rule, source)
 
     # Every timed charge left without units is reported once, with the reason.
     explained = {i.charge_id for i in issues} | set(merged)
@@ -153,7 +157,7 @@ def assign_units(charges: Sequence[Charge], method: str) -> UnitAssignment:
             if units[c.charge_id] or c.charge_id in explained:
                 continue
             if key not in pool:
-                why = f"{group.minutes} min do not pass the midpoint of a {_unit_of(table[c.cpt])}-minute unit"
+                why = f"{minutes[key]} min do not pass the midpoint of a {_unit_of(table[c.cpt])}-minute unit"
             elif len(pool) == 1 and group.primary == c.cpt:
                 why = "a lone timed service under 8 minutes is not billable"
             else:
@@ -169,23 +173,22 @@ def _unit_of(info: CodeInfo) -> int:
     return info.unit_minutes or POOL_UNIT
 
 
-def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeInfo],
+def _split_group(group: _Group, minutes: int, pooled_units: int | None, table: CodeTable, roles: Disciplines,
                  units: dict[str, int], merged: dict[str, str], rule: str, source: str) -> list[Issue]:
     """Give a group's units to its charges: one line per code, date and role (therapist or assistant).
 
-    pooled_units is the 8-minute-rule allocation; None means round the group by
-    the midpoint rule. In a first-unit family the primary gets one unit and the
+    minutes are the group's (group.minutes); pooled_units is the 8-minute-rule allocation; None means round
+    the group by the midpoint rule. In a first-unit family the primary gets one unit and the
     add-on the rest. Each code's units are split between therapist and assistant
     by the de minimis standard; further charges of the same code and role are
     merged into the first one's line.
     """
     issues: list[Issue] = []
     primary = table[group.primary]
-    addons = {code for code, info in table.items() if info.addon_to == group.primary}
+    addons = table.addons(group.primary)
     by_code: dict[str, list[Charge]] = {}
     for c in group.charges:
         by_code.setdefault(c.cpt, []).append(c)
-    minutes = group.minutes
 
     if not addons:
         n = pooled_units if pooled_units is not None else midpoint_units(minutes, _unit_of(primary))
@@ -208,8 +211,8 @@ def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeI
                 source, charge_id=c.charge_id, column="minutes", value=str(minutes)))
 
     for code, charged in by_code.items():
-        therapist = [c for c in charged if not role(c.rendering_role).assistant]
-        assistant = [c for c in charged if role(c.rendering_role).assistant]
+        therapist = [c for c in charged if not roles.role(c.rendering_role).assistant]
+        assistant = [c for c in charged if roles.role(c.rendering_role).assistant]
         split = split_units(sum(c.minutes or 0 for c in therapist), sum(c.minutes or 0 for c in assistant),
                             shares.get(code, 0), _unit_of(table[code]))
         keeps: list[Charge] = []
@@ -229,9 +232,10 @@ def _split_group(group: _Group, pooled_units: int | None, table: dict[str, CodeI
                     if target == empty.charge_id:
                         merged[cid] = full.charge_id
                 merged[empty.charge_id] = full.charge_id
+        by_id = {c.charge_id: c for c in charged}
         for cid, target in merged.items():
-            if cid in {c.charge_id for c in charged}:
-                c = next(x for x in charged if x.charge_id == cid)
+            if cid in by_id:
+                c = by_id[cid]
                 issues.append(Issue(
                     Severity.WARNING, "same-code-combined",
                     f"{c.cpt} on {c.service_date}: charge {cid} ({c.minutes} min, {c.rendering_role}) is billed "
