@@ -155,4 +155,4 @@ def from_model(row: models.Charge) -> Charge:
     values["modifiers"] = tuple(m for m in row.modifiers.split(":") if m)
     values["dx_codes"] = tuple(d for d in row.dx_codes.split("|") if d)
     values["qmb"] = "Y" if row.qmb else "N"
-    return Charge(**values)
+    return Charge.of_fields(values)  # every field: _CHARGE_FIELDS is all of them
