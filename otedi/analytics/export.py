@@ -296,16 +296,17 @@ def finance_tables(snap: Snapshot | None = None, *, today: date | None = None) -
     """Every finance table by name, computed from one snapshot (as the analytics modules give them)."""
     today = today or date.today()
     snap = snap or load_snapshot()
-    claims = reconcile.claim_frame(snap, today)
+    claims = reconcile.claim_frame(snap, today)  # computed once: every table below is from these three frames
+    lines = reconcile.line_frame(snap, today, claims)
     detail = denials.denial_frame(snap, claims, today)
     return {
-        "reconciliation_claims": reconcile.claim_reconciliation(snap, today=today),
-        "reconciliation_lines": reconcile.line_reconciliation(snap, today=today),
+        "reconciliation_claims": reconcile.claim_table(claims),
+        "reconciliation_lines": reconcile.line_table(lines),
         "payments": reconcile.payments(snap),
         "unmatched_remittances": reconcile.unmatched_remittances(snap),
         "held_remittances": reconcile.held_remittances(snap),
         "ar_aging": money_out(aging.aging_frame(claims, today), [*aging.BUCKETS, "total"]),
-        "work_queue": workqueue.work_queue(snap, today=today),
+        "work_queue": money_out(workqueue.work_queue_frame(snap, today, claims, lines, detail), ["amount"]),
         "denials": money_out(detail[denials.DETAIL_COLUMNS], ["denied", "recoverable_amount"]),
         "denial_pareto": money_out(pd.concat([denials.pareto_frame(detail, by) for by in denials.DIMENSIONS],
                                              ignore_index=True), ["denied"]),
