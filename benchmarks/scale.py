@@ -131,12 +131,13 @@ def _claim_file(tables: Tables, state: dict, practice: str, created: datetime) -
             group_control_number=number, transaction_control_number=number, isa_sender_id="OTEDI",
             isa_receiver_id="SIMCH", gs_sender_code="OTEDI", gs_receiver_code="SIMCH", claims=FILE_CLAIMS,
             lines=0, total_charge=Decimal("0.00"), status="sent", errors=None, created_at=created)
-        inbound = tables.add("inbound_file", file_name=f"999_{number:07d}.x12", sha256=f"999-{number:061d}",
-                             size=0, kind="999", status="loaded", message=None, received_at=created + timedelta(hours=1))
+        inbound = tables.add("inbound_file", file_name=f"999_{number:07d}.x12", sha256=f"999-{number:060d}",
+                             size=0, kind="999", status="loaded", message=None,
+                             received_at=created + timedelta(hours=1))
         tables.add("ack_result", inbound_file_id=inbound, claim_file_id=state["file"],
                    group_control_number=str(number), transaction_control_number=str(number), status="A", errors=None)
         state["ack277"] = tables.add("inbound_file", file_name=f"277CA_{number:07d}.x12",
-                                     sha256=f"277-{number:061d}", size=0, kind="277", status="loaded", message=None,
+                                     sha256=f"277-{number:060d}", size=0, kind="277", status="loaded", message=None,
                                      received_at=created + timedelta(days=1))
         state["file_left"] = FILE_CLAIMS
     state["file_left"] -= 1
@@ -152,7 +153,7 @@ def _remittance(tables: Tables, state: dict, payer_id: str, payer_name: str, pai
             _close(tables, remit)
         state["trace"] += 1
         trace = f"EFT{state['trace']:09d}"
-        inbound = tables.add("inbound_file", file_name=f"835_{trace}.x12", sha256=f"835-{state['trace']:061d}",
+        inbound = tables.add("inbound_file", file_name=f"835_{trace}.x12", sha256=f"835-{state['trace']:060d}",
                              size=0, kind="835", status="posted", message=None,
                              received_at=datetime.combine(paid_on, datetime.min.time(), timezone.utc))
         remit = {"id": tables.next_id.get("remittance", 0) + 1, "inbound": inbound, "payer_id": payer_id,
@@ -214,7 +215,7 @@ def _claim(tables: Tables, rng: random.Random, n: int, state: dict) -> None:
         charge_id = f"{claim_id}-{number}"
         tables.add("charge", charge_id=charge_id, extract_file_id=state["extract"], row_number=n * 4 + number,
                    status="claimed", practice_id=practice, service_date=served, patient_id=patient,
-                   patient_last_name="SYNTH", patient_first_name="PATIENT", patient_dob=date(1960, 1, 1),
+                   patient_last_name="QUILLFEATHER", patient_first_name="ZEPHYRINE", patient_dob=date(1960, 1, 1),
                    patient_sex="F", patient_address1="1 MAIN ST", patient_city="COLUMBUS", patient_state="OH",
                    patient_zip="43215", payer_id=payer_id, payer_name=payer_name, claim_filing_code=filing,
                    payer_sequence="P", member_id=f"M{n:09d}", group_number=None, relationship="18",
@@ -345,7 +346,8 @@ def _adjudicate(tables: Tables, rng: random.Random, claim_pk: int, claim_id: str
         status_code=status, charge_amount=_money(sign * sum(c[3] for c in charges)),
         paid_amount=_money(sign * paid_total), patient_responsibility=_money(sign * patient_total),
         payer_claim_number=f"ICN{claim_pk:012d}", crossover_payer=SECONDARY[1] if plan["crossover"] else None,
-        remark_codes=None, money_key=hashlib.sha256(f"bench:{tables.next_id.get('claim_payment', 0) + 1}".encode()).hexdigest())
+        remark_codes=None,
+        money_key=hashlib.sha256(f"bench:{tables.next_id.get('claim_payment', 0) + 1}".encode()).hexdigest())
     remit["paid"] += sign * paid_total
     for line_pk, entry_type, group, carc, rarc, amount, cpt in entries:
         tables.add("ledger_entry", remittance_id=remit["id"], claim_payment_id=payment, claim_pk=claim_pk,

@@ -383,7 +383,24 @@ def conform(name: str, frame: pd.DataFrame) -> dict[str, list]:
     if missing or extra:
         raise ExportError(f"export table {name}: columns {missing} are declared but missing, {extra} are not "
                           f"declared; add them to (or remove them from) SCHEMAS in otedi/analytics/export.py")
-    return {c.name: [_typed(name, c, v) for v in frame[c.name].tolist()] for c in schema}
+    return {c.name: _typed_column(name, c, frame[c.name].tolist()) for c in schema}
+
+
+# Values already of their declared type, which _typed would return unchanged: a million-row table skips ~50
+# million conversions. Exact types only (a bool is not an int, a datetime not a date), never a missing value.
+_AS_IS = {"string": str, "integer": int, "boolean": bool, "date": date}
+
+
+def _typed_column(table: str, col: Column, values: list) -> list:
+    kind = _AS_IS.get(col.type)
+    if kind is not None:
+        return [v if type(v) is kind else _typed(table, col, v) for v in values]
+    if col.type in DECIMALS:
+        precision, scale = DECIMALS[col.type]
+        limit = Decimal(10) ** (precision - scale)
+        return [v if type(v) is Decimal and v.is_finite() and v.as_tuple().exponent == -scale and -limit < v < limit
+                else _typed(table, col, v) for v in values]
+    return [_typed(table, col, v) for v in values]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -248,7 +248,8 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     remittances = _frame(session, select(
         m.Remittance.id.label("remittance_id"), m.InboundFile.file_name, m.Remittance.transaction_control_number,
         m.Remittance.payer_key, m.Remittance.payer_name, m.Remittance.trace_number, m.Remittance.payment_method,
-        m.Remittance.credit_debit, m.Remittance.payment_date, cents_sql(m.Remittance.payment_amount).label("payment_amount"),
+        m.Remittance.credit_debit, m.Remittance.payment_date,
+        cents_sql(m.Remittance.payment_amount).label("payment_amount"),
         cents_sql(m.Remittance.claims_paid_total).label("claims_paid_total"),
         cents_sql(m.Remittance.provider_adjustment_total).label("provider_adjustment_total"), m.Remittance.claims,
         m.Remittance.matched, m.Remittance.unmatched, m.Remittance.status, m.Remittance.hold_reason,

@@ -55,7 +55,7 @@ from otedi.analytics import export
 from otedi.analytics.export import DECIMALS, SCHEMAS, Column, ExportError, conform
 from otedi.analytics.snapshot import Snapshot, load_snapshot
 from otedi.progress import Progress, silent
-from otedi.warehouse import db, models
+from otedi.warehouse import bulk, db, models
 
 log = logging.getLogger(__name__)
 
@@ -253,12 +253,10 @@ def _write(session: Session, typed: dict[str, dict[str, list]], today: date) -> 
         if not _ensure(conn, table):
             conn.execute(table.delete())
         columns = typed[name]
-        names = [c.name for c in SCHEMAS[name]]
-        rows = [dict(zip(names, values), as_of=today, row_no=n)
-                for n, values in enumerate(zip(*(columns[c] for c in names)), start=1)]
-        if rows:
-            conn.execute(table.insert(), rows)
-        counts[table.name] = len(rows)
+        rows = len(next(iter(columns.values()))) if columns else 0
+        if rows:  # bulk: COPY on PostgreSQL, multi-row INSERT on SQLite (a million claims are a million rows)
+            bulk.insert_columns(conn, table, {**columns, "as_of": [today] * rows, "row_no": list(range(1, rows + 1))})
+        counts[table.name] = rows
     refresh_id = (conn.execute(select(func.max(refresh.c.refresh_id))).scalar() or 0) + 1
     now = models.utcnow()
     conn.execute(refresh.insert(), [{"refresh_id": refresh_id, "table_name": t, "row_count": n, "as_of": today,
