@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 EDI835 := $(VENV)/edi835
 EDI835_STAMP := $(EDI835)/.installed
 
-.PHONY: demo test reliability bench lock edi835 lock-edi835 clean
+.PHONY: demo test reliability bench bench-scale lock edi835 lock-edi835 clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ reliability: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# Finance on a synthesised 1,000,000-claim warehouse (issue 14 target 6); e.g.
+# make bench-scale BENCH_SCALE_ARGS="--claims 100000 --reuse var/bench-scale"
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale $(BENCH_SCALE_ARGS)
 
 # Re-resolve the dependency set from pyproject.toml and write the lock.
 lock:

@@ -93,7 +93,7 @@ def test_a_back_dated_cycle_stamps_everything_it_creates_on_its_date(warehouse, 
         claims = claim_frame(snap, day)
         aged = balances(claims, day)
         assert len(aged) and (aged["age_days"] >= 0).all()
-    posted = [*snap.ledger["posted_at"], *snap.account["posted_at"], *snap.remittances["posted_at"]]
+    posted = [*snap.postings["posted_at"], *snap.account["posted_at"], *snap.remittances["posted_at"]]
     assert max(pd.Timestamp(t).date() for t in posted) == LATER
     recon = claim_reconciliation(today=LATER)
     assert set(recon["submitted_on"].dropna()) <= {NIGHT, LATER}

@@ -55,7 +55,7 @@ def adjudication_month(snap: Snapshot) -> pd.Series:
 
 def denial_frame(snap: Snapshot, claims: pd.DataFrame, today: date) -> pd.DataFrame:
     """Net denied amounts (cents) per claim, line, group, CARC and RARC, classified."""
-    d = snap.ledger[(snap.ledger["entry_type"] == "denial") & snap.ledger["claim_pk"].notna()].copy()
+    d = snap.denial_entries[snap.denial_entries["claim_pk"].notna()].copy()
     keys = ["claim_pk", "claim_line_pk", "group_code", "carc", "rarc"]
     for col in keys[1:]:
         d[col] = d[col].fillna(-1 if col == "claim_line_pk" else "")

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import pandas as pd
 
@@ -296,16 +297,17 @@ def finance_tables(snap: Snapshot | None = None, *, today: date | None = None) -
     """Every finance table by name, computed from one snapshot (as the analytics modules give them)."""
     today = today or date.today()
     snap = snap or load_snapshot()
-    claims = reconcile.claim_frame(snap, today)
+    claims = reconcile.claim_frame(snap, today)  # computed once: every table below is from these three frames
+    lines = reconcile.line_frame(snap, today, claims)
     detail = denials.denial_frame(snap, claims, today)
     return {
-        "reconciliation_claims": reconcile.claim_reconciliation(snap, today=today),
-        "reconciliation_lines": reconcile.line_reconciliation(snap, today=today),
+        "reconciliation_claims": reconcile.claim_table(claims),
+        "reconciliation_lines": reconcile.line_table(lines),
         "payments": reconcile.payments(snap),
         "unmatched_remittances": reconcile.unmatched_remittances(snap),
         "held_remittances": reconcile.held_remittances(snap),
         "ar_aging": money_out(aging.aging_frame(claims, today), [*aging.BUCKETS, "total"]),
-        "work_queue": workqueue.work_queue(snap, today=today),
+        "work_queue": money_out(workqueue.work_queue_frame(snap, today, claims, lines, detail), ["amount"]),
         "denials": money_out(detail[denials.DETAIL_COLUMNS], ["denied", "recoverable_amount"]),
         "denial_pareto": money_out(pd.concat([denials.pareto_frame(detail, by) for by in denials.DIMENSIONS],
                                              ignore_index=True), ["denied"]),
@@ -382,7 +384,24 @@ def conform(name: str, frame: pd.DataFrame) -> dict[str, list]:
     if missing or extra:
         raise ExportError(f"export table {name}: columns {missing} are declared but missing, {extra} are not "
                           f"declared; add them to (or remove them from) SCHEMAS in otedi/analytics/export.py")
-    return {c.name: [_typed(name, c, v) for v in frame[c.name].tolist()] for c in schema}
+    return {c.name: _typed_column(name, c, frame[c.name].tolist()) for c in schema}
+
+
+# Values already of their declared type, which _typed would return unchanged: a million-row table skips ~50
+# million conversions. Exact types only (a bool is not an int, a datetime not a date), never a missing value.
+_AS_IS = {"string": str, "integer": int, "boolean": bool, "date": date}
+
+
+def _typed_column(table: str, col: Column, values: list) -> list:
+    kind = _AS_IS.get(col.type)
+    if kind is not None:
+        return [v if type(v) is kind else _typed(table, col, v) for v in values]
+    if col.type in DECIMALS:
+        precision, scale = DECIMALS[col.type]
+        limit = Decimal(10) ** (precision - scale)
+        return [v if type(v) is Decimal and v.is_finite() and v.as_tuple().exponent == -scale and -limit < v < limit
+                else _typed(table, col, v) for v in values]
+    return [_typed(table, col, v) for v in values]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -401,14 +420,16 @@ def _csv_text(col: Column, value) -> str:
     return str(value)
 
 
-def _write_csv(path: Path, name: str, columns: dict[str, list]) -> None:
+def _write_csv(path: Path, name: str, chunks: Iterable[dict[str, list]]) -> None:
+    """One table's CSV from its rows in chunks (conform's columns), appended as they come."""
     schema = SCHEMAS[name]
     with open_private(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR or LF inside a text is quoted
         writer.writerow([c.name for c in schema])
-        rows = zip(*(columns[c.name] for c in schema)) if schema else iter(())
-        for row in rows:
-            writer.writerow([_csv_text(c, v) for c, v in zip(schema, row)])
+        for columns in chunks:
+            rows = zip(*(columns[c.name] for c in schema)) if schema else iter(())
+            for row in rows:
+                writer.writerow([_csv_text(c, v) for c, v in zip(schema, row)])
 
 
 FRICTIONLESS_TYPES = {"string": "string", "money": "number", "rate": "number", "measure": "number",
@@ -452,14 +473,16 @@ def arrow_schema(name: str):
                       for c in SCHEMAS[name]], metadata={"otedi:table": name})
 
 
-def _write_parquet(path: Path, name: str, columns: dict[str, list]) -> None:
+def _write_parquet(path: Path, name: str, chunks: Iterable[dict[str, list]]) -> None:
+    """One table's Parquet file from its rows in chunks, a row group per chunk."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = arrow_schema(name)
-    table = pa.Table.from_arrays([pa.array(columns[f.name], type=f.type) for f in schema], schema=schema)
-    with open_private(path, "wb") as fh:
-        pq.write_table(table, fh)
+    with open_private(path, "wb") as fh, pq.ParquetWriter(fh, schema) as writer:
+        for columns in chunks:
+            writer.write_table(pa.Table.from_arrays([pa.array(columns[f.name], type=f.type) for f in schema],
+                                                    schema=schema))
 
 
 XLSX_FORMATS = {"money": "#,##0.00", "rate": "0.00%", "integer": "0", "date": "yyyy-mm-dd",
@@ -485,7 +508,8 @@ def _xlsx_cell(sheet, col: Column, value):
     return cell
 
 
-def _write_xlsx(path: Path, tables: dict[str, dict[str, list]], today: date) -> None:
+def _write_xlsx(path: Path, tables: Iterable[tuple[str, Iterable[dict[str, list]]]], today: date) -> None:
+    """The workbook from each table's rows in chunks (openpyxl's write-only mode keeps no sheet in memory)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -501,7 +525,7 @@ def _write_xlsx(path: Path, tables: dict[str, dict[str, list]], today: date) -> 
             cells.append(cell)
         return cells
 
-    for name, columns in tables.items():
+    for name, chunks in tables:
         schema = SCHEMAS[name]
         sheet = book.create_sheet(name)
         sheet.freeze_panes = "A2"
@@ -509,8 +533,9 @@ def _write_xlsx(path: Path, tables: dict[str, dict[str, list]], today: date) -> 
             width = 12 if c.type != "string" else 18 if c.name.endswith("_id") or c.name == "payer_name" else 14
             sheet.column_dimensions[_letter(i + 1)].width = width
         sheet.append(header(sheet, [c.name for c in schema]))
-        for row in zip(*(columns[c.name] for c in schema)):
-            sheet.append([_xlsx_cell(sheet, c, v) for c, v in zip(schema, row)])
+        for columns in chunks:
+            for row in zip(*(columns[c.name] for c in schema)):
+                sheet.append([_xlsx_cell(sheet, c, v) for c, v in zip(schema, row)])
     about = book.create_sheet("columns")
     about.append(header(about, ["table", "column", "type", "description"]))
     for name, schema in SCHEMAS.items():
@@ -548,21 +573,28 @@ def export_tables(out_dir: str | Path, fmt: str = "csv", *, today: date | None =
         raise ValueError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
     if refresh:
         frames, today = warehouse_tables.refresh_and_read(today=today or date.today(), snap=snap, progress=progress)
-    elif snap is not None:
+        tables = {name: conform(name, frame) for name, frame in frames.items()}
+        return _write_files(private_dir(out_dir), fmt, ((n, [t]) for n, t in tables.items()), today, progress)
+    if snap is not None:
         raise ValueError("export_tables(refresh=False) reads the warehouse's finance tables: a snapshot has no use")
-    else:
-        frames, today = warehouse_tables.read_finance_tables(today=today)
-    tables = {name: conform(name, frame) for name, frame in frames.items()}
-    out = private_dir(out_dir)
+    # the tables as the last refresh left them, streamed: a chunk of rows at a time from the warehouse to the file
+    with warehouse_tables.finance_table_chunks(today=today) as (as_of, chunked):
+        tables = ((name, (conform(name, frame) for frame in frames)) for name, frames in chunked)
+        return _write_files(private_dir(out_dir), fmt, tables, as_of, progress)
+
+
+def _write_files(out: Path, fmt: str, tables: Iterator[tuple[str, Iterable[dict[str, list]]]], today: date,
+                 progress: Progress) -> list[Path]:
+    """Write each table (its rows in chunks of conform's columns, in SCHEMAS order) as `fmt` into `out`."""
     written = []
     if fmt == "xlsx":
         progress("writing the xlsx workbook", 0, 1)
         _write_xlsx(out / WORKBOOK, tables, today)
         progress("writing the xlsx workbook", 1, 1)
         return [out / WORKBOOK]
-    for name, columns in counted(tables.items(), f"writing {fmt} files (tables)", len(tables), progress):
+    for name, chunks in counted(tables, f"writing {fmt} files (tables)", len(SCHEMAS), progress):
         path = out / f"{name}.{fmt}"
-        (_write_csv if fmt == "csv" else _write_parquet)(path, name, columns)
+        (_write_csv if fmt == "csv" else _write_parquet)(path, name, chunks)
         written.append(path)
     if fmt == "csv":
         path = out / SCHEMA_FILE

@@ -73,10 +73,12 @@ def kpi_values(snap: Snapshot, claims: pd.DataFrame, today: date) -> list[dict]:
 
     cp = snap.claim_payments[snap.claim_payments["claim_pk"].notna()]
     first = cp[cp["status_code"] != "22"].sort_values("claim_payment_id").groupby("claim_pk").first()
-    first_denials = snap.ledger[snap.ledger["entry_type"] == "denial"].groupby("claim_payment_id")["amount_c"].sum()
+    first_denials = snap.denial_entries.groupby("claim_payment_id")["amount_c"].sum()
     ever = submitted[submitted["claim_pk"].isin(first.index)]
-    resolved = [pk for pk in ever["claim_pk"] if first.loc[pk, "status_code"] != "4"
-                and first_denials.get(first.loc[pk, "claim_payment_id"], 0) == 0 and pk not in rejected]
+    firsts = first.loc[ever["claim_pk"]]
+    resolved = firsts[(firsts["status_code"] != "4")
+                      & (firsts["claim_payment_id"].map(first_denials).fillna(0) == 0)
+                      & ~firsts.index.isin(rejected)]
 
     rates = rate_figures(submitted)
 

@@ -38,11 +38,9 @@ from datetime import date
 
 import pandas as pd
 
-from otedi.analytics.snapshot import Snapshot, load_snapshot, money_out
+from otedi.analytics.snapshot import POSTED_TYPES, Snapshot, load_snapshot, money_out
 
-ENTRY_COLUMNS = {"payment": "paid", "contractual": "contractual", "patient_responsibility": "patient_responsibility",
-                 "other_adjustment": "other_adjustments", "denial": "denied"}
-POSTED = list(ENTRY_COLUMNS.values())
+POSTED = list(POSTED_TYPES.values())  # the ledger's sums per entry type (summed in SQL: snapshot._posted)
 MONEY = ["billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance"]
 ACCOUNT = ["written_off", "denied_open", "patient_paid", "patient_written_off", "to_secondary", "patient_balance"]
 ACCOUNT_COLUMNS = {("write_off", "insurance"): "written_off", ("patient_payment", "patient"): "patient_paid",
@@ -50,7 +48,6 @@ ACCOUNT_COLUMNS = {("write_off", "insurance"): "written_off", ("patient_payment"
 # Never left for the payer, so not in AR: held for a biller, ready (no file yet), batched (in an 837P file not
 # sent yet), quarantined (failed the gate) or voided. The one list every summary uses (otedi.analytics.summary).
 NOT_SUBMITTED = ("held", "ready", "batched", "quarantined", "voided")
-SEQUESTRATION = "253"
 CLP_STATUS = {"1": "processed as primary", "2": "processed as secondary", "3": "processed as tertiary",
               "4": "denied", "19": "primary, forwarded", "20": "secondary, forwarded",
               "21": "tertiary, forwarded", "22": "reversal of previous payment", "23": "not our claim, forwarded",
@@ -70,24 +67,10 @@ LINE_COLUMNS = [
 ]
 
 
-def _by_type(rows: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Net ledger amounts (cents) per `key`, one column per entry type."""
-    table = rows.groupby([key, "entry_type"])["amount_c"].sum().unstack("entry_type")
-    return table.reindex(columns=list(ENTRY_COLUMNS)).fillna(0).astype("int64").rename(columns=ENTRY_COLUMNS)
-
-
-def _posted_by(ledger: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Net ledger amounts (cents) per `key` and entry type, plus the sequestration inside contractual."""
-    rows = ledger[ledger[key].notna()]
-    table = _by_type(rows, key)
-    seq = rows[rows["carc"] == SEQUESTRATION].groupby(key)["amount_c"].sum()
-    table["sequestration"] = seq.reindex(table.index, fill_value=0)
-    table.index = table.index.astype("int64")
-    return table.astype("int64")
-
-
 def _with_posted(frame: pd.DataFrame, posted: pd.DataFrame, key: str) -> pd.DataFrame:
-    frame = frame.join(posted, on=key)
+    """`frame` with the ledger's sums per `key` (snapshot.posted_claims / posted_lines), the balances and
+    allowed_835."""
+    frame = frame.join(posted[[*POSTED, "sequestration"]], on=key)
     for col in [*POSTED, "sequestration"]:
         frame[col] = frame[col].fillna(0).astype("int64")
     frame["open_balance"] = frame["billed"] - frame[["paid", "contractual", "patient_responsibility",
@@ -178,10 +161,9 @@ def claim_frame(snap: Snapshot, today: date) -> pd.DataFrame:
     c = c.join(_adjudication(snap), on="claim_pk")
     c["adjudicated"] = c["adjudicated"].astype("boolean").fillna(False).astype(bool)
     c["remittances"] = c["remittances"].fillna(0).astype("int64")
-    c = _with_posted(c, _posted_by(snap.ledger, "claim_pk"), "claim_pk")
+    c = _with_posted(c, snap.posted_claims, "claim_pk")
     c = _with_account(c, snap)
-    on_lines = snap.ledger[snap.ledger["claim_pk"].notna() & snap.ledger["claim_line_pk"].isna()]
-    c["claim_level"] = on_lines.groupby("claim_pk")["amount_c"].sum().reindex(c["claim_pk"], fill_value=0).to_numpy() \
+    c["claim_level"] = snap.posted_claims["claim_level"].reindex(c["claim_pk"], fill_value=0).to_numpy() \
         + c["written_off"].to_numpy()  # write-offs are the claim's, not a line's
     # a crossover record was "submitted" by the primary payer: when its 835 forwarded the claim
     crossover = c["crossover_of"].notna()
@@ -203,7 +185,7 @@ def line_frame(snap: Snapshot, today: date, claims: pd.DataFrame | None = None) 
     lines = snap.lines.merge(header, on="claim_pk", how="left")
     lines["billed"] = lines["charge_amount"]
     lines["expected_allowed"] = lines["expected_allowed_c"]
-    lines = _with_posted(lines, _posted_by(snap.ledger, "claim_line_pk"), "claim_line_pk")
+    lines = _with_posted(lines, snap.posted_lines, "claim_line_pk")
     lines["days_outstanding"] = pd.array(_days(lines, today), dtype="Int64")
     return lines
 
@@ -211,14 +193,22 @@ def line_frame(snap: Snapshot, today: date, claims: pd.DataFrame | None = None) 
 def claim_reconciliation(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:
     """One row per claim (columns: see CLAIM_COLUMNS; money as Decimal)."""
     snap = snap or load_snapshot()
-    frame = claim_frame(snap, today or date.today())
+    return claim_table(claim_frame(snap, today or date.today()))
+
+
+def claim_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """claim_reconciliation's table from a claim_frame already computed."""
     return money_out(frame[CLAIM_COLUMNS], [*MONEY, *ACCOUNT, "claim_level"]).reset_index(drop=True)
 
 
 def line_reconciliation(snap: Snapshot | None = None, *, today: date | None = None) -> pd.DataFrame:
     """One row per claim line (columns: see LINE_COLUMNS; money as Decimal)."""
     snap = snap or load_snapshot()
-    frame = line_frame(snap, today or date.today())
+    return line_table(line_frame(snap, today or date.today()))
+
+
+def line_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """line_reconciliation's table from a line_frame already computed."""
     return money_out(frame[LINE_COLUMNS], MONEY).reset_index(drop=True)
 
 
@@ -238,7 +228,7 @@ def payments(snap: Snapshot | None = None) -> pd.DataFrame:
     snap = snap or load_snapshot()
     r = snap.remittances[snap.remittances["status"] == "posted"].copy()
     r["bpr_amount"] = [-a if cd == "D" else a for a, cd in zip(r["payment_amount"], r["credit_debit"])]
-    by_type = _by_type(snap.ledger, "remittance_id").rename(columns={"paid": "posted_payments"})
+    by_type = snap.posted_remittances.rename(columns={"paid": "posted_payments"})
     r = r.join(by_type, on="remittance_id")
     plb = snap.provider_adjustments
     r["plb_total"] = plb.groupby("remittance_id")["amount"].sum().reindex(r["remittance_id"], fill_value=0).to_numpy()

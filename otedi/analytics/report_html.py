@@ -212,7 +212,7 @@ def _provider_names() -> dict[str, str]:
 
 def _posting_days(snap: Snapshot) -> pd.DataFrame:
     """(claim_pk, day) of every posting: 835 entries by payment date, practice postings by the day made."""
-    ledger = snap.ledger[snap.ledger["claim_pk"].notna()]
+    ledger = snap.postings[snap.postings["claim_pk"].notna()]
     days = [d if isinstance(d, date) else t.date() for d, t in zip(ledger["payment_date"], ledger["posted_at"])]
     account = snap.account[snap.account["claim_pk"].notna()]
     return pd.DataFrame({
@@ -323,10 +323,10 @@ def render_report(today: date | None = None, *, date_from: date | None = None, d
     detail_all = denials.denial_frame(snap, every, today)
     detail = detail_all[detail_all["claim_pk"].isin(pks)]
     trend = denials.trend_frame(snap, scoped)
-    queue = workqueue.work_queue_frame(snap, today)
+    queue = workqueue.work_queue_frame(snap, today, every, detail=detail_all)
     queue = queue[queue["claim_id"].isin(ids) & (queue["state"] != "done")]
     pays = reconcile.payments(snap)
-    ledger = snap.ledger[snap.ledger["claim_pk"].isin(pks)]
+    ledger = snap.postings[snap.postings["claim_pk"].isin(pks)]
     touched = set(ledger["remittance_id"])
     if basis == "posting":
         deposits = pays.loc[pd.Series([isinstance(d, date) and lo is not None and lo <= d <= hi
@@ -517,11 +517,11 @@ def render_report(today: date | None = None, *, date_from: date | None = None, d
 
     # -- payments --------------------------------------------------------------------------------------------
     out.append('<section id="payments"><h2>Payments</h2>')
-    paid = ledger[ledger["entry_type"] == "payment"]
+    paid = ledger[ledger["payments"] > 0]
     if len(paid):
         months = pd.DataFrame({"month": [_month_of(d if isinstance(d, date) else t.date())
                                          for d, t in zip(paid["payment_date"], paid["posted_at"])],
-                               "amount": paid["amount_c"].to_numpy()}).groupby("month")["amount"].sum()
+                               "amount": paid["paid_c"].to_numpy()}).groupby("month")["amount"].sum()
         patient_paid = snap.account[snap.account["claim_pk"].isin(pks)
                                     & (snap.account["entry_type"] == "patient_payment")]
         pmonths = pd.Series([int(a) for a in patient_paid["amount_c"]],

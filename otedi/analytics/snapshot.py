@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from otedi import config
@@ -44,14 +44,19 @@ def dollars(value) -> Decimal | None:
     """Integer cents -> Decimal dollars (None stays None)."""
     if value is None or pd.isna(value):
         return None
-    return (Decimal(int(value)) / 100).quantize(CENT)
+    return Decimal(int(value)).scaleb(-2)  # exact: 1234 -> 12.34, 0 -> 0.00
 
 
 def money_out(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """A copy of `frame` with the cents columns given as Decimal dollars."""
     out = frame.copy()
     for col in columns:
-        out[col] = pd.Series([dollars(v) for v in out[col]], index=out.index, dtype=object)
+        values = out[col]
+        if values.dtype == "int64":  # no missing value: the fast path (a million claims have ~30 such columns)
+            amounts = [Decimal(v).scaleb(-2) for v in values.tolist()]
+        else:
+            amounts = [dollars(v) for v in values]
+        out[col] = pd.Series(amounts, index=out.index, dtype=object)
     return out
 
 
@@ -87,7 +92,13 @@ def payer_profile(payer_id: str, filing_code: str) -> tuple[str, str]:
 
 
 def filing_deadline(payer_id: str, filing_code: str, service_date: date) -> date:
-    """Last day to file a claim for this date of service (payer rules, ot_billing_rules.md §2.8)."""
+    """Last day to file a claim for this date of service (payer rules, ot_billing_rules.md §2.8). Computed once
+    per payer, filing code and date (a few thousand of them for a million claims)."""
+    return _filing_deadline(str(config.mappings_dir()), payer_id, filing_code, service_date)
+
+
+@lru_cache(maxsize=65536)
+def _filing_deadline(root: str, payer_id: str, filing_code: str, service_date: date) -> date:
     rules, _ = payer_rules(payer_id, filing_code, on=service_date)
     return rules.timely_filing.deadline(service_date)
 
@@ -96,7 +107,14 @@ def filing_deadline(payer_id: str, filing_code: str, service_date: date) -> date
 class Snapshot:
     claims: pd.DataFrame  # one row per claim, with its file and payer
     lines: pd.DataFrame  # one row per claim line
-    ledger: pd.DataFrame  # every ledger entry (amount_c in cents) with its remittance and CLP status
+    posted_claims: pd.DataFrame  # per claim_pk: the ledger summed per entry type (cents; POSTED_TYPES), with
+    #                              sequestration (CO-253) and claim_level (entries without a service line)
+    posted_lines: pd.DataFrame  # per claim_line_pk: the same sums, with sequestration
+    posted_remittances: pd.DataFrame  # per remittance_id: the same sums
+    denial_entries: pd.DataFrame  # every ledger entry of type denial (amount_c in cents), with its remittance
+    #                               and CLP status
+    postings: pd.DataFrame  # the ledger per claim_pk (None: unmatched), remittance and posted_at, with its
+    #                         payment_date, paid_c (its payment entries summed, cents) and payments (how many)
     claim_payments: pd.DataFrame  # every CLP of a posted remittance
     remittances: pd.DataFrame  # every 835 transaction (posted, held, duplicate)
     provider_adjustments: pd.DataFrame  # PLB items
@@ -111,11 +129,37 @@ class Snapshot:
     appeals: dict[str, dict]  # claim id -> its latest appeal {on, deadline, file} (otedi.actions.appeals)
 
 
+# ledger entry type -> its column in the sums (reconcile's and the finance tables' column names)
+POSTED_TYPES = {"payment": "paid", "contractual": "contractual", "patient_responsibility": "patient_responsibility",
+                "other_adjustment": "other_adjustments", "denial": "denied"}
+SEQUESTRATION = "253"  # CO-253: taken from the payment after the allowed amount is set
+
+
+def cents_sql(amount, *, null: bool = False):
+    """A money column as integer cents in SQL (exact: SQLite keeps NUMERIC as REAL, which rounds back to the cent;
+    PostgreSQL's numeric is exact); NULL as 0 unless `null` (as `cents` does)."""
+    value = cast(func.round(amount * 100), BigInteger)
+    return value if null else func.coalesce(value, 0)
+
+
+def _posted(session: Session, key, amount_c, *, sequestration: bool = False, **extra) -> pd.DataFrame:
+    """The ledger summed in SQL per `key` (rows with a key): one cents column per POSTED_TYPES entry type, and
+    `sequestration` (CO-253 entries) and any `extra` sums; indexed by the key, int64."""
+    le = models.LedgerEntry
+    sums = [func.sum(case((le.entry_type == kind, amount_c), else_=0)).label(col) for kind, col in POSTED_TYPES.items()]
+    if sequestration:
+        sums.append(func.sum(case((le.carc == SEQUESTRATION, amount_c), else_=0)).label("sequestration"))
+    sums += [value.label(name) for name, value in extra.items()]
+    frame = _frame(session, select(key.label("key"), *sums).where(key.is_not(None)).group_by(key))
+    return frame.set_index("key").rename_axis(key.key).astype("int64")
+
+
 def _frame(session: Session, stmt, money: tuple[str, ...] = (), times: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rows of `stmt` as a frame; `money`: integer cents columns (cents_sql) made int64 (empty ones too)."""
     result = session.execute(stmt)
-    frame = pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
+    frame = pd.DataFrame.from_records(result.all(), columns=list(result.keys()), coerce_float=False)
     for col in money:
-        frame[col] = pd.Series([cents(v) for v in frame[col]], index=frame.index, dtype="int64")
+        frame[col] = frame[col].astype("int64")
     for col in times:  # SQLite gives naive UTC, PostgreSQL aware: make both aware UTC
         frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
@@ -144,7 +188,8 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     claims = _frame(session, select(
         m.Claim.id.label("claim_pk"), m.Claim.claim_id, m.Claim.practice_id, m.Claim.patient_id, m.Claim.payer_id,
         payer_names.c.payer_name, m.Claim.payer_sequence, m.Claim.claim_filing_code, m.Claim.rendering_npi,
-        m.Claim.service_date_from, m.Claim.service_date_to, m.Claim.total_charge, m.Claim.expected_allowed,
+        m.Claim.service_date_from, m.Claim.service_date_to, cents_sql(m.Claim.total_charge).label("total_charge"),
+        cents_sql(m.Claim.expected_allowed, null=True).label("expected_allowed_c"),
         m.Claim.frequency_code, m.Claim.payer_claim_number, m.Claim.payer_icn, m.Claim.status,
         m.Claim.claim_file_id, m.Claim.created_at, m.ClaimFile.file_name, m.ClaimFile.status.label("file_status"),
         m.ClaimFile.created_at.label("file_created_at"), superseding.c.superseded_by, crossovers.c.crossover_of,
@@ -153,8 +198,7 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
         .outerjoin(superseding, superseding.c.original_claim_pk == m.Claim.id)
         .outerjoin(crossovers, crossovers.c.claim_pk == m.Claim.id).order_by(m.Claim.id),
         money=("total_charge",), times=("created_at", "file_created_at"))
-    claims["expected_allowed_c"] = pd.array([None if v is None or pd.isna(v) else cents(v)
-                                             for v in claims["expected_allowed"]], dtype="Int64")
+    claims["expected_allowed_c"] = claims["expected_allowed_c"].astype("Int64")
     kinds = [payer_profile(p, f) for p, f in zip(claims["payer_id"], claims["claim_filing_code"])]
     claims["payer_kind"] = [k for k, _ in kinds]
     # no charge with the claim's payer (a crossover to a carrier we have no charge for): the name the 835 gave
@@ -165,24 +209,37 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     lines = _frame(session, select(
         m.ClaimLine.id.label("claim_line_pk"), m.ClaimLine.claim_pk, m.ClaimLine.line_number, m.ClaimLine.charge_id,
         m.ClaimLine.line_control_number, m.ClaimLine.service_date, m.ClaimLine.cpt, m.ClaimLine.modifiers,
-        m.ClaimLine.units, m.ClaimLine.charge_amount, m.ClaimLine.expected_allowed,
+        m.ClaimLine.units, cents_sql(m.ClaimLine.charge_amount).label("charge_amount"),
+        cents_sql(m.ClaimLine.expected_allowed, null=True).label("expected_allowed_c"),
     ).order_by(m.ClaimLine.claim_pk, m.ClaimLine.line_number), money=("charge_amount",))
-    lines["expected_allowed_c"] = pd.array([None if v is None or pd.isna(v) else cents(v)
-                                            for v in lines["expected_allowed"]], dtype="Int64")
+    lines["expected_allowed_c"] = lines["expected_allowed_c"].astype("Int64")
 
-    ledger = _frame(session, select(
-        m.LedgerEntry.id.label("entry_id"), m.LedgerEntry.remittance_id, m.LedgerEntry.claim_payment_id,
-        m.LedgerEntry.claim_pk, m.LedgerEntry.claim_line_pk, m.LedgerEntry.entry_type, m.LedgerEntry.group_code,
-        m.LedgerEntry.carc, m.LedgerEntry.rarc, m.LedgerEntry.amount.label("amount_c"), m.LedgerEntry.cpt,
-        m.LedgerEntry.service_date, m.LedgerEntry.reversal, m.LedgerEntry.posted_at,
-        m.Remittance.payment_date, m.Remittance.trace_number, m.ClaimPayment.status_code,
-    ).join(m.Remittance, m.Remittance.id == m.LedgerEntry.remittance_id)
-        .join(m.ClaimPayment, m.ClaimPayment.id == m.LedgerEntry.claim_payment_id).order_by(m.LedgerEntry.id),
-        money=("amount_c",), times=("posted_at",))
+    le = m.LedgerEntry
+    amount_c = cents_sql(le.amount)
+    posted_claims = _posted(session, le.claim_pk, amount_c, sequestration=True,
+                            claim_level=func.sum(case((le.claim_line_pk.is_(None), amount_c), else_=0)))
+    posted_lines = _posted(session, le.claim_line_pk, amount_c, sequestration=True)
+    posted_remittances = _posted(session, le.remittance_id, amount_c)
+    denial_entries = _frame(session, select(
+        le.id.label("entry_id"), le.remittance_id, le.claim_payment_id, le.claim_pk, le.claim_line_pk,
+        le.entry_type, le.group_code, le.carc, le.rarc, amount_c.label("amount_c"), le.cpt, le.service_date,
+        le.reversal, le.posted_at, m.Remittance.payment_date, m.Remittance.trace_number, m.ClaimPayment.status_code,
+    ).join(m.Remittance, m.Remittance.id == le.remittance_id)
+        .join(m.ClaimPayment, m.ClaimPayment.id == le.claim_payment_id)
+        .where(le.entry_type == "denial").order_by(le.id), money=("amount_c",), times=("posted_at",))
+    # one row per claim, remittance and posting instant: what the report's posting dates and payments need
+    postings = _frame(session, select(
+        le.claim_pk, le.remittance_id, m.Remittance.payment_date, le.posted_at,
+        func.sum(case((le.entry_type == "payment", amount_c), else_=0)).label("paid_c"),
+        func.sum(case((le.entry_type == "payment", 1), else_=0)).label("payments"),
+    ).join(m.Remittance, m.Remittance.id == le.remittance_id)
+        .group_by(le.claim_pk, le.remittance_id, m.Remittance.payment_date, le.posted_at)
+        .order_by(le.remittance_id, le.claim_pk, le.posted_at), money=("paid_c", "payments"), times=("posted_at",))
 
     claim_payments = _frame(session, select(
         m.ClaimPayment.id.label("claim_payment_id"), m.ClaimPayment.remittance_id, m.ClaimPayment.claim_pk,
-        m.ClaimPayment.patient_control_number, m.ClaimPayment.status_code, m.ClaimPayment.paid_amount,
+        m.ClaimPayment.patient_control_number, m.ClaimPayment.status_code,
+        cents_sql(m.ClaimPayment.paid_amount).label("paid_amount"),
         m.ClaimPayment.payer_claim_number, m.ClaimPayment.crossover_payer, m.Remittance.trace_number,
         m.Remittance.payment_date, m.Remittance.posted_at,
     ).join(m.Remittance, m.Remittance.id == m.ClaimPayment.remittance_id).order_by(m.ClaimPayment.id),
@@ -191,8 +248,10 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     remittances = _frame(session, select(
         m.Remittance.id.label("remittance_id"), m.InboundFile.file_name, m.Remittance.transaction_control_number,
         m.Remittance.payer_key, m.Remittance.payer_name, m.Remittance.trace_number, m.Remittance.payment_method,
-        m.Remittance.credit_debit, m.Remittance.payment_date, m.Remittance.payment_amount,
-        m.Remittance.claims_paid_total, m.Remittance.provider_adjustment_total, m.Remittance.claims,
+        m.Remittance.credit_debit, m.Remittance.payment_date,
+        cents_sql(m.Remittance.payment_amount).label("payment_amount"),
+        cents_sql(m.Remittance.claims_paid_total).label("claims_paid_total"),
+        cents_sql(m.Remittance.provider_adjustment_total).label("provider_adjustment_total"), m.Remittance.claims,
         m.Remittance.matched, m.Remittance.unmatched, m.Remittance.status, m.Remittance.hold_reason,
         m.Remittance.posted_at,
     ).join(m.InboundFile, m.InboundFile.id == m.Remittance.inbound_file_id).order_by(m.Remittance.id),
@@ -200,12 +259,13 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
 
     provider_adjustments = _frame(session, select(
         m.ProviderAdjustment.remittance_id, m.ProviderAdjustment.reason_code, m.ProviderAdjustment.reference,
-        m.ProviderAdjustment.amount).order_by(m.ProviderAdjustment.id), money=("amount",))
+        cents_sql(m.ProviderAdjustment.amount).label("amount")).order_by(m.ProviderAdjustment.id), money=("amount",))
 
     exceptions = _frame(session, select(
         m.RemitException.id.label("exception_id"), m.RemitException.remittance_id, m.Remittance.trace_number,
         m.Remittance.payer_key, m.Remittance.payment_date, m.RemitException.kind, m.RemitException.reference,
-        m.RemitException.charge_amount, m.RemitException.paid_amount, m.RemitException.resolved,
+        cents_sql(m.RemitException.charge_amount).label("charge_amount"),
+        cents_sql(m.RemitException.paid_amount).label("paid_amount"), m.RemitException.resolved,
         m.RemitException.message,
     ).join(m.Remittance, m.Remittance.id == m.RemitException.remittance_id).order_by(m.RemitException.id),
         money=("charge_amount", "paid_amount"))
@@ -230,7 +290,7 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     account = _frame(session, select(
         m.AccountEntry.id.label("entry_id"), m.AccountEntry.practice_id, m.AccountEntry.patient_id,
         m.AccountEntry.claim_pk, m.AccountEntry.entry_type, m.AccountEntry.side, m.AccountEntry.reason,
-        m.AccountEntry.amount.label("amount_c"), m.AccountEntry.posted_at,
+        cents_sql(m.AccountEntry.amount).label("amount_c"), m.AccountEntry.posted_at,
     ).order_by(m.AccountEntry.id), money=("amount_c",), times=("posted_at",))
     from otedi.accounts.balances import billed_to_a_secondary
 
@@ -239,6 +299,7 @@ def load_snapshot(session: Session | None = None) -> Snapshot:
     from otedi.actions.appeals import appeals_filed
     from otedi.actions.work_items import states
 
-    return Snapshot(claims, lines, ledger, claim_payments, remittances, provider_adjustments, exceptions,
+    return Snapshot(claims, lines, posted_claims, posted_lines, posted_remittances, denial_entries, postings,
+                    claim_payments, remittances, provider_adjustments, exceptions,
                     status_events, acks, hold_issues, secondary_patients, account, forwarded, states(session),
                     appeals_filed(session))

@@ -55,13 +55,14 @@ from otedi.analytics import export
 from otedi.analytics.export import DECIMALS, SCHEMAS, Column, ExportError, conform
 from otedi.analytics.snapshot import Snapshot, load_snapshot
 from otedi.progress import Progress, silent
-from otedi.warehouse import db, models
+from otedi.warehouse import bulk, db, models
 
 log = logging.getLogger(__name__)
 
 PREFIX = "finance_"
 REFRESH_TABLE = "finance_refresh"
 REFRESHING = "refreshing the finance tables (read, compute, write)"
+CHUNK_ROWS = 50_000  # rows of a finance table an export reads (and writes to its file) at a time
 LOCK_KEY = "otedi:finance_refresh"  # PostgreSQL: pg_advisory_xact_lock(hashtextextended(LOCK_KEY, 0))
 
 # Columns every finance_<table> has after its declared ones.
@@ -253,12 +254,10 @@ def _write(session: Session, typed: dict[str, dict[str, list]], today: date) -> 
         if not _ensure(conn, table):
             conn.execute(table.delete())
         columns = typed[name]
-        names = [c.name for c in SCHEMAS[name]]
-        rows = [dict(zip(names, values), as_of=today, row_no=n)
-                for n, values in enumerate(zip(*(columns[c] for c in names)), start=1)]
-        if rows:
-            conn.execute(table.insert(), rows)
-        counts[table.name] = len(rows)
+        rows = len(next(iter(columns.values()))) if columns else 0
+        if rows:  # bulk: COPY on PostgreSQL, multi-row INSERT on SQLite (a million claims are a million rows)
+            bulk.insert_columns(conn, table, {**columns, "as_of": [today] * rows, "row_no": list(range(1, rows + 1))})
+        counts[table.name] = rows
     refresh_id = (conn.execute(select(func.max(refresh.c.refresh_id))).scalar() or 0) + 1
     now = models.utcnow()
     conn.execute(refresh.insert(), [{"refresh_id": refresh_id, "table_name": t, "row_count": n, "as_of": today,
@@ -366,12 +365,12 @@ def _value(column: Column, value):
     return value
 
 
-def _read(conn: Connection) -> dict[str, pd.DataFrame]:
-    """Every finance table in its declared columns (values as export.conform gives them), in row_no order."""
+def _checked_tables(conn: Connection) -> dict[str, Table]:
+    """The finance Tables by export name, each found in the warehouse with the columns SCHEMAS declares
+    (ExportError, saying to refresh, otherwise)."""
     _, tables, _ = finance_metadata()
     found = inspect(conn)
-    out = {}
-    for name, table in tables.items():
+    for table in tables.values():
         if not found.has_table(table.name):
             raise ExportError(f"warehouse table {table.name} is missing: refresh the finance tables "
                               f"(otedi.analytics.warehouse_tables.refresh_finance_tables) first")
@@ -380,11 +379,68 @@ def _read(conn: Connection) -> dict[str, pd.DataFrame]:
         if _signature(found.get_columns(table.name), conn.dialect) != wanted:
             raise ExportError(f"warehouse table {table.name}: its columns differ from SCHEMAS in "
                               f"otedi/analytics/export.py; refresh the finance tables to recreate it")
-        schema = SCHEMAS[name]
-        rows = conn.execute(select(*(table.c[c.name] for c in schema)).order_by(table.c.row_no)).all()
-        out[name] = pd.DataFrame({c.name: pd.Series([_value(c, r[i]) for r in rows], dtype=object)
-                                  for i, c in enumerate(schema)}, columns=[c.name for c in schema])
+    return tables
+
+
+def _rows_frame(name: str, rows) -> pd.DataFrame:
+    schema = SCHEMAS[name]
+    return pd.DataFrame({c.name: pd.Series([_value(c, r[i]) for r in rows], dtype=object)
+                         for i, c in enumerate(schema)}, columns=[c.name for c in schema])
+
+
+def _chunks(conn: Connection, name: str, table: Table) -> Iterator[pd.DataFrame]:
+    """The table in row_no order, CHUNK_ROWS rows at a time (a server-side cursor on PostgreSQL); one empty
+    frame for an empty table."""
+    stmt = select(*(table.c[c.name] for c in SCHEMAS[name])).order_by(table.c.row_no)
+    empty = True
+    for rows in conn.execution_options(stream_results=True).execute(stmt).partitions(CHUNK_ROWS):
+        empty = False
+        yield _rows_frame(name, rows)
+    if empty:
+        yield _rows_frame(name, [])
+
+
+def _read(conn: Connection) -> dict[str, pd.DataFrame]:
+    """Every finance table in its declared columns (values as export.conform gives them), in row_no order."""
+    out = {}
+    for name, table in _checked_tables(conn).items():
+        rows = conn.execute(select(*(table.c[c.name] for c in SCHEMAS[name])).order_by(table.c.row_no)).all()
+        out[name] = _rows_frame(name, rows)
     return out
+
+
+@contextmanager
+def finance_table_chunks(target: Session | Engine | str | None = None, *, today: date | None = None
+                         ) -> Iterator[tuple[date, Iterator[tuple[str, Iterator[pd.DataFrame]]]]]:
+    """read_finance_tables a table at a time and CHUNK_ROWS rows at a time, so memory holds one chunk: yields
+    (as_of, iterator of (export name, iterator of frames)) in SCHEMAS order, all read in one consistent
+    transaction while the block runs; read each table's frames before the next table. The same checks as
+    read_finance_tables (row counts included) are made before any row is read."""
+    with _reader(target) as conn:
+        last = _checked_refresh(conn, today)
+        tables = _checked_tables(conn)
+        for name, table in tables.items():
+            held = conn.execute(select(func.count()).select_from(table)).scalar_one()
+            _check_rows(last, name, held)
+        yield last.as_of, ((name, _chunks(conn, name, table)) for name, table in tables.items())
+
+
+def _checked_refresh(conn: Connection, today: date | None) -> Refresh:
+    last = _last_refresh(conn)
+    if last is None:
+        raise ExportError("the warehouse's finance tables were never refreshed: refresh them "
+                          "(otedi.analytics.warehouse_tables.refresh_finance_tables) first")
+    if today is not None and last.as_of != today:
+        raise ExportError(f"the warehouse's finance tables are as of {last.as_of}, not {today}: refresh "
+                          f"them as of {today} first")
+    return last
+
+
+def _check_rows(last: Refresh, name: str, held: int) -> None:
+    wrote = last.rows.get(table_name(name))
+    if wrote is None or held != wrote:
+        raise ExportError(f"warehouse table {table_name(name)} holds {held} rows, the latest refresh "
+                          f"({last.refresh_id}) wrote {wrote}: refresh the finance tables again")
 
 
 def read_finance_tables(target: Session | Engine | str | None = None, *,
@@ -393,17 +449,8 @@ def read_finance_tables(target: Session | Engine | str | None = None, *,
     ({export name: frame in its declared columns}, as_of). ExportError, saying to refresh, when they were
     never refreshed, a table is missing or changed, or (with `today`) they are as of another date."""
     with _reader(target) as conn:
-        last = _last_refresh(conn)
-        if last is None:
-            raise ExportError("the warehouse's finance tables were never refreshed: refresh them "
-                              "(otedi.analytics.warehouse_tables.refresh_finance_tables) first")
-        if today is not None and last.as_of != today:
-            raise ExportError(f"the warehouse's finance tables are as of {last.as_of}, not {today}: refresh "
-                              f"them as of {today} first")
+        last = _checked_refresh(conn, today)
         frames = _read(conn)
     for name, frame in frames.items():
-        wrote = last.rows.get(table_name(name))
-        if wrote is None or len(frame) != wrote:
-            raise ExportError(f"warehouse table {table_name(name)} holds {len(frame)} rows, the latest refresh "
-                              f"({last.refresh_id}) wrote {wrote}: refresh the finance tables again")
+        _check_rows(last, name, len(frame))
     return frames, last.as_of

@@ -53,6 +53,17 @@ def _underpaid(lines: pd.DataFrame) -> pd.Series:
     return frame.groupby("claim_pk")[["short", "expected"]].sum()
 
 
+def _denials_by_claim(detail: pd.DataFrame) -> dict[int, list]:
+    """claim_pk -> its net denials (denial_frame rows, in the frame's order) as plain tuples: the queue reads a
+    few fields of each, once per denied claim, where a frame per claim costs milliseconds."""
+    out: dict[int, list] = {}
+    columns = ["claim_pk", "category", "category_label", "fix", "group_code", "carc", "rarc", "cpt", "denied",
+               "correctable"]
+    for d in detail[columns].itertuples(index=False):
+        out.setdefault(d.claim_pk, []).append(d._replace(denied=int(d.denied), correctable=bool(d.correctable)))
+    return out
+
+
 def _secondary_billed(claims: pd.DataFrame) -> set[tuple]:
     """(practice, patient, date) covered by a secondary or tertiary claim."""
     later = claims[claims["payer_sequence"].isin(["S", "T"])]
@@ -64,13 +75,16 @@ def _secondary_billed(claims: pd.DataFrame) -> set[tuple]:
     return covered
 
 
-def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
-    """Open work items (amount in cents), most urgent first."""
+def work_queue_frame(snap: Snapshot, today: date, claims: pd.DataFrame | None = None,
+                     lines: pd.DataFrame | None = None, detail: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Open work items (amount in cents), most urgent first. `claims`, `lines`, `detail`: the claim_frame,
+    line_frame and denial_frame of `snap` as of `today` when the caller has them already."""
     rules = ar_rules()
-    claims = claim_frame(snap, today)
-    lines = line_frame(snap, today, claims)
-    denied_by_claim = dict(tuple(denial_frame(snap, claims, today).groupby("claim_pk")))
-    underpaid = _underpaid(lines)
+    claims = claim_frame(snap, today) if claims is None else claims
+    lines = line_frame(snap, today, claims) if lines is None else lines
+    detail = denial_frame(snap, claims, today) if detail is None else detail
+    denied_by_claim = _denials_by_claim(detail)
+    underpaid = {pk: (int(short), int(expected)) for pk, short, expected in _underpaid(lines).itertuples()}
     has_secondary = set(zip(snap.secondary_patients["practice_id"], snap.secondary_patients["patient_id"]))
     secondary_billed = _secondary_billed(claims)
     accepted_277 = set(snap.status_events.loc[snap.status_events["accepted"].astype(bool), "claim_pk"])
@@ -98,10 +112,13 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
             found["denied"] = (c.denied_open, f"appealed on {appealed['on']} ({appealed['file']})",
                                f"Wait for the payer's decision; follow up after {follow_up} if none came.", None)
         elif c.denied_open > 0 and mine is not None:  # not appealed, or the appeal was answered and denied
-            by_cat = mine.groupby("category")["denied"].sum().sort_values(ascending=False)
-            top = mine[mine["category"] == by_cat.index[0]].iloc[0]
-            codes = ", ".join(f"{g}-{k}{' (' + r + ')' if r else ''} {cpt} {money_text(a)}" for g, k, r, cpt, a in
-                              zip(mine["group_code"], mine["carc"], mine["rarc"], mine["cpt"], mine["denied"]))
+            by_cat: dict[str, int] = {}
+            for d in sorted(mine, key=lambda d: d.category):  # ties: the first category alphabetically
+                by_cat[d.category] = by_cat.get(d.category, 0) + d.denied
+            first = max(by_cat, key=by_cat.get)
+            top = next(d for d in mine if d.category == first)
+            codes = ", ".join(f"{d.group_code}-{d.carc}{' (' + d.rarc + ')' if d.rarc else ''} {d.cpt} "
+                              f"{money_text(d.denied)}" for d in mine)
             found["denied"] = (c.denied_open, f"{top.category_label}: {codes}",
                                " ".join(filter(None, (top.fix, _write_off_step(c, mine)))), top.category)
         if c.status == "reversed" and not c.adjudicated:
@@ -125,8 +142,8 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
             found["no_835"] = (c.open_balance, f"no 835 {days} days after "
                                f"{'the crossover' if isinstance(c.crossover_of, str) else 'submission'} "
                                f"({c.payer_kind} follow-up after {expected_days} days)", step, None)
-        if c.claim_pk in underpaid.index and c.adjudicated:
-            short, expected = underpaid.loc[c.claim_pk]
+        if c.claim_pk in underpaid and c.adjudicated:
+            short, expected = underpaid[c.claim_pk]
             limit = max(rules.tolerance_amount_cents, int(rules.tolerance_percent * expected))
             if short > limit:
                 found["underpaid"] = (int(short), f"allowed {money_text(expected - short)} of the expected "
@@ -134,7 +151,7 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
                                       "Compare the allowed amounts with the contract / fee schedule; appeal the "
                                       "underpayment, or correct mappings/fees if the contract changed.", None)
         # what a secondary payer may pay: the patient responsibility, and denials it may cover (resubmit.py)
-        payable = 0 if mine is None else int(mine.loc[mine["carc"].isin(secondary_payable), "denied"].sum())
+        payable = 0 if mine is None else sum(d.denied for d in mine if d.carc in secondary_payable)
         needs_secondary = (c.adjudicated and c.payer_sequence == "P" and c.patient_responsibility + payable > 0
                            and c.status != "forwarded" and (c.practice_id, c.patient_id) in has_secondary)
         if needs_secondary and (c.practice_id, c.patient_id, c.service_date_from) not in secondary_billed:
@@ -152,7 +169,7 @@ def work_queue_frame(snap: Snapshot, today: date) -> pd.DataFrame:
                 "Send the patient a statement for the balance.", None)
         # a claim counts as filed once the payer accepted it (277CA) or answered it on an 835 (§2.8)
         not_filed = c.status == "rejected" or (c.remittances == 0 and c.claim_pk not in accepted_277)
-        rework = "denied" in found and bool(mine["correctable"].any())
+        rework = "denied" in found and any(d.correctable for d in mine)
         days_left = (deadline - today).days
         if (not_filed or rework) and 0 <= days_left <= rules.approaching_timely_filing_days:
             first = next(r for r in REASONS[1:] if r in found) if found else None
@@ -196,14 +213,13 @@ def _state(latest: dict | None) -> dict:
     return {"state": latest["state"], "state_note": latest["note"], "state_by": latest["by"]}
 
 
-def _write_off_step(c, denials: pd.DataFrame) -> str | None:
+def _write_off_step(c, denials: list) -> str | None:
     """For a denial no correction recovers (CO-29 timely filing, CO-18 duplicate, CO-97 bundled): the
     write-off to make, as a command, so it does not stay open in AR for ever. None when some denied part
     of the claim is still recoverable."""
     from otedi.actions.adjustments import write_off_for
 
-    lost = denials[~denials["correctable"].astype(bool)]
-    offers = [(write_off_for(str(k)), a) for k, a in zip(lost["carc"], lost["denied"])]
+    offers = [(write_off_for(str(d.carc)), d.denied) for d in denials if not d.correctable]
     offers = [(r, a) for r, a in offers if r is not None]
     if not offers or len(offers) < len(denials):
         return None

@@ -71,8 +71,13 @@ def _converted(process, values: list) -> list:
     return [None if value is None else converted[value] for value in values]
 
 
+def _quoted(connection: Connection, columns: list[str]) -> list[str]:
+    """Column names as SQL identifiers (quoted only where a name needs it, e.g. finance_ar_aging's "0-30")."""
+    return [connection.dialect.identifier_preparer.quote(c) for c in columns]
+
+
 def _copy(connection: Connection, table: Table, columns: list[str], rows: list[tuple]) -> None:
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    statement = f"COPY {table.name} ({', '.join(_quoted(connection, columns))}) FROM STDIN (FORMAT BINARY)"
     # binary needs each column's type, by name: VARCHAR(64) -> varchar, NUMERIC(12, 2) -> numeric, ...
     types = [table.c[c].type.compile(dialect=connection.dialect).split("(")[0].lower() for c in columns]
     with _driver_errors(connection, statement), connection.connection.driver_connection.cursor() as cursor:
@@ -84,7 +89,7 @@ def _copy(connection: Connection, table: Table, columns: list[str], rows: list[t
 
 def _multi_row_insert(connection: Connection, table: Table, columns: list[str], rows: list[tuple]) -> None:
     per_statement = max(1, SQLITE_PARAMETERS // len(columns))
-    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    head = f"INSERT INTO {table.name} ({', '.join(_quoted(connection, columns))}) VALUES "
     one = "(" + ", ".join(["?"] * len(columns)) + ")"
     full = head + ", ".join([one] * per_statement)
     for start in range(0, len(rows), per_statement):
