@@ -218,6 +218,8 @@ def test_the_summary_the_report_and_the_tables_agree_and_claims_not_sent_are_not
     assert "batched" in NOT_SUBMITTED
 
     got = summary.cycle_summary(today=TODAY)
+    # the summary the warehouse gives in SQL is the claim frame's, figure for figure
+    assert got == summary.cycle_summary(load_snapshot(), today=TODAY)
     assert (got["claims_sent"], got["claims_submitted"], got["claims_rejected"], got["claims_accepted"]) == (8, 8, 1, 7)
     assert got["claims_not_sent"] == {"batched": 1} and got["not_sent_billed"] == D("65.00")
     assert (got["billed"], got["paid"], got["contractual"], got["denied"]) == (
@@ -288,6 +290,7 @@ def test_on_the_demo_warehouse_the_tables_the_summary_and_the_cycle_totals_agree
 
     got = summary.cycle_summary(today=today)
     frame = claim_frame(load_snapshot(), today)
+    assert got == summary.summary_of(frame)  # SQL and the claim frame: the same figures
     submitted = frame[frame["in_ar"]]
     assert got["billed"] == sql_sum(warehouse, "select sum(billed) from finance_reconciliation_claims where "
                                                "submitted_on is not null")
