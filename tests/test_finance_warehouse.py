@@ -13,11 +13,12 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 from html import escape
 
+import pandas as pd
 import pytest
 from sqlalchemy import inspect, select, text
 
 from otedi import config
-from otedi.analytics import export, summary, warehouse_tables as wt
+from otedi.analytics import aging, export, summary, warehouse_tables as wt
 from otedi.analytics.export import SCHEMAS, ExportError
 from otedi.analytics.reconcile import NOT_SUBMITTED, claim_frame
 from otedi.analytics.report_html import render_report
@@ -291,6 +292,8 @@ def test_on_the_demo_warehouse_the_tables_the_summary_and_the_cycle_totals_agree
     got = summary.cycle_summary(today=today)
     frame = claim_frame(load_snapshot(), today)
     assert got == summary.summary_of(frame)  # SQL and the claim frame: the same figures
+    with session_scope() as s:
+        pd.testing.assert_frame_equal(aging.aging_sql(s, today), aging.aging_frame(frame, today))
     submitted = frame[frame["in_ar"]]
     assert got["billed"] == sql_sum(warehouse, "select sum(billed) from finance_reconciliation_claims where "
                                                "submitted_on is not null")

@@ -24,8 +24,8 @@ Every figure here is a sum over the claim reconciliation (reconcile.claim_frame)
 
 `figures(claims)` gives the sums in cents over any rows of the claim frame (the report's breakdowns use it
 per practice, payer and provider); `cycle_summary` gives the whole summary as Decimal dollars: from a Snapshot
-through the claim frame, or straight from the warehouse with one GROUP BY query (`_groups`: the claim frame's
-columns written in SQL, summed per kind of claim record), so `otedi run` never builds a per-claim frame.
+through the claim frame, or straight from the warehouse with one GROUP BY query (`_groups`: reconcile.claim_rows_sql,
+the claim frame's columns in SQL, summed per kind of claim record), so `otedi run` never builds a per-claim frame.
 """
 
 from __future__ import annotations
@@ -34,13 +34,11 @@ from collections import Counter
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import case, exists, func, literal, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, literal, select
+from sqlalchemy.orm import Session
 
-from otedi.accounts.balances import billed_to_a_secondary_query
-from otedi.analytics.reconcile import ACCOUNT_COLUMNS, NOT_SUBMITTED, claim_frame
-from otedi.analytics.snapshot import POSTED_TYPES, Snapshot, cents_sql, dollars
-from otedi.warehouse import models
+from otedi.analytics.reconcile import claim_frame, claim_rows_sql
+from otedi.analytics.snapshot import Snapshot, dollars
 from otedi.warehouse.db import session_scope
 
 MONEY_SUMS = ["billed", "paid", "contractual", "patient_responsibility", "other_adjustments", "denied",
@@ -98,54 +96,11 @@ def cycle_summary(source: Snapshot | Session | None = None, *, today: date) -> d
 
 
 def _groups():
-    """The claim records counted and summed (cents) per (in_ar, crossover, live, status), as reconcile.claim_frame
-    defines each column: the ledger's sums per claim, the practice's account postings, the balances."""
-    m = models
-    claim = aliased(m.Claim)  # an alias: billed_to_a_secondary_query's own claim table stays uncorrelated
-    le, ae = m.LedgerEntry, m.AccountEntry
-    amount_c = cents_sql(le.amount)
-    posted = (select(le.claim_pk, *[func.sum(case((le.entry_type == kind, amount_c), else_=0)).label(col)
-                                    for kind, col in POSTED_TYPES.items()])
-              .where(le.claim_pk.is_not(None)).group_by(le.claim_pk).subquery())
-    account_c = cents_sql(ae.amount)
-    account = (select(ae.claim_pk, *[func.sum(case(((ae.entry_type == kind) & (ae.side == side), account_c),
-                                                   else_=0)).label(col)
-                                     for (kind, side), col in ACCOUNT_COLUMNS.items()])
-               .where(ae.claim_pk.is_not(None)).group_by(ae.claim_pk).subquery())
-    link = m.ClaimLink
-    crossover = exists().where(link.claim_pk == claim.id, link.kind == "crossover")
-    superseded = exists().where(link.original_claim_pk == claim.id,
-                                link.kind.in_(("resubmission", "replacement", "void")))
-    in_ar = (m.ClaimFile.created_at.is_not(None) | crossover) & claim.status.not_in(NOT_SUBMITTED)
-
-    def flag(condition):
-        return case((condition, 1), else_=0)
-
-    def sums(col):
-        return func.coalesce(getattr(posted.c, col), 0)
-
-    billed = cents_sql(claim.total_charge)
-    paid, contractual, responsibility, other, denied = (sums(c) for c in POSTED_TYPES.values())
-    written_off, patient_paid, patient_written_off = (func.coalesce(getattr(account.c, c), 0)
-                                                      for c in ACCOUNT_COLUMNS.values())
-    open_balance = billed - paid - contractual - responsibility - other - written_off
-    denied_open = case((denied - written_off > 0, denied - written_off), else_=0)
-    left = responsibility - patient_paid - patient_written_off
-    forwarded = claim.id.in_(billed_to_a_secondary_query())
-    per_claim = (select(
-        flag(in_ar).label("in_ar"), flag(crossover).label("crossover"), flag(~superseded).label("live"),
-        claim.status, billed.label("billed"), paid.label("paid"), contractual.label("contractual"),
-        responsibility.label("patient_responsibility"), other.label("other_adjustments"), denied.label("denied"),
-        written_off.label("written_off"), open_balance.label("open_balance"), denied_open.label("denied_open"),
-        (open_balance - denied_open).label("awaiting_payer"), patient_paid.label("patient_paid"),
-        patient_written_off.label("patient_written_off"), case((forwarded, left), else_=0).label("to_secondary"),
-        case((forwarded, 0), else_=left).label("patient_balance"),
-    ).select_from(claim).outerjoin(m.ClaimFile, m.ClaimFile.id == claim.claim_file_id)
-        .outerjoin(posted, posted.c.claim_pk == claim.id).outerjoin(account, account.c.claim_pk == claim.id)
-        .subquery())
-    keys = [per_claim.c.in_ar, per_claim.c.crossover, per_claim.c.live, per_claim.c.status]
+    """The claim records counted and summed (cents) per (in_ar, crossover, live, status)."""
+    claims = claim_rows_sql()
+    keys = [claims.c.in_ar, claims.c.crossover, claims.c.live, claims.c.status]
     return select(*keys, func.count(literal(1)).label("claims"),
-                  *[func.sum(per_claim.c[col]).label(col) for col in MONEY_SUMS]).group_by(*keys)
+                  *[func.sum(claims.c[col]).label(col) for col in MONEY_SUMS]).group_by(*keys)
 
 
 def _summary_of_groups(groups: list[dict]) -> dict[str, object]:
