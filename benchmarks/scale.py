@@ -15,8 +15,8 @@
    PostgreSQL: the database named in --database) is reused when it holds N claims.
 2. Each entry point runs in a fresh child process (so its peak RSS is its own): refresh_finance_tables, the
    export of the refreshed tables as CSV, Parquet and XLSX (`otedi report export --no-refresh`; the CLI's
-   default export is refresh + this), the HTML report, cycle_summary, the work queue (`otedi ar worklist`).
-   CPU seconds (the child's process time: the machine is shared), wall seconds and peak RSS, one table.
+   default export is refresh + this), the HTML report, cycle_summary, ar_aging, the work queue (`otedi ar
+   worklist`). CPU seconds (the child's process time: the machine is shared), wall seconds and peak RSS, one table.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ CPTS = (("97110", "GO", 4200), ("97530", "GO", 4600), ("97535", "GO", 4100), ("9
 DENIALS = (("CO", "197", None), ("CO", "16", "N290"), ("CO", "50", "N115"), ("CO", "29", None),
            ("CO", "151", "N362"), ("CO", "18", None), ("CO", "4", "M114"), ("CO", "27", None))
 ENTRIES = ("finance_refresh", "export_csv", "export_parquet", "export_xlsx", "html_report", "cycle_summary",
-           "work_queue")
+           "ar_aging", "work_queue")
 STAMP = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)
 
 
@@ -413,6 +413,8 @@ def run_entry(entry: str, out: Path) -> None:
         analytics.write_html_report(out / "report.html", today=TODAY)
     elif entry == "cycle_summary":
         rows = analytics.cycle_summary(today=TODAY)["claims_submitted"]
+    elif entry == "ar_aging":
+        rows = len(analytics.ar_aging(today=TODAY))
     elif entry == "work_queue":
         rows = len(analytics.work_queue(today=TODAY))
     else:

@@ -3,10 +3,14 @@
 from datetime import date
 from decimal import Decimal as D
 
+import pandas as pd
 import pytest
 
 from otedi.analytics import ar_aging, work_queue, work_queue_summary
-from otedi.analytics.aging import bucket
+from otedi.analytics.aging import aging_frame, aging_sql, bucket
+from otedi.analytics.reconcile import claim_frame
+from otedi.analytics.snapshot import load_snapshot
+from otedi.warehouse.db import session_scope
 from tests.remit_builder import Clp, Svc, interchange, remittance
 from tests.test_reconcile import TODAY, finance, post, write  # noqa: F401 - finance is a fixture
 
@@ -27,6 +31,18 @@ def test_aging_by_payer_for_insurance_and_patient_balances(finance):
     assert (patient["31-60"], patient["claims"], patient["practice_id"]) == (D("16.00"), 1, "BRIGHTHANDS")
     later = {(r["balance_type"], r["payer_id"]): r for r in ar_aging(today=date(2026, 7, 9)).to_dict("records")}
     assert later[("insurance", "15202")]["120+"] == D("420.00")  # 121 days after submission
+
+
+def test_the_aging_in_sql_is_the_claim_frames(finance):
+    snap = load_snapshot()
+    for today in (TODAY, date(2026, 7, 9)):
+        with session_scope() as s:
+            pd.testing.assert_frame_equal(aging_sql(s, today), aging_frame(claim_frame(snap, today), today))
+        pd.testing.assert_frame_equal(ar_aging(today=today), ar_aging(snap, today=today))
+
+
+def test_an_empty_warehouse_has_no_aging(warehouse):
+    assert ar_aging(today=TODAY).empty and ar_aging(load_snapshot(), today=TODAY).empty
 
 
 def test_one_item_per_claim_with_reason_and_next_step(finance):

@@ -13,11 +13,12 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 from html import escape
 
+import pandas as pd
 import pytest
 from sqlalchemy import inspect, select, text
 
 from otedi import config
-from otedi.analytics import export, summary, warehouse_tables as wt
+from otedi.analytics import aging, export, summary, warehouse_tables as wt
 from otedi.analytics.export import SCHEMAS, ExportError
 from otedi.analytics.reconcile import NOT_SUBMITTED, claim_frame
 from otedi.analytics.report_html import render_report
@@ -218,6 +219,8 @@ def test_the_summary_the_report_and_the_tables_agree_and_claims_not_sent_are_not
     assert "batched" in NOT_SUBMITTED
 
     got = summary.cycle_summary(today=TODAY)
+    # the summary the warehouse gives in SQL is the claim frame's, figure for figure
+    assert got == summary.cycle_summary(load_snapshot(), today=TODAY)
     assert (got["claims_sent"], got["claims_submitted"], got["claims_rejected"], got["claims_accepted"]) == (8, 8, 1, 7)
     assert got["claims_not_sent"] == {"batched": 1} and got["not_sent_billed"] == D("65.00")
     assert (got["billed"], got["paid"], got["contractual"], got["denied"]) == (
@@ -288,6 +291,9 @@ def test_on_the_demo_warehouse_the_tables_the_summary_and_the_cycle_totals_agree
 
     got = summary.cycle_summary(today=today)
     frame = claim_frame(load_snapshot(), today)
+    assert got == summary.summary_of(frame)  # SQL and the claim frame: the same figures
+    with session_scope() as s:
+        pd.testing.assert_frame_equal(aging.aging_sql(s, today), aging.aging_frame(frame, today))
     submitted = frame[frame["in_ar"]]
     assert got["billed"] == sql_sum(warehouse, "select sum(billed) from finance_reconciliation_claims where "
                                                "submitted_on is not null")

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from otedi.warehouse import models
@@ -81,6 +81,11 @@ def billed_to_a_secondary(session: Session, claim_pks: list[int] | None = None) 
     them or the primary payer crossed them over to one (a crossover record), or a secondary (or tertiary)
     charge of the same patient lies within their dates of service.
     The reconciliation uses the same set, so both tell the same balances."""
+    return set(session.scalars(billed_to_a_secondary_query(claim_pks)))
+
+
+def billed_to_a_secondary_query(claim_pks: list[int] | None = None):
+    """billed_to_a_secondary as one SELECT of claim ids, for queries that use the set inside SQL."""
     c, ch = models.Claim, models.Charge
     linked = select(models.ClaimLink.original_claim_pk).where(models.ClaimLink.kind.in_(("secondary", "crossover")))
     covered = (select(c.id).join(ch, (ch.practice_id == c.practice_id) & (ch.patient_id == c.patient_id)
@@ -89,7 +94,7 @@ def billed_to_a_secondary(session: Session, claim_pks: list[int] | None = None) 
     if claim_pks is not None:
         linked = linked.where(models.ClaimLink.original_claim_pk.in_(claim_pks))
         covered = covered.where(c.id.in_(claim_pks))
-    return set(session.scalars(linked)) | set(session.scalars(covered.distinct()))
+    return union(linked, covered)
 
 
 def patient_claims(session: Session, practice_id: str, patient_id: str) -> list[models.Claim]:

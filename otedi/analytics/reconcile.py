@@ -37,8 +37,14 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
+from sqlalchemy import Date, case, exists, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 
-from otedi.analytics.snapshot import POSTED_TYPES, Snapshot, load_snapshot, money_out
+from otedi.accounts.balances import billed_to_a_secondary_query
+from otedi.analytics.snapshot import POSTED_TYPES, Snapshot, cents_sql, load_snapshot, money_out
+from otedi.warehouse import models
 
 POSTED = list(POSTED_TYPES.values())  # the ledger's sums per entry type (summed in SQL: snapshot._posted)
 MONEY = ["billed", "expected_allowed", "allowed_835", *POSTED, "awaiting_payer", "open_balance"]
@@ -174,6 +180,76 @@ def claim_frame(snap: Snapshot, today: date) -> pd.DataFrame:
     c["days_outstanding"] = pd.array(_days(c, today), dtype="Int64")
     c = c.join(_last_events(snap), on="claim_pk")
     return c
+
+
+class utc_date(FunctionElement):
+    """The UTC calendar day of a timestamp (the claim frame's `.date()` of a UTC time)."""
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(utc_date)
+def _utc_date_sqlite(element, compiler, **kw):  # SQLite keeps UTC times as naive text
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_date, "postgresql")
+def _utc_date_postgresql(element, compiler, **kw):
+    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+def claim_rows_sql():
+    """claim_frame's per-claim columns the summaries add up, as one SELECT over the warehouse (a subquery):
+    the ledger's and the account's sums per claim and the balances (cents), in_ar, crossover and live (0/1:
+    not superseded) and submitted_on, with the keys practice_id, payer_id, claim_filing_code, status and
+    charge_payer_name (the payer's name on the claim's first charge, when that charge is with its payer:
+    snapshot.load_snapshot's payer_name before its fallbacks). For summaries that must not build the frame."""
+    m = models
+    claim = aliased(m.Claim)  # an alias: billed_to_a_secondary_query's own claim table stays uncorrelated
+    le, ae, link = m.LedgerEntry, m.AccountEntry, m.ClaimLink
+    amount_c = cents_sql(le.amount)
+    posted = (select(le.claim_pk, *[func.sum(case((le.entry_type == kind, amount_c), else_=0)).label(col)
+                                    for kind, col in POSTED_TYPES.items()])
+              .where(le.claim_pk.is_not(None)).group_by(le.claim_pk).subquery())
+    account_c = cents_sql(ae.amount)
+    account = (select(ae.claim_pk, *[func.sum(case(((ae.entry_type == kind) & (ae.side == side), account_c),
+                                                   else_=0)).label(col)
+                                     for (kind, side), col in ACCOUNT_COLUMNS.items()])
+               .where(ae.claim_pk.is_not(None)).group_by(ae.claim_pk).subquery())
+    first_charge = (select(m.ClaimLine.claim_pk, m.Charge.payer_name, m.Charge.payer_id)
+                    .join(m.Charge, m.Charge.charge_id == m.ClaimLine.charge_id)
+                    .where(m.ClaimLine.line_number == 1).subquery())
+    crossover = exists().where(link.claim_pk == claim.id, link.kind == "crossover")
+    superseded = exists().where(link.original_claim_pk == claim.id,
+                                link.kind.in_(("resubmission", "replacement", "void")))
+    in_ar = (m.ClaimFile.created_at.is_not(None) | crossover) & claim.status.not_in(NOT_SUBMITTED)
+
+    def flag(condition):
+        return case((condition, 1), else_=0)
+
+    billed = cents_sql(claim.total_charge)
+    paid, contractual, responsibility, other, denied = (func.coalesce(posted.c[c], 0) for c in POSTED)
+    written_off, patient_paid, patient_written_off = (func.coalesce(account.c[c], 0)
+                                                      for c in ACCOUNT_COLUMNS.values())
+    open_balance = billed - paid - contractual - responsibility - other - written_off
+    denied_open = case((denied - written_off > 0, denied - written_off), else_=0)
+    left = responsibility - patient_paid - patient_written_off
+    forwarded = claim.id.in_(billed_to_a_secondary_query())
+    return (select(
+        claim.id.label("claim_pk"), claim.practice_id, claim.payer_id, claim.claim_filing_code, claim.status,
+        first_charge.c.payer_name.label("charge_payer_name"), flag(in_ar).label("in_ar"),
+        flag(crossover).label("crossover"), flag(~superseded).label("live"),
+        case((in_ar, utc_date(func.coalesce(m.ClaimFile.created_at, claim.created_at)))).label("submitted_on"),
+        billed.label("billed"), paid.label("paid"), contractual.label("contractual"),
+        responsibility.label("patient_responsibility"), other.label("other_adjustments"), denied.label("denied"),
+        written_off.label("written_off"), open_balance.label("open_balance"), denied_open.label("denied_open"),
+        (open_balance - denied_open).label("awaiting_payer"), patient_paid.label("patient_paid"),
+        patient_written_off.label("patient_written_off"), case((forwarded, left), else_=0).label("to_secondary"),
+        case((forwarded, 0), else_=left).label("patient_balance"),
+    ).select_from(claim).outerjoin(m.ClaimFile, m.ClaimFile.id == claim.claim_file_id)
+        .outerjoin(posted, posted.c.claim_pk == claim.id).outerjoin(account, account.c.claim_pk == claim.id)
+        .outerjoin(first_charge, (first_charge.c.claim_pk == claim.id) & (first_charge.c.payer_id == claim.payer_id))
+        .subquery())
 
 
 def line_frame(snap: Snapshot, today: date, claims: pd.DataFrame | None = None) -> pd.DataFrame:

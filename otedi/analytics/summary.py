@@ -23,18 +23,23 @@ Every figure here is a sum over the claim reconciliation (reconcile.claim_frame)
                     crossover records' part of the totals above.
 
 `figures(claims)` gives the sums in cents over any rows of the claim frame (the report's breakdowns use it
-per practice, payer and provider); `cycle_summary` gives the whole summary as Decimal dollars.
+per practice, payer and provider); `cycle_summary` gives the whole summary as Decimal dollars: from a Snapshot
+through the claim frame, or straight from the warehouse with one GROUP BY query (`_groups`: reconcile.claim_rows_sql,
+the claim frame's columns in SQL, summed per kind of claim record), so `otedi run` never builds a per-claim frame.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 import pandas as pd
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from otedi.analytics.reconcile import claim_frame
-from otedi.analytics.snapshot import Snapshot, dollars, load_snapshot
+from otedi.analytics.reconcile import claim_frame, claim_rows_sql
+from otedi.analytics.snapshot import Snapshot, dollars
+from otedi.warehouse.db import session_scope
 
 MONEY_SUMS = ["billed", "paid", "contractual", "patient_responsibility", "other_adjustments", "denied",
               "written_off", "open_balance", "denied_open", "awaiting_payer", "patient_paid", "patient_written_off",
@@ -80,6 +85,52 @@ def summary_of(claims: pd.DataFrame) -> dict[str, object]:
 
 def cycle_summary(source: Snapshot | Session | None = None, *, today: date) -> dict[str, object]:
     """The summary of the whole warehouse as of `today` (money as Decimal), from a Snapshot, a session to
-    read one in, or a new session (OTEDI_DATABASE_URL). What `otedi run` prints as its totals."""
-    snap = source if isinstance(source, Snapshot) else load_snapshot(source)
-    return summary_of(claim_frame(snap, today))
+    read the warehouse in, or a new session (OTEDI_DATABASE_URL). What `otedi run` prints as its totals.
+    No figure depends on `today` (only the frame's days outstanding do, which the summary does not sum)."""
+    if isinstance(source, Snapshot):
+        return summary_of(claim_frame(source, today))
+    if source is None:
+        with session_scope() as own:
+            return cycle_summary(own, today=today)
+    return _summary_of_groups([row._asdict() for row in source.execute(_groups())])
+
+
+def _groups():
+    """The claim records counted and summed (cents) per (in_ar, crossover, live, status)."""
+    claims = claim_rows_sql()
+    keys = [claims.c.in_ar, claims.c.crossover, claims.c.live, claims.c.status]
+    return select(*keys, func.count(literal(1)).label("claims"),
+                  *[func.sum(claims.c[col]).label(col) for col in MONEY_SUMS]).group_by(*keys)
+
+
+def _summary_of_groups(groups: list[dict]) -> dict[str, object]:
+    """summary_of's figures from _groups' rows (sums exact: integer cents; PostgreSQL sums bigint as numeric)."""
+    def total(column, rows):
+        return int(sum(r[column] for r in rows))
+
+    submitted = [g for g in groups if g["in_ar"]]
+    crossed = [g for g in submitted if g["crossover"]]
+    live = [g for g in submitted if g["live"]]
+    not_sent = [g for g in groups if not g["in_ar"]]
+    by_status, not_sent_by_status = Counter(), Counter()
+    for g in submitted:
+        if not g["crossover"]:
+            by_status[g["status"]] += g["claims"]
+    for g in not_sent:
+        not_sent_by_status[g["status"]] += g["claims"]
+    return {
+        "claims_sent": sum(by_status.values()),
+        "claims_accepted": sum(n for s, n in by_status.items() if s not in UNACCEPTED),
+        "claims_rejected": by_status.get("rejected", 0),
+        "claims_by_status": dict(sorted(by_status.items())),
+        "claims_submitted": total("claims", submitted),
+        **{c: dollars(total(c, submitted)) for c in MONEY_SUMS},
+        "still_open": dollars(total("open_balance", submitted)),
+        "insurance_ar": dollars(total("open_balance", live)),
+        "patient_ar": dollars(total("patient_balance", live)),
+        "claims_crossed_over": total("claims", crossed),
+        "crossover_billed": dollars(total("billed", crossed)),
+        "crossover_paid": dollars(total("paid", crossed)),
+        "claims_not_sent": dict(sorted(not_sent_by_status.items())),
+        "not_sent_billed": dollars(total("billed", not_sent)),
+    }
